@@ -1,0 +1,333 @@
+"""What every handler kind shares: the parent link, the dirty rule, values and keys.
+
+The tracking rule: a mutation records itself in its handler; the first time a
+handler becomes dirty since its last commit it registers itself in its
+parent's change set (:meth:`Handler._child_dirty`), and so on up, stopping at
+the first ancestor that is already dirty. ``diff()`` therefore walks only
+dirty branches.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import struct
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from ._errors import PatchError, ReadOnlyError
+from ._events import Event
+
+__all__ = [
+    "ATOMS",
+    "VALUE_TYPES",
+    "Handler",
+    "Path",
+    "adopt",
+    "build_value",
+    "check_key",
+    "check_snapshot_value",
+    "describe",
+    "format_path",
+    "same_value",
+]
+
+Path = tuple[Any, ...]
+
+NoneType = type(None)
+
+#: Immutable scalar types compared with ``==`` once their types match.
+ATOMS: frozenset[type] = frozenset({int, str, bool, NoneType, bytes})
+#: Every immutable value type a handler stores as is.
+VALUE_TYPES: frozenset[type] = ATOMS | {float, tuple}
+
+#: How deep tuples may nest inside one value.
+MAX_TUPLE_DEPTH = 32
+
+
+class _Absent(enum.Enum):
+    ABSENT = "ABSENT"
+
+
+ABSENT = _Absent.ABSENT
+"""Private sentinel: no value (a key that did not exist)."""
+
+_pack_double = struct.Struct("<d").pack
+
+
+def format_path(path: Path) -> str:
+    """Render a path the way Python would index it: ``root[3]['pos']``."""
+    return "root" + "".join(f"[{key!r}]" for key in path)
+
+
+def describe(value: Any) -> str:
+    """A short description of a value's type for error messages."""
+    if value is ABSENT:
+        return "nothing"
+    return type(value).__name__
+
+
+def same_float(a: float, b: float) -> bool:
+    """Whether two floats have the same bits (so ``0.0`` and ``-0.0`` differ, a NaN is itself)."""
+    if a == b and a != 0.0:
+        return True
+    return _pack_double(a) == _pack_double(b)
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Strict equality of two immutable values: same types all the way down, floats by bits."""
+    t = type(a)
+    if t is not type(b):
+        return False
+    if t is float:
+        return same_float(a, b)
+    if t is tuple:
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def key_ok(key: Any) -> bool:
+    """Whether ``key`` may be a mapping key (cheap; no message)."""
+    t = type(key)
+    if t in ATOMS:
+        return True
+    if t is float:
+        return bool(key == key)
+    if t is tuple:
+        return all(key_ok(item) for item in key)
+    return False
+
+
+def check_key(key: Any, path: Path, error: type[Exception] = TypeError) -> None:
+    """Check that ``key`` may be a mapping key: a scalar, bytes, or a tuple of those.
+
+    Raises ``error`` (``TypeError`` for a local write, :class:`PatchError` for a
+    delta) naming the path, or ``ValueError``/``PatchError`` for a NaN key (a NaN
+    is never equal to itself, so it could never be found again).
+    """
+    t = type(key)
+    if t in ATOMS:
+        return
+    if t is float:
+        if key != key:
+            raise (PatchError if error is PatchError else ValueError)(
+                f"{format_path(path)}: a NaN cannot be a key (it is never equal to itself)"
+            )
+        return
+    if t is tuple:
+        for item in key:
+            if type(item) not in ATOMS:  # floats too: a NaN inside a tuple is refused
+                check_key(item, path, error)
+        return
+    raise error(
+        f"{format_path(path)}: unsupported key type {t.__name__}; keys are int, str, bytes, "
+        "bool, float, None, or tuples of those"
+    )
+
+
+def check_value(value: Any, path: Path, error: type[Exception] = TypeError, depth: int = 0) -> None:
+    """Check an immutable value (scalar, bytes, float, tuple of values)."""
+    t = type(value)
+    if t in ATOMS or t is float:
+        return
+    if t is tuple:
+        if depth >= MAX_TUPLE_DEPTH:
+            raise error(f"{format_path(path)}: tuples nest deeper than {MAX_TUPLE_DEPTH}")
+        for item in value:
+            if type(item) not in ATOMS:
+                check_value(item, path, error, depth + 1)
+        return
+    raise error(
+        f"{format_path(path)}: unsupported value type {t.__name__}; values are int, str, bytes, "
+        "bool, float, None, tuples of those, dict, list, or flatsync handlers"
+    )
+
+
+class Handler(abc.ABC):
+    """Base of every tracked container.
+
+    :class:`~flatsync.DataHandler` and :class:`~flatsync.ListHandler` derive from it.
+
+    A handler sits at most once in a tree: ``parent`` and ``key`` say where.
+    """
+
+    __slots__ = ()
+
+    # Declared here for the type checker; each concrete class has the slots.
+    _parent: Handler | None
+    _key: Any
+    _readonly: bool
+
+    #: The type of this kind's nested delta (``dict`` for a mapping, a
+    #: :class:`~flatsync.TypedDelta` subclass otherwise).
+    _delta_type: ClassVar[type]
+    #: The type of this kind's snapshot.
+    _snapshot_type: ClassVar[type]
+
+    # -- where the handler sits -------------------------------------------------
+
+    @property
+    def parent(self) -> Handler | None:
+        """The handler this one sits in, or ``None`` for a root (or a detached handler)."""
+        return self._parent
+
+    @property
+    def path(self) -> Path:
+        """The keys (and list indices) from the root to this handler."""
+        keys = []
+        node: Handler = self
+        while node._parent is not None:
+            keys.append(node._key)
+            node = node._parent
+        keys.reverse()
+        return tuple(keys)
+
+    @property
+    def readonly(self) -> bool:
+        """Whether this handler is part of a replica (built by ``from_snapshot``).
+
+        A replica changes only through ``patch``; a local write raises
+        :class:`~flatsync.ReadOnlyError`.
+        """
+        return self._readonly
+
+    def _refuse_write(self) -> None:
+        raise ReadOnlyError(
+            f"{format_path(self.path)}: this {type(self).__name__} is a read-only replica; "
+            "it changes only through patch() (use .copy() for a writable copy)"
+        )
+
+    def _attach(self, parent: Handler, key: Any) -> None:
+        if self._parent is not None:
+            raise ValueError(
+                f"this {type(self).__name__} already sits at {format_path(self.path)}; a handler "
+                "has one parent: remove it there first (pop/del) or assign a copy (.copy())"
+            )
+        if self._readonly and not parent._readonly:
+            raise ValueError(
+                f"a read-only replica cannot be put into a tracked tree; assign .copy() instead "
+                f"(at {format_path((*parent.path, key))})"
+            )
+        node: Handler | None = parent
+        while node is not None:
+            if node is self:
+                raise ValueError(
+                    f"cannot put a {type(self).__name__} inside itself "
+                    f"(at {format_path((*parent.path, key))})"
+                )
+            node = node._parent
+        # The slots live in each concrete class (a dict/list subclass cannot share them).
+        self._parent = parent  # type: ignore[misc]
+        self._key = key
+
+    def _detach(self) -> None:
+        self._parent = None  # type: ignore[misc]
+        self._key = None
+
+    def _mark_dirty(self) -> None:
+        """Register in the parent's change set (called when this handler turns dirty)."""
+        parent = self._parent
+        if parent is not None:
+            parent._child_dirty(self)
+
+    # -- what each kind implements ------------------------------------------------
+
+    @abc.abstractmethod
+    def _child_dirty(self, child: Handler) -> None:
+        """Record that ``child``, which sits in this handler, has just turned dirty."""
+
+    @abc.abstractmethod
+    def snapshot(self) -> Any:
+        """Return the full state as a protocol tree (the seed's "refresh")."""
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Forget the changes since the last commit (they were sent)."""
+
+    @abc.abstractmethod
+    def _nested_diff(self) -> Any:
+        """This handler's delta for its parent's delta, or ``None`` if nothing changed."""
+
+    @abc.abstractmethod
+    def _as_new_entry(self) -> Any:
+        """What a parent's delta holds when this handler newly sits there."""
+
+    @abc.abstractmethod
+    def _check(self, delta: Any, path: Path) -> None:
+        """Validate ``delta`` against this handler without changing anything."""
+
+    @abc.abstractmethod
+    def _apply(self, delta: Any, path: Path, events: list[Event]) -> None:
+        """Apply a delta that ``_check`` accepted."""
+
+    @abc.abstractmethod
+    def to_python(self) -> Any:
+        """Return the contents as plain Python data (``dict``, ``list``, ``tuple``, scalars)."""
+
+
+# -- the registries that let kinds join without importing each other ------------
+
+#: Plain container type -> tracked handler factory (``dict`` -> DataHandler, ...).
+WRAPPERS: dict[type, Callable[[Any], Handler]] = {}
+#: Snapshot type -> (checker, builder) for values found in snapshots and deltas.
+SNAPSHOT_KINDS: dict[type, tuple[Callable[[Any, Path], None], Callable[[Any, bool], Any]]] = {}
+
+
+def adopt(parent: Handler, key: Any, value: Any) -> Any:
+    """Turn a value written into ``parent[key]`` into what the handler stores.
+
+    Scalars and tuples are stored as they are (tuples are checked); a plain
+    ``dict``/``list`` becomes a new tracked handler; a handler is attached.
+    Raises ``TypeError``/``ValueError`` before anything changed.
+    """
+    t = type(value)
+    if t in VALUE_TYPES:
+        if t is tuple:
+            check_value(value, (*parent.path, key))
+        return value
+    wrap = WRAPPERS.get(t)
+    if wrap is not None:
+        handler = wrap(value)
+        handler._attach(parent, key)
+        return handler
+    if isinstance(value, Handler):
+        value._attach(parent, key)
+        return value
+    check_value(value, (*parent.path, key))  # raises a TypeError naming the type
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def check_snapshot_value(value: Any, path: Path) -> None:
+    """Check a value found in a snapshot (or as a new value in a delta); raise PatchError."""
+    t = type(value)
+    if t in ATOMS or t is float:
+        return
+    if t is tuple:
+        check_value(value, path, PatchError)
+        return
+    kind = SNAPSHOT_KINDS.get(t)
+    if kind is None:
+        raise PatchError(f"{format_path(path)}: {describe(value)} is not a valid snapshot value")
+    kind[0](value, path)
+
+
+def build_value(value: Any, readonly: bool) -> Any:
+    """Build what a handler stores from a snapshot value that ``check_snapshot_value`` accepted."""
+    t = type(value)
+    if t in VALUE_TYPES:
+        return value
+    return SNAPSHOT_KINDS[t][1](value, readonly)
+
+
+def snapshot_value(value: Any) -> Any:
+    """The snapshot of a stored value (a handler's snapshot, or the value itself)."""
+    if type(value) in VALUE_TYPES:
+        return value
+    return value.snapshot()
+
+
+def python_value(value: Any) -> Any:
+    """Plain Python data for a stored value."""
+    if type(value) in VALUE_TYPES:
+        return value
+    return value.to_python()

@@ -1,0 +1,62 @@
+"""The exception hierarchy.
+
+Every error that a bad packet or a bad delta can cause is a subclass of
+:class:`FlatsyncError`, and also of the builtin exception a Python user would
+expect to catch (``ValueError`` for bad data, ``TypeError`` for a write to a
+read-only replica), as cbor2 and attrs do.
+
+Local misuse (an unsupported value type, a key that is missing) raises
+Python's own ``TypeError``/``KeyError``/``ValueError`` like a ``dict`` would.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DecodeError",
+    "EncodeError",
+    "FlatsyncError",
+    "LimitError",
+    "PatchError",
+    "ReadOnlyError",
+]
+
+
+class FlatsyncError(Exception):
+    """Root of every error flatsync raises about data it was given."""
+
+
+class DecodeError(FlatsyncError, ValueError):
+    """A packet is malformed: not valid for the codec, or not a valid protocol tree.
+
+    Raised by :meth:`Codec.decode <flatsync.Codec.decode>`. Nothing was changed.
+    """
+
+
+class EncodeError(FlatsyncError, TypeError):
+    """A tree cannot be encoded: it holds a type that is not part of the protocol.
+
+    Raised by :meth:`Codec.encode <flatsync.Codec.encode>`. The message names the
+    type and the path inside the tree.
+    """
+
+
+class LimitError(FlatsyncError, ValueError):
+    """A packet or a tree exceeds one of the configured :class:`~flatsync.Limits`.
+
+    Raised while decoding (a hostile or oversized packet) and while encoding
+    (a pathological local state, for example nesting deeper than allowed).
+    """
+
+
+class PatchError(FlatsyncError, ValueError):
+    """A delta or snapshot does not fit the structure it is applied to.
+
+    Raised by :meth:`DataHandler.patch <flatsync.DataHandler.patch>`,
+    :meth:`~flatsync.DataHandler.from_snapshot` and :func:`~flatsync.merge`.
+    The message names the path inside the state. ``patch`` validates before it
+    mutates, so the replica is exactly as it was before the call.
+    """
+
+
+class ReadOnlyError(FlatsyncError, TypeError):
+    """A local write to a replica: replicas change only through ``patch``."""

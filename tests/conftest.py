@@ -1,0 +1,29 @@
+"""Test-suite configuration: the hypothesis profiles.
+
+Choose one with the ``HYPOTHESIS_PROFILE`` environment variable (default ``dev``):
+
+* ``ci``: what ``scripts/check.sh`` runs. Derandomized, so that a run is
+  reproducible; prints the blob that replays a failure.
+* ``dev``: a developer's plain ``pytest``. Random, 100 examples per test.
+* ``long``: 5,000 examples per test, for hunting bugs by hand, e.g.
+  ``HYPOTHESIS_PROFILE=long pytest tests/test_stateful.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    max_examples=100,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.register_profile("long", max_examples=5000, deadline=None)
+
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
