@@ -484,6 +484,22 @@ def test_handlers_may_move_within_one_slice_write() -> None:
     ship(source, replica)
 
 
+def test_a_child_edited_while_out_of_the_list_stays_tracked_when_put_back() -> None:
+    source = committed([{"a": 1}, [1], *range(20)])
+    replica = replica_of(source)
+    mapping = source.pop(0)
+    inner = source.pop(0)
+    mapping["a"] = 2
+    inner.append(2)
+    source.insert(5, mapping)
+    source.append(inner)
+    ship(source, replica)
+    mapping["a"] = 3
+    inner.append(3)
+    assert_strict(source.diff(), ListDelta(((0, 5, {"a": 3}), (0, 21, ListDelta(((1, 2, 3),))))))
+    ship(source, replica)
+
+
 def test_popped_and_removed_children_come_out_detached() -> None:
     source = committed([[1], {"a": 2}, [3]])
     child = source.pop(0)
@@ -1039,6 +1055,7 @@ values = st.recursive(
 )
 containers = st.one_of(st.lists(values, max_size=3), st.dictionaries(keys, values, max_size=3))
 MAX_LENGTH = 80
+CONFUSABLE = [0, 1, True, False, 0.0, -0.0, 1.0, NAN, (0,), (0.0,), (False,)]
 
 
 def sort_key(value: Any) -> Any:
@@ -1056,6 +1073,8 @@ LIST_OPS = [
     "set",
     "set",
     "set_scalar",
+    "set_confusable",
+    "edit_detached",
     "set_container_handler",
     "set_slice",
     "set_extended_slice",
@@ -1094,6 +1113,23 @@ def list_op(data: st.DataObject, src: Any, mod: list[Any]) -> None:
             value = data.draw(st.integers(-3, 3), label="value")
             src[i] = value
             mod[i] = value
+    elif op == "set_confusable" and n:  # equal under ==, different for flatsync
+        i = data.draw(st.integers(0, min(n, 3) - 1), label="index")
+        value = data.draw(st.sampled_from(CONFUSABLE), label="value")
+        src[i] = value
+        mod[i] = value
+    elif op == "edit_detached" and n:  # take a child out, edit it, put it back
+        children = [k for k, item in enumerate(mod) if isinstance(item, dict | list)]
+        i = data.draw(st.sampled_from(children or range(n)), label="from")
+        item = src.pop(i)
+        model_item = mod.pop(i)
+        if isinstance(model_item, list):
+            list_op(data, item, model_item)
+        elif isinstance(model_item, dict):
+            dict_op(data, item, model_item)
+        j = data.draw(st.integers(0, n - 1), label="to")
+        src.insert(j, item)
+        mod.insert(j, model_item)
     elif op == "set_container_handler" and n:
         i = data.draw(st.integers(0, n - 1), label="index")
         value = data.draw(containers, label="value")
@@ -1219,7 +1255,8 @@ class ListMachine(RuleBasedStateMachine):
         if self.log_only:
             self.saved_fall_back = ListHandler._fall_back
             ListHandler._fall_back = lambda self: None  # type: ignore[method-assign]
-        items = [*items, *range(padding)]  # long lists keep the log; short ones fall back
+        # Long lists keep the log; short ones fall back to the whole contents.
+        items = [*items, *(CONFUSABLE[k % len(CONFUSABLE)] for k in range(padding))]
         self.model = fresh(items)
         if self.in_mapping:
             self.root: Any = DataHandler({"l": items, "other": {"x": [1]}})

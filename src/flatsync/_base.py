@@ -292,6 +292,9 @@ def adopt(parent: Handler, key: Any, value: Any) -> Any:
         return handler
     if isinstance(value, Handler):
         value._attach(parent, key)
+        # It arrives whole (its snapshot is sent), so changes it had pending while
+        # detached are moot; forgetting them lets its next change register again.
+        value.commit()
         return value
     check_value(value, (*parent.path, key))  # raises a TypeError naming the type
     raise AssertionError("unreachable")  # pragma: no cover

@@ -37,12 +37,11 @@ from ._base import ATOMS, key_ok
 from ._codec import Codec, check_tree
 from ._errors import DecodeError, EncodeError, LimitError
 from ._limits import Limits
-from ._markers import DELETED, Deleted, ListDelta, Replace
+from ._markers import DELETED, MARKERS, Deleted, Marker
 
-__all__ = ["TAG_LIST", "TAG_LIST_DELTA", "TAG_REPLACE", "CborCodec"]
+__all__ = ["TAG_LIST", "CborCodec"]
 
-TAG_REPLACE = 6
-TAG_LIST_DELTA = 7
+#: The tag of a list's snapshot; the markers' tags are their ``marker_id``.
 TAG_LIST = 8
 
 _pack_e = struct.Struct(">e").pack
@@ -78,27 +77,29 @@ def _encode_list(encoder: cbor2.CBOREncoder, value: list[Any]) -> None:
     encoder.encode_array(value)
 
 
-def _encode_replace(encoder: cbor2.CBOREncoder, value: Replace) -> None:
-    encoder.write(b"\xc6")  # tag 6
-    encoder.encode(value.value)
-
-
-def _encode_list_delta(encoder: cbor2.CBOREncoder, value: ListDelta) -> None:
-    encoder.write(b"\xc7")  # tag 7
-    encoder.encode_array(value.ops)
+def _encode_marker(encoder: cbor2.CBOREncoder, value: Marker) -> None:
+    encoder.write(bytes((0xC0 | value.marker_id,)))  # a tag in 6..15: a one-byte head
+    encoder.encode(value.content())
 
 
 def _encode_deleted(encoder: cbor2.CBOREncoder, value: Deleted) -> None:
     encoder.write(b"\xf7")  # undefined
 
 
-_ENCODERS: dict[type, Any] = {
+_BASE_ENCODERS: dict[type, Any] = {
     float: _encode_float,
     list: _encode_list,
-    Replace: _encode_replace,
-    ListDelta: _encode_list_delta,
     Deleted: _encode_deleted,
 }
+
+
+def _encoders() -> dict[type, Any]:
+    # Markers register when their module is imported; look them up each time so
+    # that a kind of handler added later is encoded too.
+    encoders = dict(_BASE_ENCODERS)
+    for cls in MARKERS.values():
+        encoders[cls] = _encode_marker
+    return encoders
 
 
 def _reject_tag(decoder: Any) -> Any:
@@ -144,7 +145,7 @@ class CborCodec(Codec):
         limits = self.limits
         check_tree(tree, limits)
         try:
-            data = cbor2.dumps(tree, encoders=_ENCODERS)
+            data = cbor2.dumps(tree, encoders=_encoders())
         except (cbor2.CBOREncodeError, TypeError, ValueError) as exc:  # pragma: no cover
             raise EncodeError(f"cbor2 could not encode the tree: {exc}") from exc
         if len(data) > limits.max_packet_size:
@@ -264,25 +265,24 @@ class _Reader:
         raise DecodeError(f"a tuple may hold only scalars, bytes and tuples, not {t.__name__}")
 
     def tagged(self, tag: int, value: Any, depth: int) -> Any:
-        if tag == TAG_REPLACE:
-            return Replace(self.tree(value, depth))
         if tag == TAG_LIST:
             if type(value) not in _ARRAYS:
                 raise DecodeError("tag 8 (list) must hold an array")
             self._count(value)
             return [self.tree(item, depth) for item in value]
-        if tag == TAG_LIST_DELTA:
-            if type(value) not in _ARRAYS:
-                raise DecodeError("tag 7 (list delta) must hold an array of arrays")
-            self._count(value)
-            ops = []
-            for op in value:
-                if type(op) not in _ARRAYS:
-                    raise DecodeError("tag 7 (list delta) must hold an array of arrays")
-                self._count(op)
-                ops.append(tuple(self.tree(item, depth + 1) for item in op))
-            return ListDelta(tuple(ops))
-        raise DecodeError(f"unknown marker tag {tag}")
+        cls = MARKERS.get(tag)
+        if cls is None:
+            raise DecodeError(f"unknown marker tag {tag}")
+        return cls.from_content(self.raw(value, depth))
+
+    def raw(self, obj: Any, depth: int) -> Any:
+        """A marker's content: arrays become tuples that may hold any trees."""
+        if type(obj) not in _ARRAYS:
+            return self.tree(obj, depth)
+        if depth >= self.max_depth:
+            raise LimitError(f"the packet nests deeper than {self.max_depth}")
+        self._count(obj)
+        return tuple(self.raw(item, depth + 1) for item in obj)
 
     def _count(self, container: Any) -> None:
         size = len(container)

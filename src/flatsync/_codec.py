@@ -6,9 +6,9 @@ import abc
 from typing import Any
 
 from ._base import ATOMS, Path, format_path, key_ok
-from ._errors import EncodeError, LimitError
+from ._errors import DecodeError, EncodeError, LimitError
 from ._limits import Limits
-from ._markers import DELETED, ListDelta, Replace
+from ._markers import DELETED, Marker
 
 __all__ = ["Codec", "check_tree"]
 
@@ -77,6 +77,17 @@ def check_tree(tree: Any, limits: Limits) -> None:
         ) from None
 
 
+def _check_content(content: Any, max_depth: int, depth: int, path: Path) -> None:
+    # A marker's content: a tuple here may hold any trees (not only values).
+    if type(content) is tuple:
+        if depth >= max_depth:
+            raise LimitError(f"{format_path(path)}: the tree nests deeper than {max_depth} levels")
+        for item in content:
+            _check_content(item, max_depth, depth + 1, path)
+    else:
+        _check(content, max_depth, depth, path)
+
+
 def _check(tree: Any, max_depth: int, depth: int, path: Path) -> None:
     t = type(tree)
     if t in ATOMS or t is float or tree is DELETED:
@@ -105,14 +116,13 @@ def _check(tree: Any, max_depth: int, depth: int, path: Path) -> None:
     elif t is list:
         for index, value in enumerate(tree):
             _check(value, max_depth, depth, (*path, index))
-    elif t is Replace:
-        _check(tree.value, max_depth, depth, path)
-    elif t is ListDelta:
-        for op in tree.ops:
-            if type(op) is not tuple:
-                raise EncodeError(f"{format_path(path)}: a ListDelta operation must be a tuple")
-            for value in op:
-                _check(value, max_depth, depth + 1, path)
+    elif isinstance(tree, Marker):
+        content = tree.content()
+        _check_content(content, max_depth, depth, path)
+        try:
+            type(tree).from_content(content)
+        except DecodeError as exc:
+            raise EncodeError(f"{format_path(path)}: {exc}") from None
     else:
         hint = " (encode its .snapshot() or .diff())" if isinstance(tree, dict | list) else ""
         raise EncodeError(f"{format_path(path)}: cannot encode {t.__name__}{hint}")

@@ -420,7 +420,9 @@ class ListHandler(list[Any], Handler):
             value = adopt(self, i, value)
             if type(value) not in VALUE_TYPES:
                 self._nchildren += 1
-        _linsert(self, i, value)  # BROKEN ON PURPOSE: the run is not closed before the shift
+        if i < n:
+            self._close_run()
+        _linsert(self, i, value)
         if i < n:
             self._rekey(i + 1)
         self._rec_insert(i, [value])

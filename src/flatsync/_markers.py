@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import abc
 import enum
-from typing import Any
+from typing import Any, ClassVar, Self
 
-__all__ = ["DELETED", "Deleted", "ListDelta", "Replace", "TypedDelta"]
+from ._errors import DecodeError
+
+__all__ = ["DELETED", "MARKERS", "Deleted", "ListDelta", "Marker", "Replace", "TypedDelta"]
 
 
 class Deleted(enum.Enum):
@@ -32,7 +34,53 @@ DELETED = Deleted.DELETED
 """In a delta: the key was deleted (CBOR ``undefined``, one byte, on the wire)."""
 
 
-class Replace:
+class Marker(abc.ABC):
+    """Base of the protocol-tree items that are not plain data (except :data:`DELETED`).
+
+    Each marker class has a number, ``marker_id``, which every codec uses to
+    tag it (the CBOR codec as the CBOR tag of that number), and it can turn
+    itself into a *content* tree and back, so that a codec encodes any marker
+    without knowing what it means. A new kind of handler adds its markers by
+    subclassing and calling :func:`register_marker`.
+    """
+
+    __slots__ = ()
+
+    #: The marker's number on the wire (one of the tags 6 to 15).
+    marker_id: ClassVar[int]
+
+    @abc.abstractmethod
+    def content(self) -> Any:
+        """The marker's payload: a tree, where a ``tuple`` may hold any trees."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_content(cls, content: Any) -> Self:
+        """Rebuild the marker from its decoded content.
+
+        Args:
+            content: The payload as the codec decoded it: arrays as tuples, every
+                other item already a checked protocol tree.
+
+        Raises:
+            DecodeError: the content does not have the marker's shape.
+        """
+
+
+#: Every marker class by its ``marker_id``; codecs look markers up here.
+MARKERS: dict[int, type[Marker]] = {}
+
+
+def register_marker(cls: type[Marker]) -> type[Marker]:
+    """Register a marker class under its ``marker_id`` (usable as a decorator)."""
+    known = MARKERS.get(cls.marker_id)
+    if known is not None and known is not cls:
+        raise ValueError(f"marker id {cls.marker_id} is taken by {known.__name__}")
+    MARKERS[cls.marker_id] = cls
+    return cls
+
+
+class Replace(Marker):
     """In a delta: replace the entry (its key and its value) with ``value``.
 
     ``value`` is a snapshot: a ``dict`` inside it is a mapping's full contents,
@@ -44,10 +92,19 @@ class Replace:
 
     __slots__ = ("value",)
 
+    marker_id = 6
+
     value: Any
 
     def __init__(self, value: Any) -> None:
         self.value = value
+
+    def content(self) -> Any:
+        return self.value
+
+    @classmethod
+    def from_content(cls, content: Any) -> Replace:
+        return cls(content)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not Replace:
@@ -92,7 +149,7 @@ class TypedDelta(abc.ABC):
         """Whether applying this delta changes nothing at all."""
 
 
-class ListDelta(TypedDelta):
+class ListDelta(Marker, TypedDelta):
     """The delta of a :class:`~flatsync.ListHandler`: a tuple of operations applied in order.
 
     Each operation is a tuple whose first item is an opcode; the wire-format page
@@ -101,10 +158,21 @@ class ListDelta(TypedDelta):
 
     __slots__ = ("ops",)
 
+    marker_id = 7
+
     ops: tuple[tuple[Any, ...], ...]
 
     def __init__(self, ops: tuple[tuple[Any, ...], ...] = ()) -> None:
         self.ops = ops
+
+    def content(self) -> Any:
+        return self.ops
+
+    @classmethod
+    def from_content(cls, content: Any) -> ListDelta:
+        if type(content) is not tuple or any(type(op) is not tuple for op in content):
+            raise DecodeError("a list delta must hold an array of arrays")
+        return cls(content)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not ListDelta:
@@ -140,3 +208,7 @@ def _hashable(value: Any) -> Any:
     if t is list or t is tuple:
         return ("l" if t is list else "t", tuple(_hashable(v) for v in value))
     return value
+
+
+register_marker(Replace)
+register_marker(ListDelta)
