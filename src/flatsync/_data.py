@@ -27,7 +27,7 @@ from ._base import (
 )
 from ._errors import PatchError
 from ._events import Added, Changed, Event, Removed
-from ._markers import DELETED, Replace, TypedDelta
+from ._markers import DELETED, NESTED_DELTAS, Replace
 
 __all__ = ["DataHandler"]
 
@@ -407,7 +407,7 @@ class DataHandler(dict[Any, Any], Handler):
             if type(key) not in _SIMPLE_KEYS and not key_ok(key):
                 check_key(key, path, PatchError)
             t = type(change)
-            if t is dict or (t is not Replace and isinstance(change, TypedDelta)):
+            if t in NESTED_DELTAS:
                 cur = _dget(self, key, ABSENT)
                 if type(cur) in VALUE_TYPES or cur is ABSENT or cur._delta_type is not t:
                     expected = "a mapping" if t is dict else f"a {t.__name__}"
@@ -428,7 +428,7 @@ class DataHandler(dict[Any, Any], Handler):
         for key, change in delta.items():
             cur = _dget(self, key, ABSENT)
             t = type(change)
-            if t is dict or (t is not Replace and isinstance(change, TypedDelta)):
+            if t in NESTED_DELTAS:
                 cur._apply(change, (*path, key), events)
                 continue
             if change is DELETED:

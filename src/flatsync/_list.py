@@ -25,7 +25,7 @@ from ._base import (
 )
 from ._errors import PatchError
 from ._events import Added, Changed, Event, Removed
-from ._markers import DELETED, ListDelta, Replace, TypedDelta
+from ._markers import DELETED, NESTED_DELTAS, ListDelta, Replace, TypedDelta
 
 __all__ = ["ListHandler", "apply_list_delta_to_snapshot", "merge_list_deltas"]
 
@@ -50,7 +50,7 @@ def _weight(value: Any) -> int:
 
 def _is_nested(change: Any) -> bool:
     t = type(change)
-    return t is dict or (t is not Replace and isinstance(change, TypedDelta))
+    return t in NESTED_DELTAS
 
 
 def _count_children(items: Iterable[Any]) -> int:
@@ -930,7 +930,7 @@ class ListHandler(list[Any], Handler):
                 i = op[1]
                 change = op[2]
                 t = type(change)
-                if t is dict or (t is not Replace and isinstance(change, TypedDelta)):
+                if t in NESTED_DELTAS:
                     sim.nested(i, change, (*path, i))
                     continue
                 if change is DELETED:
@@ -961,7 +961,7 @@ class ListHandler(list[Any], Handler):
                 i = op[1]
                 change = op[2]
                 t = type(change)
-                if t is dict or (t is not Replace and isinstance(change, TypedDelta)):
+                if t in NESTED_DELTAS:
                     self[i]._apply(change, (*path, i), events)
                     continue
                 value = build_value(change.value if t is Replace else change, readonly)
@@ -1247,7 +1247,7 @@ def apply_list_delta_to_snapshot(snapshot: Any, delta: ListDelta, path: Path) ->
             i = op[1]
             change = op[2]
             t = type(change)
-            if t is dict or (t is not Replace and isinstance(change, TypedDelta)):
+            if t in NESTED_DELTAS:
                 from ._protocol import apply_delta
 
                 out[i] = apply_delta(out[i], change, (*path, i))

@@ -18,7 +18,16 @@ from typing import Any, ClassVar, Self
 
 from ._errors import DecodeError
 
-__all__ = ["DELETED", "MARKERS", "Deleted", "ListDelta", "Marker", "Replace", "TypedDelta"]
+__all__ = [
+    "DELETED",
+    "MARKERS",
+    "NESTED_DELTAS",
+    "Deleted",
+    "ListDelta",
+    "Marker",
+    "Replace",
+    "TypedDelta",
+]
 
 
 class Deleted(enum.Enum):
@@ -118,6 +127,11 @@ class Replace(Marker):
         return f"Replace({self.value!r})"
 
 
+#: The types of a nested delta: ``dict`` (a mapping's) and every TypedDelta
+#: subclass. A set, so that the per-change test is one lookup, not an isinstance.
+NESTED_DELTAS: set[type] = {dict}
+
+
 class TypedDelta(abc.ABC):
     """Base of the deltas of handlers that are not mappings.
 
@@ -127,6 +141,10 @@ class TypedDelta(abc.ABC):
     """
 
     __slots__ = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        NESTED_DELTAS.add(cls)
 
     @abc.abstractmethod
     def merged(self, later: TypedDelta, path: tuple[Any, ...]) -> TypedDelta:

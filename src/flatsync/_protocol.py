@@ -11,7 +11,7 @@ from typing import Any
 
 from ._base import ABSENT, Path, describe, format_path
 from ._errors import PatchError
-from ._markers import DELETED, Replace, TypedDelta
+from ._markers import DELETED, NESTED_DELTAS, Replace, TypedDelta
 
 __all__ = ["apply_delta", "merge"]
 
@@ -48,7 +48,7 @@ def _merge_deltas(first: Any, second: Any, path: Path) -> Any:
 
 def _is_nested(change: Any) -> bool:
     t = type(change)
-    return t is dict or (t is not Replace and isinstance(change, TypedDelta))
+    return t in NESTED_DELTAS
 
 
 def _merge_dicts(first: dict[Any, Any], second: dict[Any, Any], path: Path) -> dict[Any, Any]:
