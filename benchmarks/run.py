@@ -471,19 +471,23 @@ def _micro_state(op: MicroOp, contender: str) -> Any:
 Contender = tuple[Any, Callable[[], None] | None]
 
 
-def _micro_sample(fn: MicroFn, contender: Contender, chunks: Any, batches: int) -> int:
-    """Total ns of ``batches`` calls; the contender's ``between`` (a commit) runs untimed."""
+def _micro_sample(fn: MicroFn, contender: Contender, chunks: Any, batches: int) -> list[int]:
+    """The ns of each of ``batches`` calls; the contender's ``between`` (a commit) is untimed.
+
+    The caller takes the median over the batches, so a batch that the
+    scheduler interrupted (a shared machine) does not move the result.
+    """
     h, between = contender
     clock = time.perf_counter_ns
-    total = 0
+    times = []
     for batch in range(batches):
         v = WRITE_VALUES[batch & 1]
         t0 = clock()
         fn(h, chunks, v)
-        total += clock() - t0
+        times.append(clock() - t0)
         if between is not None:
             between()
-    return total
+    return times
 
 
 def run_micro(settings: Settings, seed: int) -> list[dict[str, Any]]:
@@ -508,13 +512,13 @@ def run_micro(settings: Settings, seed: int) -> list[dict[str, Any]]:
             contenders.append((h, h.commit if name != "dict" and op.kind == "write" else None))
         samples: dict[str, list[float]] = {name: [] for name in CONTENDERS}
         with gc_disabled():
-            # Whole samples take turns: each runs with its own data hot in the caches
-            # (the classic micro-benchmark), and a slow phase of the machine hits
-            # every contender's samples alike.
+            # Contenders take turns round by round: each runs with its own data hot in
+            # the caches (the classic micro-benchmark), and a slow phase of the machine
+            # hits every contender's rounds alike.
             for _ in range(settings.micro_repeats + 1):  # the first round warms up
                 for name, contender in zip(CONTENDERS, contenders, strict=True):
-                    total = _micro_sample(fn, contender, chunks, batches)
-                    samples[name].append(total / (batches * ops_per_batch))
+                    times = _micro_sample(fn, contender, chunks, batches)
+                    samples[name].append(median(times) / ops_per_batch)
         for values in samples.values():
             del values[0]
         # Every contender holds the same data at the end: no write was lost.
@@ -529,6 +533,7 @@ def run_micro(settings: Settings, seed: int) -> list[dict[str, Any]]:
                 "op": op.label,
                 "kind": op.kind,
                 "ops_per_sample": batches * ops_per_batch * key_visits,
+                "rounds": settings.micro_repeats,
                 "dict_ns": ns["dict"],
                 "flatsync_ns": ns["flatsync"],
                 "ratio": ratio,
@@ -662,12 +667,14 @@ def micro_table(micro: list[dict[str, Any]]) -> Table:
             "floor ratio",
         ],
         note=(
-            f"Raw ns per operation (loop overhead included, nothing subtracted), medians of "
-            f"samples of {micro[0]['ops_per_sample']:,} operations; keys in shuffled order "
+            "Raw ns per operation (loop overhead included, nothing subtracted): the median "
+            f"of {micro[0]['rounds']} rounds of {micro[0]['ops_per_sample']:,} operations, "
+            "each round's figure the median of its timed batches (1,000 operations, or 10 "
+            "passes); keys in shuffled order "
             "over a 1,000-key mapping (of 1,000 entities, or of floats for the plain write). "
             "Writes alternate between two values so that each one changes something, and the "
             "handlers commit (untimed) after every 1,000 writes, so each timed write is the "
-            "first to its key since a commit. Contenders take turns sample by sample. "
+            "first to its key since a commit. Contenders take turns round by round. "
             "floor: a minimal dict subclass (benchmarks/run.py, FloorHandler) that leaves reads "
             "to dict and whose __setitem__ only records the key, tells its parent once and "
             "stores, with no checks: what any dict subclass pays."
