@@ -23,7 +23,7 @@ from ._errors import (
 from ._events import Added, Changed, Event, Removed
 from ._limits import Limits
 from ._list import ListHandler
-from ._markers import DELETED, Deleted, ListDelta, Replace, TypedDelta
+from ._markers import DELETED, Deleted, ListDelta, Marker, Replace, TypedDelta, register_marker
 from ._protocol import apply_delta, merge
 
 try:
@@ -48,6 +48,7 @@ __all__ = [
     "Limits",
     "ListDelta",
     "ListHandler",
+    "Marker",
     "PatchError",
     "ReadOnlyError",
     "Removed",
@@ -56,4 +57,5 @@ __all__ = [
     "__version__",
     "apply_delta",
     "merge",
+    "register_marker",
 ]
