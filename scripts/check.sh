@@ -54,9 +54,9 @@ sphinx-build -n -W --keep-going -E -b doctest docs docs/_build/doctest
 section "sphinx html"
 sphinx-build -n -W --keep-going -E -q -b html docs docs/_build/html
 
-if [[ -f benchmarks/run.py ]]; then
-    section "benchmarks (smoke run: --quick)"
-    python benchmarks/run.py --quick
-else
-    section "benchmarks: benchmarks/run.py not present, skipped"
-fi
+# Smoke runs only: they print tables and assert no times.
+section "benchmarks: core (smoke run: --quick)"
+python benchmarks/run.py --quick
+
+section "benchmarks: peers (smoke run: --quick)"
+python benchmarks/peers.py --quick

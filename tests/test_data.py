@@ -554,7 +554,7 @@ def test_nan_keys_raise_value_error(key: Any) -> None:
     [
         {1, 2},
         object(),
-        bytearray(b"x"),
+        memoryview(b"x"),
         1j,
         (1, {2}),
         (1, [2]),

@@ -38,8 +38,9 @@ NoneType = type(None)
 
 #: Immutable scalar types compared with ``==`` once their types match.
 ATOMS: frozenset[type] = frozenset({int, str, bool, NoneType, bytes})
-#: Every immutable value type a handler stores as is.
-VALUE_TYPES: frozenset[type] = ATOMS | {float, tuple}
+#: Every immutable value type a handler stores as is. A set, not a frozenset:
+#: :func:`flatsync.register_type` adds the user's value types to it.
+VALUE_TYPES: set[type] = set(ATOMS | {float, tuple})
 
 #: How deep tuples may nest inside one value.
 MAX_TUPLE_DEPTH = 32
@@ -137,9 +138,12 @@ def check_value(value: Any, path: Path, error: type[Exception] = TypeError, dept
             if type(item) not in ATOMS:
                 check_value(item, path, error, depth + 1)
         return
+    if t in VALUE_TYPES:  # a type registered with flatsync.register_type
+        return
     raise error(
         f"{format_path(path)}: unsupported value type {t.__name__}; values are int, str, bytes, "
-        "bool, float, None, tuples of those, dict, list, or flatsync handlers"
+        "bool, float, None, tuples of those, dict, list, flatsync handlers, or classes "
+        "registered with flatsync.register_type"
     )
 
 
@@ -307,6 +311,8 @@ def check_snapshot_value(value: Any, path: Path) -> None:
         return
     if t is tuple:
         check_value(value, path, PatchError)
+        return
+    if t in VALUE_TYPES:  # a type registered with flatsync.register_type
         return
     kind = SNAPSHOT_KINDS.get(t)
     if kind is None:

@@ -97,12 +97,6 @@ class DataHandler(dict[Any, Any], Handler):
                 if type(value) not in VALUE_TYPES:
                     value._detach()
             raise
-        for value in dict.values(self):
-            if type(value) not in VALUE_TYPES:
-                # Its current state is part of this handler's baseline: a handler that
-                # was detached while dirty must not keep changes that no parent's
-                # commit() would ever reach (its later writes would go unreported).
-                value.commit()
 
     # -- writes ---------------------------------------------------------------
 

@@ -15,6 +15,7 @@ __all__ = [
     "DecodeError",
     "EncodeError",
     "FlatsyncError",
+    "FrameError",
     "LimitError",
     "PatchError",
     "ReadOnlyError",
@@ -37,6 +38,20 @@ class EncodeError(FlatsyncError, TypeError):
 
     Raised by :meth:`Codec.encode <flatsync.Codec.encode>`. The message names the
     type and the path inside the tree.
+    """
+
+
+class FrameError(FlatsyncError, ValueError):
+    """A session packet's frame header is malformed, of another format version, or out of place.
+
+    Raised by :meth:`Replica.receive <flatsync.Replica.receive>` and
+    :meth:`Publisher.receive <flatsync.Publisher.receive>`: a header that is cut
+    short or has an unknown kind, a format version this library does not speak,
+    a packet kind the receiver never gets (an acknowledgement sent to a replica),
+    or an acknowledgement of a frame the publisher has not committed yet. Frames
+    that merely arrive late, twice or after a gap are not errors: the replica
+    reports them as :class:`~flatsync.FrameDropped` and asks to catch up. The
+    receiver's state is unchanged.
     """
 
 

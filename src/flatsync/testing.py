@@ -12,6 +12,10 @@ flatsync itself does not depend on: install the optional extra
   for everything a :class:`~flatsync.DataHandler` may hold.
 * :class:`SyncPair` keeps a source and a replica connected through a codec, so
   that a sync test is three lines long.
+* :func:`check_codec` holds a codec (flatsync's or your own) to the codec
+  contract: exact round trips of every tree :func:`protocol_trees` generates,
+  and on every packet :func:`hostile_packets` generates either a tree that
+  round-trips or a :class:`~flatsync.FlatsyncError`.
 
 >>> from flatsync import DataHandler
 >>> from flatsync.testing import SyncPair
@@ -33,6 +37,13 @@ from hypothesis import strategies as st
 
 from ._cbor import CborCodec
 from ._codec import Codec
+from ._conformance import (
+    check_codec,
+    colliding_keys,
+    hostile_packets,
+    permissive_twin,
+    protocol_trees,
+)
 from ._data import DataHandler
 from ._events import Event
 from ._list import ListHandler
@@ -41,8 +52,13 @@ from ._markers import DELETED, ListDelta, Replace
 __all__ = [
     "SyncPair",
     "assert_strict_equal",
+    "check_codec",
+    "colliding_keys",
+    "hostile_packets",
     "keys",
     "nans",
+    "permissive_twin",
+    "protocol_trees",
     "snapshots",
     "strict_equal",
     "values",
@@ -56,6 +72,20 @@ _unpack_single = struct.Struct(">f").unpack
 
 
 # -- strict equality --------------------------------------------------------------
+
+
+_ATOMS = frozenset({int, str, bytes, bool, type(None)})
+
+
+#: Exact types whose kind needs no ``isinstance`` and no ``_strict_form`` lookup.
+_PLAIN_KINDS: dict[type, type] = {
+    dict: dict,
+    DataHandler: dict,
+    list: list,
+    ListHandler: list,
+    tuple: tuple,
+    float: float,
+}
 
 
 def _kind(value: Any) -> Any:
@@ -76,11 +106,36 @@ def _path_text(path: tuple[Any, ...]) -> str:
     return "root" + "".join(f"[{key!r}]" for key in path)
 
 
+def _strict_form(value: Any) -> Any:
+    """``(kind, ...)`` for a value that compares by a form of its own (boards, records), or None."""
+    form = getattr(type(value), "_strict_form", None)
+    return None if form is None else form(value)
+
+
 def _first_difference(a: Any, b: Any, path: tuple[Any, ...]) -> str | None:
     """Describe the first place where ``a`` and ``b`` differ strictly, or return ``None``."""
+    t = type(a)
+    if t is type(b) and t in _ATOMS:  # the common case, first and fast
+        return None if a == b else f"{_path_text(path)}: {a!r} vs {b!r}"
+    kind = _PLAIN_KINDS.get(t)
+    if kind is not None and kind is _PLAIN_KINDS.get(type(b)):
+        return _compare(kind, a, b, path)  # containers and floats, without the lookups below
+    form_a, form_b = _strict_form(a), _strict_form(b)
+    if form_a is not None or form_b is not None:
+        if form_a is None or form_b is None or form_a[0] != form_b[0]:
+            return (
+                f"{_path_text(path)}: {_kind_name(a)} {a!r:.80} vs {_kind_name(b)} {b!r:.80} "
+                "(types differ)"
+            )
+        return _first_difference(form_a[1:], form_b[1:], path)
     kind = _kind(a)
     if kind is not _kind(b):
         return f"{_path_text(path)}: {_kind_name(a)} {a!r} vs {_kind_name(b)} {b!r} (types differ)"
+    return _compare(kind, a, b, path)
+
+
+def _compare(kind: Any, a: Any, b: Any, path: tuple[Any, ...]) -> str | None:
+    """:func:`_first_difference` for two values of one ``kind`` (as :func:`_kind` says)."""
     if kind is float:
         if _pack_double(a) != _pack_double(b):
             return f"{_path_text(path)}: float {a!r} vs {b!r} (bits differ)"
@@ -132,10 +187,14 @@ def strict_equal(a: Any, b: Any) -> bool:
     are compared by their bits (``0.0`` differs from ``-0.0``, and a NaN equals a
     NaN with the same bits). A :class:`~flatsync.DataHandler` counts as a
     ``dict`` and a :class:`~flatsync.ListHandler` as a ``list``, so that a
-    replica compares with its source or with a snapshot. Markers
+    replica compares with its source or with a snapshot. A
+    :class:`~flatsync.ByteHandler` compares with its
+    :class:`~flatsync.BoardSnapshot` (item type, shape and packed bytes), and a
+    record with its :class:`~flatsync.RecordSnapshot` or its read-only mapping
+    replica (record name and field values). Markers
     (:data:`~flatsync.DELETED`, :class:`~flatsync.Replace`,
-    :class:`~flatsync.ListDelta`) compare by content. The insertion order of
-    mappings is not compared.
+    :class:`~flatsync.ListDelta`, :class:`~flatsync.BoardDelta`, ...) compare by
+    content. The insertion order of mappings is not compared.
 
     >>> strict_equal({1: (2.0, b"x")}, {1: (2.0, b"x")})
     True

@@ -1,0 +1,828 @@
+"""Tests for records: declaration with attrs, tracked field writes, wire sizes, typed and
+mapping replicas, patch errors, merge, and a state machine through the CBOR codec."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import inspect
+import math
+import pickle
+import struct
+from collections.abc import Iterator
+from typing import Any, cast
+
+import attrs
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+import flatsync
+from flatsync import (
+    DELETED,
+    BoardSnapshot,
+    ByteHandler,
+    CborCodec,
+    Changed,
+    DataHandler,
+    DecodeError,
+    ListDelta,
+    ListHandler,
+    PatchError,
+    ReadOnlyError,
+    Record,
+    RecordDelta,
+    RecordSnapshot,
+    RecordView,
+    Replace,
+    apply_delta,
+    merge,
+)
+from flatsync._record import _CLASSES
+from flatsync.testing import assert_strict_equal, strict_equal, values
+
+CODEC = CborCodec()
+
+
+def wire(tree: Any) -> Any:
+    return CODEC.decode(CODEC.encode(tree))
+
+
+@flatsync.record
+class Player(Record):
+    name: str
+    pos: tuple[int, int]
+    hp: int = attrs.field(default=10, validator=attrs.validators.ge(0))
+
+    def hurt(self, amount: int) -> None:
+        self.hp = max(0, self.hp - amount)
+
+    @property
+    def alive(self) -> bool:
+        return self.hp > 0
+
+
+@flatsync.record(name="Ent")
+class Entity(Record):
+    kind: str = attrs.field(converter=str)
+    stats: dict[str, Any] = attrs.field(factory=dict)
+    bag: list[Any] = attrs.field(factory=list)
+    speed: float = 1.0
+    board: Any = None
+    pet: Any = None
+
+
+@flatsync.record
+class Boss(Player):
+    phase: int = 1
+
+    def __repr__(self) -> str:
+        return "Boss:" + super().__repr__()
+
+
+@flatsync.record(name="Locked")
+class Locked(Record):
+    id: int = attrs.field(on_setattr=attrs.setters.frozen)
+    note: str = ""
+
+
+@contextlib.contextmanager
+def unregistered(name: str) -> Iterator[None]:
+    """The registry without ``name``: what a client that lacks the class sees."""
+    cls = _CLASSES.pop(name)
+    try:
+        yield
+    finally:
+        _CLASSES[name] = cls
+
+
+# -- declaration ----------------------------------------------------------------------------
+
+
+def test_a_record_is_an_attrs_class_and_a_handler() -> None:
+    player = Player("notch", (2, 2), 8)
+    assert isinstance(player, Record)
+    assert attrs.has(cast(Any, Player))
+    assert [field.name for field in attrs.fields(cast(Any, Player))] == ["name", "pos", "hp"]
+    assert player == Player("notch", (2, 2), 8)
+    assert player != Player("notch", (2, 2), 7)
+    assert repr(player) == "Player(name='notch', pos=(2, 2), hp=8)"
+    assert player.alive
+    player.hurt(20)
+    assert (player.hp, player.alive) == (0, False)
+    assert attrs.asdict(cast(Any, player)) == {"name": "notch", "pos": (2, 2), "hp": 0}
+    signature = inspect.signature(Player)
+    assert list(signature.parameters) == ["name", "pos", "hp"]
+    assert signature.parameters["hp"].default == 10
+    assert not hasattr(player, "__dict__")  # slotted
+    with pytest.raises(TypeError):
+        hash(player)
+    with pytest.raises(AttributeError):
+        player.mana = 1  # type: ignore[attr-defined]
+
+
+def test_inheritance_and_super() -> None:
+    boss = Boss("wither", (0, 0), 300, phase=2)
+    assert isinstance(boss, Player)
+    assert [field.name for field in attrs.fields(cast(Any, Boss))] == ["name", "pos", "hp", "phase"]
+    assert repr(boss).startswith("Boss:Boss(name='wither'")
+    boss.phase = 3
+    boss.hp = 5
+    assert boss.diff() == RecordDelta({2: 5, 3: 3})
+    assert Boss.__flatsync_record__.name == "Boss"
+
+
+def test_explicit_base_class_and_keyword_only() -> None:
+    @flatsync.record(kw_only=True, name="Cfg")
+    class Config(flatsync.Record):
+        width: int
+        height: int
+
+    config = Config(width=3, height=4)
+    config.width = 5
+    assert config.diff() == RecordDelta({0: 5})
+    with pytest.raises(TypeError):
+        Config(3, 4)  # type: ignore[call-arg]
+
+
+def test_validators_and_converters_on_init_and_on_write() -> None:
+    with pytest.raises(ValueError, match="'hp' must be >= 0"):
+        Player("x", (0, 0), -1)
+    holder = DataHandler({"p": Player("x", (0, 0), 5)})
+    player = holder["p"]
+    with pytest.raises(ValueError, match="'hp' must be >= 0"):
+        player.hp = -1
+    assert player.hp == 5
+    assert holder.diff() == {}
+    entity = Entity(kind=7)  # type: ignore[arg-type]
+    assert entity.kind == "7"
+    entity.commit()
+    entity.kind = 8  # type: ignore[assignment]
+    assert entity.kind == "8"
+    assert entity.diff() == RecordDelta({0: "8"})
+    locked = Locked(1)
+    with pytest.raises(attrs.exceptions.FrozenAttributeError):
+        locked.id = 2
+    locked.note = "ok"
+    assert locked.diff() == RecordDelta({1: "ok"})
+
+
+def test_post_init_and_no_op_on_setattr() -> None:
+    @flatsync.record(name="Counter", on_setattr=attrs.setters.NO_OP)
+    class Counter(Record):
+        count: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+        log: list[Any] = attrs.field(factory=list)
+
+        def __attrs_post_init__(self) -> None:
+            self.count += 1
+            self.log = ["made"]
+
+    counter = Counter()
+    assert (counter.count, counter.log) == (1, ["made"])
+    assert type(counter.log) is ListHandler
+    assert counter.log.parent is counter
+    assert counter.diff() == RecordDelta()
+    counter.count = -5  # NO_OP: no validator on write, as attrs does
+    assert counter.diff() == RecordDelta({0: -5})
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "match"),
+    [
+        ({"path": int}, TypeError, "taken by the handler API"),
+        ({"diff": int}, TypeError, "taken by the handler API"),
+        ({}, TypeError, "has no fields"),
+        ({"x": int, "y": int}, ValueError, "6 bytes larger .* at most 2 bytes"),
+    ],
+)
+def test_declaration_errors(body: dict[str, Any], error: type[Exception], match: str) -> None:
+    cls = type("Position", (), {"__annotations__": body})
+    with pytest.raises(error, match=match):
+        flatsync.record(cls)
+
+
+def test_a_short_name_makes_a_small_record_fit() -> None:
+    @flatsync.record(name="V2")  # the longest name that fits, as the error above says
+    class Vec(Record):
+        x: int
+        y: int
+
+    vec = Vec(1, 2)
+    assert len(CODEC.encode(vec.snapshot())) == len(CODEC.encode({"x": 1, "y": 2})) == 7
+
+
+def test_names_are_unique() -> None:
+    with pytest.raises(ValueError, match="taken by"):
+
+        @flatsync.record(name="Player")
+        class Other(Record):
+            name: str
+            pos: tuple[int, int]
+            hp: int
+
+    with pytest.raises(TypeError, match="non-empty str"):
+        flatsync.record(name="")(type("Z", (), {"__annotations__": {"abc": int}}))
+
+
+def test_redefining_the_same_class_replaces_it() -> None:
+    def make() -> type:
+        @flatsync.record(name="Again")
+        class Again(Record):
+            amount: int
+
+        return Again
+
+    first = make()
+    second = make()
+    assert _CLASSES["Again"] is second
+    assert type(Record.from_snapshot(first(1).snapshot())) is second
+
+
+def test_schemas() -> None:
+    assert flatsync.record_schemas()["Player"] == ("name", "pos", "hp")
+    assert flatsync.record_schemas()["Ent"] == ("kind", "stats", "bag", "speed", "board", "pet")
+    flatsync.add_record_schemas({"Remote": ["alpha", "beta"]})
+    flatsync.add_record_schemas({"Remote": ("alpha", "beta")})  # again, the same: fine
+    with pytest.raises(ValueError, match="already known"):
+        flatsync.add_record_schemas({"Remote": ("alpha",), "Other1": ("z",)})
+    assert "Other1" not in flatsync.record_schemas()
+    with pytest.raises(ValueError, match="repeats"):
+        flatsync.add_record_schemas({"Rep": ("a", "a")})
+    with pytest.raises(TypeError):
+        flatsync.add_record_schemas({1: ("a",)})  # type: ignore[dict-item]
+    with pytest.raises(TypeError):
+        flatsync.add_record_schemas({"Bad": (1,)})  # type: ignore[dict-item]
+    with pytest.raises(ValueError, match="already known"):
+
+        @flatsync.record(name="Remote")
+        class Remote(Record):
+            alpha: int
+            gamma: int
+
+
+# -- tracking ---------------------------------------------------------------------------------
+
+
+def test_field_writes_register_in_the_parent_like_keys() -> None:
+    players = DataHandler({1: Player("notch", (2, 2), 8), 2: {"hp": 1}})
+    assert players.diff() == {}
+    players[1].hp -= 1
+    players[2]["hp"] = 0
+    assert_strict_equal(players.diff(), {1: RecordDelta({2: 7}), 2: {"hp": 0}})
+    assert players[1].path == (1,)
+    players.commit()
+    assert players.diff() == {}
+    assert players[1].diff() == RecordDelta()
+
+
+def test_change_rules() -> None:
+    player = Player("a", (1, 1), 5)
+    player.hp = 5
+    player.pos = (1, 1)
+    player.name = "".join(["a"])
+    assert player.diff() == RecordDelta()
+    player.hp = 6
+    player.hp = 7
+    player.hp = 5  # back to the original
+    assert player.diff() == RecordDelta()
+    player.hp = 9
+    player.pos = (1, 2)
+    assert player.diff() == RecordDelta({1: (1, 2), 2: 9})
+    entity = Entity("x", speed=0.0)
+    entity.speed = -0.0  # another float by bits
+    entity.speed = math.nan
+    assert entity.diff().changes[3] != entity.diff().changes[3]  # a NaN
+    entity.commit()
+    entity.speed = math.nan
+    entity.speed = True
+    assert entity.diff() == RecordDelta({3: True})
+
+
+def test_fields_hold_handlers() -> None:
+    entity = Entity("zombie", {"str": 3}, ["bone"], board=bytearray(2), pet=Player("p", (0, 0)))
+    assert type(entity.stats) is DataHandler
+    assert type(entity.bag) is ListHandler
+    assert type(entity.board) is ByteHandler
+    assert entity.stats.path == ("stats",)
+    assert entity.pet.parent is entity
+    assert entity.diff() == RecordDelta()
+    entity.stats["str"] = 4
+    entity.bag.append("rotten flesh")
+    entity.board[1] = 9
+    entity.pet.hp = 3
+    assert_strict_equal(
+        entity.diff(),
+        RecordDelta(
+            {
+                1: {"str": 4},
+                2: ListDelta(((1, 1, "rotten flesh"),)),
+                4: flatsync.BoardDelta(bytes((0, 1, 9))),
+                5: RecordDelta({2: 3}),
+            }
+        ),
+    )
+    entity.commit()
+    old = entity.stats
+    entity.stats = {"dex": 1}
+    assert old.parent is None
+    entity.pet = None
+    assert_strict_equal(entity.diff(), RecordDelta({1: Replace({"dex": 1}), 5: None}))
+    entity.commit()
+    entity.board = ByteHandler("u8", 1)
+    assert_strict_equal(entity.diff(), RecordDelta({4: BoardSnapshot("u8", (1,), b"\x00")}))
+
+
+def test_bad_values_raise_and_change_nothing() -> None:
+    holder = DataHandler({"e": Entity("x")})
+    entity = holder["e"]
+    attached = DataHandler({"k": {"a": 1}})
+    for value, error in (
+        (object(), TypeError),
+        ((1, [2]), TypeError),
+        ({1: object()}, TypeError),
+        (attached["k"], ValueError),
+    ):
+        with pytest.raises(error):
+            entity.pet = value
+        assert entity.pet is None
+    with pytest.raises(TypeError):
+        Entity("x", stats=cast(Any, {1: object()}))
+    assert holder.diff() == {}
+
+
+def test_writes_to_a_detached_record_go_nowhere_until_attached() -> None:
+    holder = DataHandler({"p": Player("a", (0, 0))})
+    player = holder.pop("p")
+    holder.commit()
+    player.hp = 1
+    assert holder.diff() == {}
+    holder["q"] = player
+    assert_strict_equal(holder.diff(), {"q": RecordSnapshot("Player", ("a", (0, 0), 1))})
+
+
+def test_copies_and_pickling() -> None:
+    entity = DataHandler({"e": Entity("z", {"a": [1]}, board=bytearray(b"\x01"))})["e"]
+    for clone in (entity.copy(), copy.copy(entity), copy.deepcopy(entity), entity.to_python()):
+        assert type(clone) is Entity
+        assert clone == entity
+        assert clone.parent is None
+        assert clone.stats is not entity.stats
+        assert cast(Any, clone.stats).parent is clone
+        clone.stats["a"].append(2)
+        assert entity.stats["a"] == [1]
+    restored = pickle.loads(pickle.dumps(entity))
+    assert_strict_equal(restored, entity)
+    tree = DataHandler({"p": Player("a", (0, 0))}).copy()
+    assert type(tree["p"]) is Player
+
+
+# -- the wire -------------------------------------------------------------------------------
+
+
+def test_a_record_is_smaller_than_the_equivalent_mapping() -> None:
+    player = Player("notch", (2, 2), 8)
+    as_record = CODEC.encode(player.snapshot())
+    as_mapping = CODEC.encode({"name": "notch", "pos": (2, 2), "hp": 8})
+    assert as_record.hex(" ") == "cb 84 66 50 6c 61 79 65 72 65 6e 6f 74 63 68 82 02 02 08"
+    assert (len(as_record), len(as_mapping)) == (19, 23)
+    players = DataHandler({1: player})
+    mapping = DataHandler({1: {"name": "notch", "pos": (2, 2), "hp": 8}})
+    player.hp = 7
+    mapping[1]["hp"] = 7
+    assert CODEC.encode(players.diff()).hex(" ") == "a1 01 cc a1 02 07"  # 6 bytes
+    assert CODEC.encode(mapping.diff()).hex(" ") == "a1 01 a1 62 68 70 07"  # 7 bytes
+    players.commit()
+    mapping.commit()
+    players[4] = Player("dinnerbone", (5, 5), 10)
+    mapping[4] = {"name": "dinnerbone", "pos": (5, 5), "hp": 10}
+    assert len(CODEC.encode(players.diff())) == 26
+    assert len(CODEC.encode(mapping.diff())) == 31
+
+
+def test_the_codec_refuses_malformed_record_markers() -> None:
+    for packet, match in (
+        ("cb 80", "array"),
+        ("cb 81 01", "array"),
+        ("cb 61 78", "array"),
+        ("cb 82 61 78 81 a0", "tuple"),
+        ("cc 80", "map"),
+        ("cc a1 61 78 01", "field indexes"),
+        ("cc a1 20 01", "field indexes"),
+        ("cc a1 00 f7", "cannot delete"),
+    ):
+        with pytest.raises(DecodeError, match=match):
+            CODEC.decode(bytes.fromhex(packet))
+
+
+# -- replicas ---------------------------------------------------------------------------------
+
+
+def test_a_replica_of_a_registered_class_is_typed_and_read_only() -> None:
+    source = DataHandler({1: Player("notch", (2, 2), 8), "e": Entity("z", {"a": 1})})
+    replica = DataHandler.from_snapshot(wire(source.snapshot()))
+    assert type(replica[1]) is Player
+    assert replica[1].readonly
+    assert replica[1].path == (1,)
+    assert replica["e"].stats.readonly
+    assert_strict_equal(replica, source)
+    with pytest.raises(ReadOnlyError, match=r"root\[1\]: this Player is a read-only replica"):
+        replica[1].hp = 3
+    source[1].hp = 7
+    source["e"].stats["a"] = 2
+    events = replica.patch(wire(source.diff()))
+    assert events == [
+        Changed(path=(1, "hp"), old=8, new=7),
+        Changed(path=("e", "stats", "a"), old=1, new=2),
+    ]
+    assert replica[1] == source[1]
+    assert type(Player.from_snapshot(source[1].snapshot())) is Player
+    with pytest.raises(PatchError, match="is not a Player"):
+        Player.from_snapshot(source["e"].snapshot())
+
+
+def test_a_replica_of_an_unregistered_class_is_a_read_only_mapping() -> None:
+    source = DataHandler({1: Player("notch", (2, 2), 8)})
+    with unregistered("Player"):
+        flatsync._record._SCHEMAS.pop("Player")
+        try:
+            positional = DataHandler.from_snapshot(wire(source.snapshot()))
+            view = positional[1]
+            assert type(view) is RecordView
+            assert dict(view) == {0: "notch", 1: (2, 2), 2: 8}
+        finally:
+            flatsync._record._SCHEMAS["Player"] = ("name", "pos", "hp")
+        replica = DataHandler.from_snapshot(wire(source.snapshot()))
+        view = replica[1]
+        assert type(view) is RecordView
+        assert view.readonly
+        assert view.record_name == "Player"
+        assert dict(view) == {"name": "notch", "pos": (2, 2), "hp": 8}
+        assert view == {"name": "notch", "pos": (2, 2), "hp": 8}
+        assert (view["hp"], view.hp, len(view), "hp" in view, view.get("x")) == (
+            8,
+            8,
+            3,
+            True,
+            None,
+        )
+        assert next(iter(view.items())) == ("name", "notch")
+        assert repr(view) == "RecordView('Player', {'name': 'notch', 'pos': (2, 2), 'hp': 8})"
+        with pytest.raises(AttributeError, match="no field 'mana'"):
+            view.mana  # noqa: B018
+        with pytest.raises(TypeError):
+            view["hp"] = 1
+        with pytest.raises(TypeError):
+            hash(view)
+        source[1].hp = 7
+        source[2] = Player("jeb", (2, 3), 1)
+        events = replica.patch(wire(source.diff()))
+        assert Changed(path=(1, "hp"), old=8, new=7) in events
+        assert type(replica[2]) is RecordView
+        assert_strict_equal(replica, source)
+        copied = view.copy()
+        assert type(copied) is RecordView
+        assert not copied.readonly
+        assert_strict_equal(copied, view)
+        assert_strict_equal(pickle.loads(pickle.dumps(view)), view)
+        assert_strict_equal(RecordView.from_snapshot(source[1].snapshot()), source[1])
+
+
+def test_a_view_tracks_its_children_in_a_writable_tree() -> None:
+    source = DataHandler({"e": Entity("z", {"a": 1})})
+    with unregistered("Ent"):
+        writable = DataHandler()
+        writable.patch(wire({"e": source["e"].snapshot()}))
+    writable.commit()
+    view = writable["e"]
+    assert type(view) is RecordView
+    view["stats"]["a"] = 5
+    assert_strict_equal(writable.diff(), {"e": RecordDelta({1: {"a": 5}})})
+    assert view.diff() == RecordDelta({1: {"a": 5}})
+    writable.commit()
+    assert view.diff() == RecordDelta()
+
+
+def test_strict_equality_of_records() -> None:
+    player = Player("a", (0, 0), 1)
+    assert strict_equal(player, RecordSnapshot("Player", ("a", (0, 0), 1)))
+    assert not strict_equal(player, RecordSnapshot("Player", ("a", (0, 0), True)))
+    assert not strict_equal(player, {"name": "a", "pos": (0, 0), "hp": 1})
+
+
+# -- deltas that do not fit ----------------------------------------------------------------
+
+
+def assert_rejected(target: Any, delta: Any, match: str) -> None:
+    before = CODEC.encode(target.snapshot())
+    with pytest.raises(PatchError, match=match):
+        target.patch(delta)
+    assert CODEC.encode(target.snapshot()) == before
+
+
+@pytest.mark.parametrize("readonly", [True, False])
+def test_misfit_deltas_are_rejected_atomically(readonly: bool) -> None:
+    source = DataHandler({"p": Player("a", (0, 0)), "e": Entity("z"), "x": 1})
+    target = DataHandler.from_snapshot(source.snapshot()) if readonly else source.copy()
+    target.commit()
+    assert_rejected(target, {"x": 2, "p": RecordDelta({3: 1})}, r"root\['p'\]: field index 3")
+    assert_rejected(target, {"p": RecordDelta({0: DELETED})}, "cannot be deleted")
+    assert_rejected(target, {"p": RecordDelta({-1: 1})}, "field indexes")
+    assert_rejected(target, {"p": RecordDelta({"hp": 1})}, "field indexes")  # type: ignore[dict-item]
+    assert_rejected(target, {"p": RecordDelta([1])}, "dict of changes")  # type: ignore[arg-type]
+    assert_rejected(target, {"p": RecordDelta({2: {"a": 1}})}, r"root\['p'\]\['hp'\]: a mapping")
+    assert_rejected(target, {"e": RecordDelta({1: ListDelta(())})}, "ListDelta delta needs")
+    assert_rejected(target, {"e": RecordDelta({1: {"a": object()}})}, "not a valid snapshot")
+    assert_rejected(target, {"p": {"hp": 1}}, "mapping delta needs")
+    assert_rejected(target, {"x": RecordDelta({0: 1})}, "RecordDelta delta needs")
+    assert_rejected(target, {"n": RecordSnapshot("Player", ("a",))}, "has 3 fields")
+    assert_rejected(target, {"n": RecordSnapshot("Player", [1, 2, 3])}, "malformed")  # type: ignore[arg-type]
+    assert_rejected(target, {"n": RecordSnapshot(1, ())}, "malformed")  # type: ignore[arg-type]
+    assert_rejected(
+        target,
+        {"n": Replace(RecordSnapshot("Ent", ("z", {}, [], 1.0, None, object())))},
+        "not a valid",
+    )
+    assert_rejected(target["p"], {2: 1}, "expected a record delta")
+
+
+def test_from_snapshot_checks_the_tree() -> None:
+    with pytest.raises(PatchError, match="expected a record snapshot"):
+        Record.from_snapshot({"a": 1})
+    with pytest.raises(PatchError, match="has 3 fields"):
+        Record.from_snapshot(RecordSnapshot("Player", ()))
+
+
+# -- merge --------------------------------------------------------------------------------
+
+
+def test_merge_equals_sequential_application() -> None:
+    source = DataHandler({"e": Entity("z", {"a": 1}), "p": Player("a", (0, 0))})
+    base = source.snapshot()
+    source.commit()
+    source["e"].stats["a"] = 2
+    source["e"].speed = 2.5
+    source["p"].hp = 3
+    first = source.diff()
+    source.commit()
+    source["e"].stats = {"b": 1}
+    source["e"].stats["c"] = 2
+    source["e"].speed = 3.5
+    source["n"] = Player("n", (1, 1))
+    second = source.diff()
+    source.commit()
+    source["n"].hp = 1
+    third = source.diff()
+    merged = merge(merge(first, second), third)
+    assert_strict_equal(apply_delta(base, wire(merged)), source.snapshot())
+    replica = DataHandler.from_snapshot(base)
+    replica.patch(wire(merged))
+    assert_strict_equal(replica, source)
+
+
+def test_merge_and_apply_errors() -> None:
+    with pytest.raises(PatchError, match="cannot merge a RecordDelta delta with a dict"):
+        merge({"p": RecordDelta({0: 1})}, {"p": {"a": 1}})
+    with pytest.raises(PatchError, match="cannot be deleted"):
+        merge({"p": RecordDelta({0: 1})}, {"p": RecordDelta({0: DELETED})})
+    with pytest.raises(PatchError, match="needs a record"):
+        apply_delta({"p": 1}, {"p": RecordDelta({0: 1})})
+    with pytest.raises(PatchError, match="field index 5"):
+        apply_delta({"p": RecordSnapshot("X", (1,))}, {"p": RecordDelta({5: 1})})
+    with pytest.raises(PatchError, match="cannot merge"):
+        RecordDelta({}).merged(ListDelta(()), ())
+
+
+# -- the state machine ----------------------------------------------------------------------
+
+
+def plain(value: Any) -> Any:
+    """A model of a source value: records as RecordSnapshot-like tuples of plain values."""
+    if isinstance(value, Record):
+        return ModelRecord(
+            type(value).__flatsync_record__.name, [plain(v) for v in value._values()]
+        )
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+class ModelRecord:
+    """A record in the model: its name and its fields' values, by index."""
+
+    def __init__(self, name: str, fields: list[Any]) -> None:
+        self.name = name
+        self.fields = fields
+
+    def _strict_form(self) -> Any:
+        return ("record", self.name, tuple(self.fields))
+
+
+FIELDS = {"Player": ("name", "pos", "hp"), "Ent": ("kind", "stats", "bag", "speed", "board", "pet")}
+
+
+@st.composite
+def field_writes(draw: st.DrawFn, name: str) -> tuple[int, Any]:
+    """A field index and a value that passes the class's validators and converters."""
+    fields = FIELDS[name]
+    index = draw(st.integers(0, len(fields) - 1))
+    field = fields[index]
+    if field == "hp":
+        return index, draw(st.integers(0, 100))
+    if field in ("name", "kind"):
+        return index, draw(st.text(max_size=4))
+    if field == "pos":
+        return index, draw(st.tuples(st.integers(-5, 5), st.integers(-5, 5)))
+    if field == "speed":
+        return index, draw(st.floats() | st.just(-0.0) | st.integers(0, 3))
+    if field == "stats":
+        return index, draw(st.dictionaries(st.text(max_size=2), values(), max_size=2))
+    if field == "bag":
+        return index, draw(st.lists(values(), max_size=2))
+    if field == "board":
+        return index, draw(st.none() | st.binary(max_size=3).map(bytearray))
+    return index, draw(st.none() | st.builds(Player, st.text(max_size=3), st.just((0, 0))))
+
+
+def model_value(value: Any) -> Any:
+    if isinstance(value, bytearray):
+        return BoardSnapshot("u8", (len(value),), bytes(value))
+    if isinstance(value, Record):
+        return plain(value)
+    return value
+
+
+class RecordMachine(RuleBasedStateMachine):
+    """Records nested in a DataHandler and a ListHandler; a typed replica, a late joiner,
+    a merged replica, and a replica that does not know the class ``Ent`` (RecordViews)."""
+
+    @initialize()
+    def setup(self) -> None:
+        self.source = DataHandler(
+            {"p": Player("notch", (2, 2), 8), "l": [Entity("z", {"a": 1})], "n": {"e": Entity("y")}}
+        )
+        self.model = plain(self.source)
+        snapshot = self.source.snapshot()
+        self.replica = DataHandler.from_snapshot(wire(snapshot))
+        self.merged = DataHandler.from_snapshot(wire(snapshot))
+        with unregistered("Ent"):
+            self.viewer = DataHandler.from_snapshot(wire(snapshot))
+        self.late: DataHandler | None = None
+        self.pending: Any = None
+        self.pending_base: Any = None
+        self.previous = snapshot
+
+    def records(self) -> list[tuple[Any, Any]]:
+        """Every record in the source, with its model."""
+        out = []
+
+        def walk(node: Any, model: Any) -> None:
+            if isinstance(node, Record):
+                out.append((node, model))
+                for i, value in enumerate(node._values()):
+                    walk(value, model.fields[i])
+            elif isinstance(node, dict):
+                for key, value in node.items():
+                    walk(value, model[key])
+            elif isinstance(node, list):
+                for i, value in enumerate(node):
+                    walk(value, model[i])
+
+        walk(self.source, self.model)
+        return out
+
+    @rule(data=st.data())
+    def write_a_field(self, data: st.DataObject) -> None:
+        found = self.records()
+        record, model = found[data.draw(st.integers(0, len(found) - 1), label="record")]
+        index, value = data.draw(field_writes(model.name), label="write")
+        field = FIELDS[model.name][index]
+        setattr(record, field, value)
+        model.fields[index] = model_value(value) if field != "kind" else str(value)
+        if field == "speed" and type(value) is int:
+            model.fields[index] = value
+
+    @rule(data=st.data())
+    def edit_inside_a_field(self, data: st.DataObject) -> None:
+        entities = [(r, m) for r, m in self.records() if m.name == "Ent"]
+        if not entities:
+            return
+        entity, model = entities[data.draw(st.integers(0, len(entities) - 1), label="entity")]
+        what = data.draw(st.sampled_from(["stats", "bag", "board", "pet"]), label="what")
+        value = data.draw(values(), label="value")
+        if what == "stats":
+            key = data.draw(st.text(max_size=2), label="key")
+            entity.stats[key] = value
+            model.fields[1][key] = value
+        elif what == "bag":
+            entity.bag.append(value)
+            model.fields[2].append(value)
+        elif what == "board" and entity.board is not None and entity.board.size:
+            cell = data.draw(st.integers(0, entity.board.size - 1), label="cell")
+            byte = data.draw(st.integers(0, 255), label="byte")
+            entity.board[cell] = byte
+            data_ = bytearray(model.fields[4].data)
+            data_[cell] = byte
+            model.fields[4] = BoardSnapshot("u8", model.fields[4].shape, bytes(data_))
+        elif what == "pet" and entity.pet is not None:
+            hp = data.draw(st.integers(0, 9), label="hp")
+            entity.pet.hp = hp
+            model.fields[5].fields[2] = hp
+
+    @rule(data=st.data())
+    def add_or_replace_a_record(self, data: st.DataObject) -> None:
+        record = data.draw(
+            st.one_of(
+                st.builds(Player, st.text(max_size=3), st.just((1, 1)), st.integers(0, 9)),
+                st.builds(
+                    Entity,
+                    st.text(max_size=3),
+                    st.dictionaries(st.text(max_size=1), values(), max_size=2),
+                ),
+            ),
+            label="record",
+        )
+        where = data.draw(st.sampled_from(["p", "new", "list", "nested"]), label="where")
+        if where == "list":
+            self.source["l"].append(record)
+            self.model["l"].append(plain(record))
+        elif where == "nested":
+            self.source["n"]["e"] = record
+            self.model["n"]["e"] = plain(record)
+        else:
+            self.source[where] = record
+            self.model[where] = plain(record)
+
+    @rule()
+    def write_the_same_values(self) -> None:
+        before = self.source.diff()
+        for record, _ in self.records():
+            for field in attrs.fields(type(record)):
+                if field.on_setattr is not attrs.setters.frozen:
+                    value = getattr(record, field.name)
+                    setattr(record, field.name, value)
+        assert_strict_equal(self.source.diff(), before)
+
+    def tick(self, join: bool) -> None:
+        delta = self.source.diff()
+        decoded = wire(delta)
+        assert_strict_equal(decoded, delta)
+        snapshot = self.source.snapshot()
+        assert_strict_equal(snapshot, self.model)
+        assert_strict_equal(apply_delta(self.previous, decoded), snapshot)
+        self.replica.patch(decoded)
+        with unregistered("Ent"):
+            self.viewer.patch(wire(delta))
+        if self.late is not None:
+            self.late.patch(decoded)
+        if self.pending is None:
+            self.pending = decoded
+            self.pending_base = self.previous
+        else:
+            merged = wire(merge(self.pending, decoded))
+            assert_strict_equal(apply_delta(self.pending_base, merged), snapshot)
+            self.merged.patch(merged)
+            assert_strict_equal(self.merged, self.source)
+            self.pending = None
+        self.source.commit()
+        assert self.source.diff() == {}
+        for replica in (self.replica, self.late, self.viewer):
+            if replica is not None:
+                assert_strict_equal(replica, self.source)
+        self.previous = snapshot
+        if join:
+            self.late = DataHandler.from_snapshot(wire(snapshot))
+
+    @rule(join=st.integers(0, 3))
+    def tick_a(self, join: int) -> None:
+        self.tick(join == 0)
+
+    @rule()
+    def tick_b(self) -> None:
+        self.tick(False)
+
+    @invariant()
+    def source_matches_model(self) -> None:
+        if hasattr(self, "previous"):
+            assert_strict_equal(self.source, self.model)
+            assert_strict_equal(
+                apply_delta(self.previous, self.source.diff()), self.source.snapshot()
+            )
+
+    def teardown(self) -> None:
+        if hasattr(self, "replica"):
+            self.tick(False)
+            self.tick(False)
+            assert_strict_equal(self.merged, self.source)
+
+
+RecordMachine.TestCase.settings = settings(stateful_step_count=30)
+TestRecordSync = RecordMachine.TestCase
+
+
+def test_float_bits_survive_in_records() -> None:
+    nan: float = struct.unpack("<d", struct.pack("<Q", 0x7FF4_0000_0000_0001))[0]
+    entity = Entity("x", speed=nan)
+    assert_strict_equal(Record.from_snapshot(wire(entity.snapshot())), entity)
