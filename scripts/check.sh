@@ -60,3 +60,9 @@ python benchmarks/run.py --quick
 
 section "benchmarks: peers (smoke run: --quick)"
 python benchmarks/peers.py --quick
+
+section "benchmarks: boards (smoke run: --quick)"
+python benchmarks/boards.py --quick
+
+section "benchmarks: sessions (smoke run: --quick)"
+python benchmarks/sessions.py --quick

@@ -594,6 +594,33 @@ def test_a_late_joiner_under_a_view_equals_a_client_that_replayed_every_frame() 
     assert_strict_equal(old.state, expected(pub, "old"))
 
 
+@pytest.mark.parametrize(
+    "codec", [CborCodec(), flatsync.JsonCodec(), flatsync.MsgpackCodec()], ids=lambda c: c.name
+)
+def test_sessions_work_over_every_codec(codec: flatsync.Codec) -> None:
+    root = DataHandler({"players": {1: {"pos": (1, 2), "bag": ["a"]}, 2: {"pos": (0.5, -0.0)}}})
+    pub = Publisher(root, codec=codec)
+    pub.add_client("a", View(("players", ANY, "pos")))
+    replica = Replica(codec)
+    pub.tick()
+    pump(pub, "a", replica)
+    root["players"][1]["pos"] = (3, 4)
+    pub.tick()
+    pub.packets_for("a")  # lost
+    root["players"][2] = {"pos": (9, 9), "bag": []}
+    root["players"][1]["bag"].append("b")
+    pub.tick()
+    pump(pub, "a", replica)  # a gap: the replica asks to resync
+    assert replica.frame == 1
+    pump(pub, "a", replica)  # the catch-up, at once
+    assert replica.frame == 3
+    pub.set_view("a", None)
+    pub.tick()
+    events = pump(pub, "a", replica)  # the view's transition: the bags enter
+    assert events[-1] == FrameApplied(frame=4, base=3)
+    assert_strict_equal(replica.state, root)
+
+
 # -- memory -----------------------------------------------------------------------------------------
 
 
@@ -905,5 +932,5 @@ class Network(RuleBasedStateMachine):
             assert_strict_equal(replica.state, snapshot if view is None else view.project(snapshot))
 
 
-Network.TestCase.settings = settings(Network.TestCase.settings, stateful_step_count=50)
+Network.TestCase.settings = settings(Network.TestCase.settings, stateful_step_count=100)
 test_network = Network.TestCase

@@ -230,14 +230,14 @@ class RecordDelta(Marker, TypedDelta):
 
     >>> import flatsync
     >>> @flatsync.record
-    ... class Mob:
+    ... class Spider:
     ...     kind: str
     ...     hp: int
-    >>> mob = Mob("zombie", 20)
-    >>> mob.hp -= 3
-    >>> mob.diff()
+    >>> spider = Spider("cave", 20)
+    >>> spider.hp -= 3
+    >>> spider.diff()
     RecordDelta({1: 17})
-    >>> flatsync.CborCodec().encode(mob.diff()).hex(" ")
+    >>> flatsync.CborCodec().encode(spider.diff()).hex(" ")
     'cc a1 01 11'
 
     Attributes:
