@@ -154,3 +154,11 @@ class Table:
         if self.note:
             out += ["", self.note]
         return "\n".join(out)
+
+
+def machine_table(info: dict[str, str]) -> Table:
+    """The machine a run was measured on, as a two-column table."""
+    table = Table("Machine", ["", "value"])
+    for key, value in info.items():
+        table.add(key, value)
+    return table

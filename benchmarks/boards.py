@@ -45,7 +45,15 @@ from typing import Any
 
 import attrs
 import cbor2
-from _harness import REPO, Table, gc_disabled, load_average, machine, median
+from _harness import (
+    REPO,
+    Table,
+    gc_disabled,
+    load_average,
+    machine,
+    machine_table,
+    median,
+)
 
 import flatsync
 
@@ -433,13 +441,6 @@ def writes_table(writes: list[dict[str, Any]]) -> Table:
             _ratio(row["vs_plain_attrs"]),
             _ratio(row["vs_datahandler"]),
         )
-    return table
-
-
-def machine_table(info: dict[str, str]) -> Table:
-    table = Table("Machine", ["", "value"])
-    for key, value in info.items():
-        table.add(key, value)
     return table
 
 

@@ -62,7 +62,15 @@ from pathlib import Path
 from typing import Any
 
 import cbor2
-from _harness import REPO, Table, gc_disabled, load_average, machine, median
+from _harness import (
+    REPO,
+    Table,
+    gc_disabled,
+    load_average,
+    machine,
+    machine_table,
+    median,
+)
 from run import make_scenario
 
 import flatsync
@@ -880,13 +888,6 @@ def targets_table(results: dict[str, Any]) -> Table:
     )
     for label, value, ok in targets(results):
         table.add(label, value, "n/a" if ok is None else ("met" if ok else "MISSED"))
-    return table
-
-
-def machine_table(info: dict[str, str]) -> Table:
-    table = Table("Machine", ["", "value"])
-    for key, value in info.items():
-        table.add(key, value)
     return table
 
 

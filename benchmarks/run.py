@@ -53,7 +53,15 @@ from typing import Any
 
 import attrs
 import cbor2
-from _harness import REPO, Table, gc_disabled, load_average, machine, median
+from _harness import (
+    REPO,
+    Table,
+    gc_disabled,
+    load_average,
+    machine,
+    machine_table,
+    median,
+)
 
 import flatsync
 
@@ -720,13 +728,6 @@ def targets_table(results: dict[str, Any]) -> Table:
             _ratio(row["ratio"]),
             _met(row["met"]),
         )
-    return table
-
-
-def machine_table(info: dict[str, str]) -> Table:
-    table = Table("Machine", ["", "value"])
-    for key, value in info.items():
-        table.add(key, value)
     return table
 
 

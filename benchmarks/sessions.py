@@ -48,7 +48,15 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from _harness import REPO, Table, gc_disabled, load_average, machine, median
+from _harness import (
+    REPO,
+    Table,
+    gc_disabled,
+    load_average,
+    machine,
+    machine_table,
+    median,
+)
 
 import flatsync
 from flatsync import ANY, CborCodec, DataHandler, Publisher, Replica, View
@@ -332,13 +340,6 @@ def sweep_table(name: str, rows: list[dict[str, Any]], base: dict[str, int]) -> 
             f"{fs['bytes_per_client']:.1f}",
             f"{naive['bytes_per_client']:.1f}",
         )
-    return table
-
-
-def machine_table(info: dict[str, str]) -> Table:
-    table = Table("Machine", ["item", "value"])
-    for key, value in info.items():
-        table.add(key, value)
     return table
 
 
