@@ -36,7 +36,7 @@ from flatsync import (
     apply_delta,
     merge,
 )
-from flatsync.testing import assert_strict_equal, nans, strict_equal
+from flatsync.testing import Convergence, assert_strict_equal, nans, strict_equal
 
 CODEC = CborCodec()
 
@@ -938,13 +938,7 @@ class BoardMachine(RuleBasedStateMachine):
                 "l": [1, ByteHandler(items[2], shapes[2])],
             }
         )
-        snapshot = self.source.snapshot()
-        self.replica = DataHandler.from_snapshot(wire(snapshot))
-        self.merged = DataHandler.from_snapshot(wire(snapshot))
-        self.late: DataHandler | None = None
-        self.pending: Any = None
-        self.pending_base: Any = None
-        self.previous = snapshot
+        self.sync = Convergence(self.source, CODEC)
 
     PATHS = (("a",), ("n", "b"), ("l", 1))
 
@@ -1057,33 +1051,8 @@ class BoardMachine(RuleBasedStateMachine):
         self.model["x"] = value
 
     def tick(self, join: bool) -> None:
-        delta = self.source.diff()
-        decoded = wire(delta)
-        assert_strict_equal(decoded, delta)
-        snapshot = self.source.snapshot()
-        assert_strict_equal(snapshot, expected(self.model))
-        assert_strict_equal(apply_delta(self.previous, decoded), snapshot)
-        self.replica.patch(decoded)
-        if self.late is not None:
-            self.late.patch(decoded)
-        if self.pending is None:
-            self.pending = decoded
-            self.pending_base = self.previous
-        else:
-            merged = wire(merge(self.pending, decoded))
-            assert_strict_equal(apply_delta(self.pending_base, merged), snapshot)
-            self.merged.patch(merged)
-            assert_strict_equal(self.merged, self.source)
-            self.pending = None
-        self.source.commit()
-        assert self.source.diff() == {}
-        for replica in (self.replica, self.late):
-            if replica is not None:
-                assert_strict_equal(replica, self.source)
-        assert_strict_equal(wire(snapshot), snapshot)
-        self.previous = snapshot
-        if join:
-            self.late = DataHandler.from_snapshot(wire(snapshot))
+        assert_strict_equal(self.source.snapshot(), expected(self.model))
+        self.sync.tick(join)
 
     @rule(join=st.integers(0, 3))
     def tick_a(self, join: int) -> None:
@@ -1095,17 +1064,17 @@ class BoardMachine(RuleBasedStateMachine):
 
     @invariant()
     def source_matches_model(self) -> None:
-        if hasattr(self, "previous"):
+        if hasattr(self, "sync"):
             assert_strict_equal(self.source.snapshot(), expected(self.model))
             assert_strict_equal(
-                apply_delta(self.previous, self.source.diff()), self.source.snapshot()
+                apply_delta(self.sync.previous, self.source.diff()), self.source.snapshot()
             )
 
     def teardown(self) -> None:
-        if hasattr(self, "replica"):
+        if hasattr(self, "sync"):
             self.tick(False)
             self.tick(False)
-            assert_strict_equal(self.merged, self.source)
+            assert_strict_equal(self.sync.merged, self.source)
 
 
 BoardMachine.TestCase.settings = settings(stateful_step_count=30)

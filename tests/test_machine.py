@@ -39,9 +39,8 @@ from flatsync import (
     Handler,
     ListHandler,
     apply_delta,
-    merge,
 )
-from flatsync.testing import assert_strict_equal, keys, nans, snapshots, values
+from flatsync.testing import Convergence, assert_strict_equal, keys, nans, snapshots, values
 
 CODEC = CborCodec()
 
@@ -221,13 +220,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.source = DataHandler(tree)
         self.model = plain(tree)
         assert self.source.diff() == {}
-        snapshot = self.source.snapshot()
-        self.replica = DataHandler.from_snapshot(CODEC.decode(CODEC.encode(snapshot)))
-        self.merged = DataHandler.from_snapshot(CODEC.decode(CODEC.encode(snapshot)))
-        self.late: DataHandler | None = None
-        self.pending: Any = None
-        self.pending_base: Any = None
-        self.previous = snapshot
+        self.sync = Convergence(self.source, CODEC)
 
     # -- choosing where to act ----------------------------------------------------------------
 
@@ -761,38 +754,9 @@ class SyncMachine(RuleBasedStateMachine):
 
     def tick(self, join: bool) -> None:
         self.ticks += 1
-        delta = self.source.diff()
-        assert_strict_equal(self.source.diff(), delta)  # diff() forgets nothing
-        decoded = CODEC.decode(CODEC.encode(delta))
-        assert_strict_equal(decoded, delta)
-        snapshot = self.source.snapshot()
-        assert_strict_equal(snapshot, self.model)
-        assert_strict_equal(apply_delta(self.previous, decoded), snapshot)
-
-        self.replica.patch(decoded)
-        if self.late is not None:
-            self.late.patch(decoded)
-        if self.pending is None:
-            self.pending = decoded
-            self.pending_base = self.previous
-        else:
-            merged = CODEC.decode(CODEC.encode(merge(self.pending, decoded)))
-            assert_strict_equal(apply_delta(self.pending_base, merged), snapshot)
-            self.merged.patch(merged)
-            assert_strict_equal(self.merged, self.source)
-            self.pending = None
-
-        self.source.commit()
-        assert self.source.diff() == {}
-        for replica in (self.replica, self.late):
-            if replica is not None:
-                assert_strict_equal(replica, self.source)
-                assert_strict_equal(replica.snapshot(), snapshot)
-        assert_strict_equal(CODEC.decode(CODEC.encode(snapshot)), snapshot)
-        self.previous = snapshot
+        assert_strict_equal(self.source.snapshot(), self.model)
+        self.sync.tick(join)
         self.handlers_know_where_they_sit()
-        if join:
-            self.late = DataHandler.from_snapshot(CODEC.decode(CODEC.encode(snapshot)))
 
     # Two rules that tick, so that a fifth of the steps are ticks.
     @rule(join=st.integers(0, 3))
@@ -812,9 +776,9 @@ class SyncMachine(RuleBasedStateMachine):
     @invariant()
     def diff_explains_every_change(self) -> None:
         """After every step, not only at ticks: last snapshot + diff() == snapshot()."""
-        if hasattr(self, "previous"):
+        if hasattr(self, "sync"):
             delta = self.source.diff()
-            assert_strict_equal(apply_delta(self.previous, delta), self.source.snapshot())
+            assert_strict_equal(apply_delta(self.sync.previous, delta), self.source.snapshot())
 
     def handlers_know_where_they_sit(self) -> None:
         assert self.source.parent is None
@@ -826,10 +790,10 @@ class SyncMachine(RuleBasedStateMachine):
             assert handler.parent is None
 
     def teardown(self) -> None:
-        if hasattr(self, "replica"):
+        if hasattr(self, "sync"):
             self.tick(False)
             self.tick(False)  # the merged replica is now in step too
-            assert_strict_equal(self.merged, self.source)
+            assert_strict_equal(self.sync.merged, self.source)
 
 
 # 40 steps a run; the explain phase is skipped: on a failure it would re-run the long

@@ -40,7 +40,7 @@ from flatsync import (
     merge,
 )
 from flatsync._record import _CLASSES
-from flatsync.testing import assert_strict_equal, strict_equal, values
+from flatsync.testing import Convergence, assert_strict_equal, strict_equal, values
 
 CODEC = CborCodec()
 
@@ -665,14 +665,9 @@ class RecordMachine(RuleBasedStateMachine):
         )
         self.model = plain(self.source)
         snapshot = self.source.snapshot()
-        self.replica = DataHandler.from_snapshot(wire(snapshot))
-        self.merged = DataHandler.from_snapshot(wire(snapshot))
         with unregistered("Ent"):
             self.viewer = DataHandler.from_snapshot(wire(snapshot))
-        self.late: DataHandler | None = None
-        self.pending: Any = None
-        self.pending_base: Any = None
-        self.previous = snapshot
+        self.sync = Convergence(self.source, CODEC)
 
     def records(self) -> list[tuple[Any, Any]]:
         """Every record in the source, with its model."""
@@ -767,33 +762,11 @@ class RecordMachine(RuleBasedStateMachine):
 
     def tick(self, join: bool) -> None:
         delta = self.source.diff()
-        decoded = wire(delta)
-        assert_strict_equal(decoded, delta)
-        snapshot = self.source.snapshot()
-        assert_strict_equal(snapshot, self.model)
-        assert_strict_equal(apply_delta(self.previous, decoded), snapshot)
-        self.replica.patch(decoded)
+        assert_strict_equal(self.source.snapshot(), self.model)
         with unregistered("Ent"):
             self.viewer.patch(wire(delta))
-        if self.late is not None:
-            self.late.patch(decoded)
-        if self.pending is None:
-            self.pending = decoded
-            self.pending_base = self.previous
-        else:
-            merged = wire(merge(self.pending, decoded))
-            assert_strict_equal(apply_delta(self.pending_base, merged), snapshot)
-            self.merged.patch(merged)
-            assert_strict_equal(self.merged, self.source)
-            self.pending = None
-        self.source.commit()
-        assert self.source.diff() == {}
-        for replica in (self.replica, self.late, self.viewer):
-            if replica is not None:
-                assert_strict_equal(replica, self.source)
-        self.previous = snapshot
-        if join:
-            self.late = DataHandler.from_snapshot(wire(snapshot))
+        self.sync.tick(join)
+        assert_strict_equal(self.viewer, self.source)
 
     @rule(join=st.integers(0, 3))
     def tick_a(self, join: int) -> None:
@@ -805,17 +778,17 @@ class RecordMachine(RuleBasedStateMachine):
 
     @invariant()
     def source_matches_model(self) -> None:
-        if hasattr(self, "previous"):
+        if hasattr(self, "sync"):
             assert_strict_equal(self.source, self.model)
             assert_strict_equal(
-                apply_delta(self.previous, self.source.diff()), self.source.snapshot()
+                apply_delta(self.sync.previous, self.source.diff()), self.source.snapshot()
             )
 
     def teardown(self) -> None:
-        if hasattr(self, "replica"):
+        if hasattr(self, "sync"):
             self.tick(False)
             self.tick(False)
-            assert_strict_equal(self.merged, self.source)
+            assert_strict_equal(self.sync.merged, self.source)
 
 
 RecordMachine.TestCase.settings = settings(stateful_step_count=30)

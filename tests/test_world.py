@@ -19,10 +19,8 @@ from flatsync import (
     DataHandler,
     ReadOnlyError,
     TiledWorld,
-    apply_delta,
-    merge,
 )
-from flatsync.testing import assert_strict_equal
+from flatsync.testing import Convergence, assert_strict_equal
 
 CODEC = CborCodec()
 
@@ -185,13 +183,7 @@ class WorldMachine(RuleBasedStateMachine):
         self.model_chunks: set[tuple[int, int]] = set()
         self.model_cells: dict[tuple[int, int], Any] = {}
         self.touched: set[tuple[int, int]] = set()
-        snapshot = self.source.snapshot()
-        self.replica = DataHandler.from_snapshot(wire(snapshot))
-        self.merged = DataHandler.from_snapshot(wire(snapshot))
-        self.late: DataHandler | None = None
-        self.pending: Any = None
-        self.pending_base: Any = None
-        self.previous = snapshot
+        self.sync = Convergence(self.source, CODEC)
 
     def value(self, data: st.DataObject) -> Any:
         if self.item == "u8":
@@ -272,33 +264,13 @@ class WorldMachine(RuleBasedStateMachine):
     def tick(self, join: bool) -> None:
         delta = self.source.diff()
         assert set(delta.get("world", {})) <= self.touched  # no chunk ships another's change
-        decoded = wire(delta)
-        snapshot = self.source.snapshot()
-        assert_strict_equal(snapshot["world"], self.expected())
-        assert_strict_equal(apply_delta(self.previous, decoded), snapshot)
-        self.replica.patch(decoded)
-        if self.late is not None:
-            self.late.patch(decoded)
-        if self.pending is None:
-            self.pending = decoded
-            self.pending_base = self.previous
-        else:
-            merged = wire(merge(self.pending, decoded))
-            assert_strict_equal(apply_delta(self.pending_base, merged), snapshot)
-            self.merged.patch(merged)
-            assert_strict_equal(self.merged, self.source)
-            self.pending = None
-        self.source.commit()
+        assert_strict_equal(self.source.snapshot()["world"], self.expected())
+        self.sync.tick(join)
         self.touched = set()
-        for replica in (self.replica, self.late):
-            if replica is not None:
-                assert_strict_equal(replica, self.source)
-                mirror = TiledWorld(CHUNK, self.item, replica["world"])
-                for x, y in self.model_cells:
-                    assert_strict_equal(mirror[x, y], self.world[x, y])
-        self.previous = snapshot
-        if join:
-            self.late = DataHandler.from_snapshot(wire(snapshot))
+        for replica in self.sync.replicas:
+            mirror = TiledWorld(CHUNK, self.item, replica["world"])
+            for x, y in self.model_cells:
+                assert_strict_equal(mirror[x, y], self.world[x, y])
 
     @rule(join=st.integers(0, 3))
     def tick_a(self, join: int) -> None:
@@ -310,14 +282,14 @@ class WorldMachine(RuleBasedStateMachine):
 
     @invariant()
     def world_matches_model(self) -> None:
-        if hasattr(self, "previous"):
+        if hasattr(self, "sync"):
             assert_strict_equal(self.source.snapshot()["world"], self.expected())
 
     def teardown(self) -> None:
-        if hasattr(self, "replica"):
+        if hasattr(self, "sync"):
             self.tick(False)
             self.tick(False)
-            assert_strict_equal(self.merged, self.source)
+            assert_strict_equal(self.sync.merged, self.source)
 
 
 WorldMachine.TestCase.settings = settings(stateful_step_count=30)

@@ -48,8 +48,10 @@ from ._data import DataHandler
 from ._events import Event
 from ._list import ListHandler
 from ._markers import DELETED, ListDelta, Replace
+from ._protocol import apply_delta, merge
 
 __all__ = [
+    "Convergence",
     "SyncPair",
     "assert_strict_equal",
     "check_codec",
@@ -452,8 +454,8 @@ class SyncPair:
         """Ship ``source.diff()`` through the codec to the replica, commit, return the packet.
 
         Raises:
-            Whatever encoding, decoding or ``patch`` raises; the source is then not
-            committed.
+            FlatsyncError: what encoding, decoding or ``patch`` raised; the source is
+                then not committed.
         """
         packet = self.codec.encode(self.source.diff())
         self.events = self.replica.patch(self.codec.decode(packet))
@@ -468,3 +470,111 @@ class SyncPair:
         """
         assert_strict_equal(self.replica, self.source)
         assert_strict_equal(self.replica.snapshot(), self.source.snapshot())
+
+
+class Convergence:
+    """A source and three replicas that must converge with it, tick after tick.
+
+    The harness that flatsync's own state machines share: each :meth:`tick`
+    ships ``source.diff()`` through the codec to
+
+    * :attr:`replica`, which gets every tick;
+    * :attr:`late`, a late joiner built from the snapshot of a tick that asked
+      for one (``tick(join=True)``), which gets every tick after it;
+    * :attr:`merged`, which gets only ``merge()`` of each pair of ticks;
+
+    and asserts, strictly (:func:`assert_strict_equal`): that ``diff()``
+    forgets nothing and survives the codec; that ``apply_delta`` of the last
+    snapshot and the delta (or of the merge) gives the new snapshot; that after
+    ``commit()`` the diff is empty and every replica equals the source; and that
+    the snapshot survives the codec.
+
+    >>> from flatsync import DataHandler
+    >>> sync = Convergence(DataHandler({"hp": 8}))
+    >>> sync.source["hp"] = 7
+    >>> sync.tick(join=True)
+    {'hp': 7}
+    >>> sync.source["hp"] = 6
+    >>> sync.tick()
+    {'hp': 6}
+    >>> sync.merged["hp"]
+    6
+
+    Args:
+        source: The state to follow; it is committed first.
+        codec: The codec every packet goes through (a :class:`~flatsync.CborCodec`
+            by default).
+
+    Attributes:
+        source: The tracked state.
+        replica: The replica that gets every tick.
+        late: The late joiner, or ``None`` until a tick asked for one.
+        merged: The replica that gets merged pairs of ticks.
+        previous: The snapshot at the last tick.
+    """
+
+    def __init__(self, source: DataHandler, codec: Codec | None = None) -> None:
+        self.source = source
+        self.codec: Codec = CborCodec() if codec is None else codec
+        snapshot = source.snapshot()
+        source.commit()
+        self.replica = DataHandler.from_snapshot(self.wire(snapshot))
+        self.merged = DataHandler.from_snapshot(self.wire(snapshot))
+        self.late: DataHandler | None = None
+        self.previous: Any = snapshot
+        self._pending: Any = None
+        self._pending_base: Any = None
+
+    def wire(self, tree: Any) -> Any:
+        """``tree`` after a trip through the codec."""
+        return self.codec.decode(self.codec.encode(tree))
+
+    @property
+    def replicas(self) -> list[DataHandler]:
+        """The replicas that are in step after every tick (every-tick and late joiner)."""
+        return [self.replica] if self.late is None else [self.replica, self.late]
+
+    def tick(self, join: bool = False) -> Any:
+        """Ship one tick to the replicas, commit, check them; return the decoded delta.
+
+        Args:
+            join: Build a new late joiner from this tick's snapshot afterwards.
+
+        Raises:
+            AssertionError: a replica, a merge or a round trip disagrees; the
+                message names the first path that differs.
+        """
+        source = self.source
+        delta = source.diff()
+        assert_strict_equal(source.diff(), delta)  # diff() forgets nothing
+        decoded = self.wire(delta)
+        assert_strict_equal(decoded, delta)
+        snapshot = source.snapshot()
+        assert_strict_equal(apply_delta(self.previous, decoded), snapshot)
+        for replica in self.replicas:
+            replica.patch(decoded)
+        if self._pending is None:
+            self._pending = decoded
+            self._pending_base = self.previous
+        else:
+            merged = self.wire(merge(self._pending, decoded))
+            assert_strict_equal(apply_delta(self._pending_base, merged), snapshot)
+            self.merged.patch(merged)
+            assert_strict_equal(self.merged, source)
+            self._pending = None
+        source.commit()
+        assert source.diff() == {}, "diff() is not empty right after commit()"
+        for replica in self.replicas:
+            assert_strict_equal(replica, source)
+            assert_strict_equal(replica.snapshot(), snapshot)
+        assert_strict_equal(self.wire(snapshot), snapshot)
+        self.previous = snapshot
+        if join:
+            self.late = DataHandler.from_snapshot(self.wire(snapshot))
+        return decoded
+
+    def settle(self) -> None:
+        """Tick twice, so that the merged replica is in step too, and check it."""
+        self.tick()
+        self.tick()
+        assert_strict_equal(self.merged, self.source)
