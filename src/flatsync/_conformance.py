@@ -518,7 +518,7 @@ def check_codec(
         raise AssertionError(f"an empty packet gave {empty!r:.200}, not DecodeError")
 
     class Unknown:
-        pass
+        """A type no codec knows."""
 
     for tree, path in (({"a": [1, Unknown()]}, "root['a'][1]"), ({"a": (1, {2})}, "root['a'][1]")):
         try:
