@@ -1,4 +1,7 @@
-"""Test-suite configuration: the hypothesis profiles.
+"""Test-suite configuration: the hypothesis profiles, and where the demo game lives.
+
+The demo game's tests (``tests/examples``) import it as ``arena`` from the
+``examples`` folder, which is put on ``sys.path`` here.
 
 Choose one with the ``HYPOTHESIS_PROFILE`` environment variable (default ``dev``):
 
@@ -12,6 +15,8 @@ Choose one with the ``HYPOTHESIS_PROFILE`` environment variable (default ``dev``
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
@@ -27,3 +32,7 @@ settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile("long", max_examples=5000, deadline=None)
 
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+if str(EXAMPLES) not in sys.path:
+    sys.path.insert(0, str(EXAMPLES))

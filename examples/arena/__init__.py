@@ -1,0 +1,22 @@
+"""Arena: a small networked multiplayer game built on flatsync.
+
+Players walk a walled board and race to pick up gems. The server owns the
+state (the board is a :class:`flatsync.ByteHandler`, the players live in
+:class:`flatsync.DataHandler` mappings), runs the game at a fixed tick rate and
+sends each client, through a :class:`flatsync.Publisher`, exactly what its view
+shows: a snapshot when it joins, one delta per tick after that. Clients hold a
+:class:`flatsync.Replica` and draw it.
+
+The modules, from the inside out:
+
+* :mod:`arena.game`: the rules. No sockets, no clocks: ``step()`` advances one tick.
+* :mod:`arena.net`: the messages on a TCP stream and their framing.
+* :mod:`arena.server`: the asyncio server: connections, the tick loop, faults.
+* :mod:`arena.client`: the asyncio client: a connection, its replica, its statistics.
+* :mod:`arena.bot`: a client that plays by itself.
+* :mod:`arena.tui`: the terminal client (curses).
+* :mod:`arena.discovery`: finding servers on the LAN (UDP broadcast).
+
+Run ``python -m arena --help`` from the ``examples`` folder (``bash
+scripts/demo.sh`` does it for you).
+"""

@@ -1,0 +1,325 @@
+"""The demo game over real sockets on 127.0.0.1: framing, a full game with bots, and faults."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import flatsync
+from arena import net
+from arena.bot import Bot
+from arena.client import ArenaClient, Disconnected
+from arena.game import Game, view_for
+from arena.server import ArenaServer
+from flatsync.testing import strict_equal
+
+
+def run(main: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def feed(data: bytes) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    return reader
+
+
+# -- framing ---------------------------------------------------------------------------
+
+
+@given(kind=st.sampled_from(sorted(net.KINDS)), body=st.binary(max_size=300))
+@settings(max_examples=50)
+def test_messages_round_trip(kind: bytes, body: bytes) -> None:
+    async def main() -> tuple[bytes, bytes]:
+        return await net.read_message(feed(net.message(kind, body) + b"rest"))
+
+    assert asyncio.run(main()) == (kind, body)
+
+
+def test_message_sizes() -> None:
+    assert net.message(net.STEER, b"N") == b"\x02DN"
+    assert net.message(net.STATE, bytes(200))[:3] == b"\xc9\x01S"
+    with pytest.raises(ValueError, match="unknown message kind"):
+        net.message(b"x")
+    with pytest.raises(ValueError, match="over the"):
+        net.message(net.STATE, bytes(net.MAX_MESSAGE))
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"\x00", net.ProtocolError),  # an empty message
+        (b"\x02xN", net.ProtocolError),  # an unknown kind
+        (b"\x80\x80\x80\x80\x01", net.ProtocolError),  # a length prefix that never ends
+        (b"\x80\x80\x80\x01S", net.ProtocolError),  # 2 MiB: over the limit
+        (b"\x05S12", asyncio.IncompleteReadError),  # cut short
+        (b"", asyncio.IncompleteReadError),
+    ],
+)
+def test_malformed_messages(data: bytes, error: type[Exception]) -> None:
+    async def main() -> None:
+        await net.read_message(feed(data))
+
+    with pytest.raises(error):
+        asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xff",
+        b"\x80",  # not a map
+        bytes.fromhex("a1 61 76 02"),  # {"v": 2}: another version
+        bytes.fromhex("a1 61 76 01"),  # no name
+        bytes.fromhex("a2 61 76 01 64 6e 61 6d 65 01"),  # a name that is not a str
+    ],
+)
+def test_malformed_control_messages(body: bytes) -> None:
+    with pytest.raises(net.ProtocolError):
+        net.decode_control(body, {"name": str})
+
+
+def test_control_messages_round_trip() -> None:
+    body = net.encode_control({"v": net.VERSION, "name": "ada"})
+    assert net.decode_control(body, {"name": str}) == {"v": 1, "name": "ada"}
+
+
+# -- a whole game -----------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def arena(**options: Any) -> AsyncIterator[ArenaServer]:
+    server = ArenaServer(Game(seed=11), tick_rate=options.pop("tick_rate", 200), **options)
+    await server.start("127.0.0.1", 0)
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+def assert_in_sync(server: ArenaServer, client: ArenaClient) -> None:
+    expected = view_for(client.pid).project(server.game.state.snapshot())
+    assert client.replica.frame == server.publisher.frame
+    assert strict_equal(client.state, expected), client.name if hasattr(client, "name") else ""
+
+
+async def settle(server: ArenaServer, clients: list[ArenaClient]) -> None:
+    for client in clients:
+        await client.wait_for_frame(server.publisher.frame, timeout=10)
+
+
+def test_bots_play_a_game_and_every_replica_ends_equal_to_the_server(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ticks = 300
+
+    async def main() -> list[tuple[str, float, int]]:
+        async with arena() as server:
+            bots = [await Bot.join("127.0.0.1", server.port, f"bot{n}", seed=n) for n in range(5)]
+            await server.run(ticks=ticks)
+            clients = [bot.client for bot in bots]
+            await settle(server, clients)
+            for client in clients:
+                assert_in_sync(server, client)
+            players = server.game.state["players"]
+            assert sum(player["score"] for player in players.values()) > 0  # they played
+            assert all(bot.moves > 0 for bot in bots)
+            report = [
+                (players[c.pid]["name"], c.bytes_received / ticks, players[c.pid]["score"])
+                for c in clients
+            ]
+            for client in clients:
+                await client.close()
+            return report
+
+    report = run(main)
+    with capsys.disabled():
+        print(f"\n  arena end to end, {ticks} ticks:")
+        for name, per_tick, score in report:
+            print(f"    {name}: {per_tick:.1f} bytes per tick (snapshot included), score {score}")
+    # Five players move each tick: a few dozen bytes of positions, not the board.
+    assert all(per_tick < 200 for _, per_tick, _ in report)
+
+
+def test_a_late_joiner_gets_a_snapshot_and_follows() -> None:
+    async def main() -> None:
+        async with arena() as server:
+            early = await Bot.join("127.0.0.1", server.port, "early", seed=1)
+            await server.run(ticks=50)
+            late = await Bot.join("127.0.0.1", server.port, "late", seed=2)
+            await server.run(ticks=50)
+            clients = [early.client, late.client]
+            await settle(server, clients)
+            for client in clients:
+                assert_in_sync(server, client)
+            assert set(late.client.state["players"]) == {early.client.pid, late.client.pid}
+            assert set(late.client.state["private"]) == {late.client.pid}
+            for client in clients:
+                await client.close()
+
+    run(main)
+
+
+def test_a_full_server_refuses_politely() -> None:
+    async def main() -> None:
+        async with arena() as server:
+            clients = [
+                await ArenaClient.connect("127.0.0.1", server.port, f"p{n}") for n in range(26)
+            ]
+            with pytest.raises(Disconnected, match="full"):
+                await ArenaClient.connect("127.0.0.1", server.port, "one too many")
+            for client in clients:
+                await client.close()
+
+    run(main)
+
+
+def test_the_server_says_goodbye_when_it_closes() -> None:
+    async def main() -> None:
+        async with arena() as server:
+            client = await ArenaClient.connect("127.0.0.1", server.port, "ada")
+            await server.run(ticks=3)
+            await client.wait_for_frame(3)
+        await asyncio.wait_for(client.closed.wait(), 5)
+        assert client.goodbye == "the server said goodbye: the server is shutting down"
+        with pytest.raises(Disconnected):
+            await client.wait_for_frame(100)
+        await client.close()
+
+    run(main)
+
+
+# -- faults ----------------------------------------------------------------------------
+
+
+async def raw_join(port: int, name: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A hand-made client: says hello, reads the welcome, then does what the test says."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(net.message(net.HELLO, net.encode_control({"v": net.VERSION, "name": name})))
+    kind, _ = await net.read_message(reader)
+    assert kind == net.WELCOME
+    return reader, writer
+
+
+async def reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP reset (SO_LINGER 0), as a crashed process's kernel would."""
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+    await asyncio.sleep(0)
+
+
+def test_faulty_clients_are_dropped_and_the_others_stay_in_sync(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="arena.server")
+
+    async def main() -> None:
+        async with arena(idle_timeout=1.0, write_limit=4096) as server:
+            healthy = [await Bot.join("127.0.0.1", server.port, f"ok{n}", seed=n) for n in range(3)]
+            ticking = asyncio.create_task(server.run())
+
+            # One that crashes mid-stream: a reset after a few frames.
+            _, crasher = await raw_join(server.port, "crasher")
+            await asyncio.sleep(0.1)
+            await reset(crasher)
+            # One that stalls: it joins, then neither reads nor answers.
+            _, staller = await raw_join(server.port, "staller")
+            # One that sends garbage after its hello, and one that sends garbage instead.
+            _, babbler = await raw_join(server.port, "babbler")
+            babbler.write(b"\x05Rjunk")
+            _, stranger = await asyncio.open_connection("127.0.0.1", server.port)
+            stranger.write(b"GET / HTTP/1.1\r\nHost: arena\r\n\r\n")
+            # One that hangs up in the middle of a message.
+            _, quitter = await raw_join(server.port, "quitter")
+            quitter.write(b"\x10S12")
+            quitter.close()
+            # One whose steering is not a direction.
+            _, steerer = await raw_join(server.port, "steerer")
+            steerer.write(net.message(net.STEER, b"Z"))
+
+            for _ in range(200):  # the stall takes idle_timeout to notice
+                await asyncio.sleep(0.05)
+                if {name for name, _ in server.departures} >= {
+                    "crasher",
+                    "staller",
+                    "babbler",
+                    "quitter",
+                    "steerer",
+                }:
+                    break
+            frame_then = server.publisher.frame
+            await asyncio.sleep(0.2)
+            assert server.publisher.frame > frame_then  # still ticking
+            server.stop()
+            await ticking
+            clients = [bot.client for bot in healthy]
+            await settle(server, clients)
+            for client in clients:
+                assert_in_sync(server, client)
+            assert set(server.clients) == {client.pid for client in clients}
+            assert set(server.game.state["players"]) == {client.pid for client in clients}
+            reasons = dict(server.departures)
+            assert reasons["crasher"].startswith("disconnected (ConnectionResetError")
+            assert reasons["staller"].startswith("stalled")
+            assert reasons["babbler"].startswith("sent garbage (FrameError")
+            # Cut short, or reset: the kernel resets a socket closed with unread data.
+            assert reasons["quitter"].startswith("disconnected (")
+            assert reasons["steerer"].startswith("sent garbage (ProtocolError: unknown direction")
+            for writer in (crasher, staller, babbler, stranger, quitter, steerer):
+                writer.close()
+            for client in clients:
+                await client.close()
+
+    run(main)
+    logged = caplog.text
+    assert "connection from" in logged  # the stranger never joined
+    assert "(babbler, player" in logged
+
+
+def test_a_slow_reader_is_skipped_then_caught_up_with_one_merged_delta() -> None:
+    async def main() -> None:
+        async with arena(write_limit=0) as server:  # nothing may wait in a send buffer
+            bot = await Bot.join("127.0.0.1", server.port, "bot", seed=1)
+            await server.run(ticks=100)
+            await settle(server, [bot.client])
+            assert_in_sync(server, bot.client)
+            stats = server.clients[bot.client.pid]
+            # Skipped ticks were merged: fewer packets than ticks, none lost.
+            assert stats.ticks_skipped + stats.packets_sent >= 100
+            await bot.client.close()
+
+    run(main)
+
+
+@given(junk=st.binary(min_size=1, max_size=64))
+@settings(max_examples=15, deadline=None)
+def test_random_bytes_after_a_hello_never_stop_the_server(junk: bytes) -> None:
+    async def main() -> None:
+        async with arena(idle_timeout=0.5) as server:
+            bot = await Bot.join("127.0.0.1", server.port, "bot", seed=1)
+            _, writer = await raw_join(server.port, "fuzzer")
+            writer.write(junk)
+            await server.run(ticks=20)
+            writer.close()
+            await server.run(ticks=5)
+            await settle(server, [bot.client])
+            assert_in_sync(server, bot.client)
+            await bot.client.close()
+
+    run(main)
+
+
+def test_flatsync_errors_are_flatsync_errors() -> None:
+    # The server relies on this to tell garbage from bugs.
+    assert issubclass(flatsync.FrameError, flatsync.FlatsyncError)
