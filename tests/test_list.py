@@ -605,6 +605,28 @@ def test_the_whole_list_when_that_is_smaller() -> None:
     assert source.diff() == ListDelta(((3, 1),))
 
 
+def test_long_strings_weigh_by_length_in_a_short_list() -> None:
+    # A log of recent messages: one append and one delete must not resend every message.
+    log = ["welcome, bot1", "gem at 14,22: 8 points", "gem at 13,24: 9 points"]
+    source = committed(log)
+    replica = replica_of(source)
+    source.append("gem at 5,32: 8 points")
+    del source[0]
+    assert source.diff() == ListDelta(((1, 3, "gem at 5,32: 8 points"), (2, 0, 1)))
+    assert len(flatsync.CborCodec().encode(source.diff())) == 31  # the whole list: 72
+    ship(source, replica)
+    # Short strings still weigh 1: the same edits on one-letter items send the whole list.
+    letters = committed(["a", "b", "c"])
+    letters.append("d")
+    del letters[0]
+    assert letters.diff() == ListDelta(((3, "b", "c", "d"),))
+    # Past 32 items nothing is recounted: the plain rule decides.
+    long = committed([f"message number {i}" for i in range(33)])
+    for i in range(20):
+        long[i] = f"message {i} changed"
+    assert long.diff().ops[0][0] == 3
+
+
 def test_containers_weigh_more_than_scalars_in_the_size_rule() -> None:
     source = committed([{"a": i} for i in range(6)])
     replica = replica_of(source)

@@ -48,6 +48,25 @@ def _weight(value: Any) -> int:
     return 1 if type(value) in VALUE_TYPES else _CONTAINER_WEIGHT
 
 
+#: Lists up to this long are recounted with string lengths before switching to
+#: the whole contents (see ``ListHandler._fall_back``).
+_RECOUNT_ITEMS = 32
+
+
+def _recount(items: list[Any]) -> int:
+    """The size estimate of the whole contents, with str and bytes weighed by length."""
+    total = 1
+    for value in items:
+        t = type(value)
+        if t is str or t is bytes:
+            total += 1 + len(value) // 8
+        elif t in VALUE_TYPES:
+            total += 1
+        else:
+            total += _CONTAINER_WEIGHT
+    return total
+
+
 def _is_nested(change: Any) -> bool:
     t = type(change)
     return t in NESTED_DELTAS
@@ -645,7 +664,16 @@ class ListHandler(list[Any], Handler):
             self._fall_back()
 
     def _fall_back(self) -> None:
-        """The size rule found the whole contents smaller than the log: switch."""
+        """The size rule found the whole contents smaller than the log: switch.
+
+        The rule counts every scalar as 1, which undercounts the whole of a
+        short list of long strings (a log of recent messages: one append and
+        one delete would resend every message). For a list of at most
+        :data:`_RECOUNT_ITEMS` items, the whole is recounted with strings and
+        bytes weighed by their length before giving up the log.
+        """
+        if len(self) <= _RECOUNT_ITEMS and self._cost <= _recount(self):
+            return
         self._go_whole()
 
     def _go_whole(self) -> None:
