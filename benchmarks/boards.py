@@ -16,6 +16,15 @@ CBOR list
     produce = the same writes on a plain ``list`` of ints + ``cbor2.dumps``;
     apply = ``cbor2.loads``.
 
+Patch cost per changed cell. On the 256×256 board, K random cells change
+(K = 1, 100, 1,000, 10,000, and every cell, which travels as a blob), and the
+replica's ``patch`` of the decoded delta is timed alone (the replica is reset,
+untimed, between samples). Contenders: ``patch`` itself, which returns one
+:class:`flatsync.CellsChanged` for the board; ``patch`` plus the per-cell
+:class:`flatsync.Changed` events that ``CellsChanged.changes()`` makes (what a
+client that wants one event per cell pays); and ``ByteHandler.from_snapshot``
+of the whole board (what re-sending the board costs the client).
+
 Record field writes. The ns of one field write ``obj.x = v`` (each write a
 change; the handlers commit, untimed, after every 1,000 writes) on: a plain
 ``attrs.define`` class (no hooks), an attrs class whose field has a validator
@@ -248,6 +257,70 @@ def run_boards(config: Settings) -> list[dict[str, Any]]:
     return rows
 
 
+# -- patch cost per changed cell ---------------------------------------------------------
+
+PATCH_SHAPE = (256, 256)
+PATCH_CHANGES = (1, 100, 1_000, 10_000, 256 * 256)
+
+
+def cells_of(event: Any) -> Any:
+    """The per-cell Changed events of a board's CellsChanged."""
+    verify(isinstance(event, flatsync.CellsChanged), f"a board patch gave {event!r:.60}")
+    return event.changes()
+
+
+def run_patches(config: Settings) -> list[dict[str, Any]]:
+    """ns per changed cell of ``patch``, of ``patch`` + per-cell events, and of a whole board."""
+    rows = []
+    codec = flatsync.CborCodec()
+    clock = time.perf_counter_ns
+    samples = 5 if config.quick else 40
+    for changes in PATCH_CHANGES:
+        print(f"... patch, {changes:,} changed cells", file=sys.stderr, flush=True)
+        cells, ticks = make_ticks(PATCH_SHAPE, changes, 1, config.seed)
+        board = flatsync.ByteHandler("u8", PATCH_SHAPE, cells)
+        before = board.snapshot()
+        board.commit()
+        for row, col, value in ticks[0]:
+            board[row, col] = value
+        delta = codec.decode(codec.encode(board.diff()))
+        snapshot = codec.decode(codec.encode(board.snapshot()))
+        replica = flatsync.ByteHandler.from_snapshot(before)
+        times: dict[str, list[int]] = {"patch": [], "per_cell": [], "whole": []}
+        with gc_disabled():
+            for _ in range(samples + 1):
+                replica = flatsync.ByteHandler.from_snapshot(before)
+                t0 = clock()
+                events = replica.patch(delta)
+                t1 = clock()
+                times["patch"].append(t1 - t0)
+                replica = flatsync.ByteHandler.from_snapshot(before)
+                t0 = clock()
+                per_cell = [one for event in replica.patch(delta) for one in cells_of(event)]
+                t1 = clock()
+                times["per_cell"].append(t1 - t0)
+                t0 = clock()
+                whole = flatsync.ByteHandler.from_snapshot(snapshot)
+                t1 = clock()
+                times["whole"].append(t1 - t0)
+        verify(replica == board and whole == board, f"patch {changes}: replica != source")
+        changed = sum(1 for _ in cells_of(events[0]))
+        verify(changed == changes == len(per_cell), f"patch {changes}: {changed} cells changed")
+        ns = {name: median(values[1:]) / changed for name, values in times.items()}
+        rows.append(
+            {
+                "changes": changes,
+                "form": delta.form,
+                "patch_ns_per_cell": ns["patch"],
+                "per_cell_events_ns_per_cell": ns["per_cell"],
+                "whole_board_ns_per_cell": ns["whole"],
+                "per_cell_events_x": ns["per_cell"] / ns["patch"],
+                "whole_board_x": ns["whole"] / ns["patch"],
+            }
+        )
+    return rows
+
+
 # -- record field writes ------------------------------------------------------------------
 
 
@@ -424,6 +497,38 @@ def board_tables(rows: list[dict[str, Any]]) -> list[Table]:
     return [sizes, times]
 
 
+def patch_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(
+        "Patch cost per changed cell (256×256 u8 board)",
+        [
+            "changed cells",
+            "form",
+            "patch ns/cell",
+            "+ per-cell events ns/cell",
+            "whole board ns/cell",
+            "per-cell events ×",
+            "whole board ×",
+        ],
+        note=(
+            "Medians. patch: ByteHandler.patch of the decoded delta, one CellsChanged event. "
+            "+ per-cell events: the same patch, then one Changed per cell from "
+            "CellsChanged.changes(). Whole board: ByteHandler.from_snapshot of the decoded "
+            "snapshot. × = that contender's time / patch's."
+        ),
+    )
+    for row in rows:
+        table.add(
+            f"{row['changes']:,}",
+            row["form"],
+            f"{row['patch_ns_per_cell']:,.0f}",
+            f"{row['per_cell_events_ns_per_cell']:,.0f}",
+            f"{row['whole_board_ns_per_cell']:,.1f}",
+            _ratio(row["per_cell_events_x"]),
+            _ratio(row["whole_board_x"]),
+        )
+    return table
+
+
 def writes_table(writes: list[dict[str, Any]]) -> Table:
     table = Table(
         "Record field writes",
@@ -445,7 +550,11 @@ def writes_table(writes: list[dict[str, Any]]) -> Table:
 
 
 def all_tables(results: dict[str, Any]) -> list[Table]:
-    return [*board_tables(results["boards"]), writes_table(results["writes"])]
+    return [
+        *board_tables(results["boards"]),
+        patch_table(results["patches"]),
+        writes_table(results["writes"]),
+    ]
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -487,6 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     results["writes"] = run_writes(config)
     results["boards"] = run_boards(config)
+    results["patches"] = run_patches(config)
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     info["load at end"] = load_average()
 

@@ -24,6 +24,7 @@ from flatsync import (
     BoardSnapshot,
     ByteHandler,
     CborCodec,
+    CellsChanged,
     Changed,
     DataHandler,
     DecodeError,
@@ -565,7 +566,7 @@ def test_boards_nest_in_mappings_and_lists() -> None:
     delta = source.diff()
     events = replica.patch(wire(delta))
     assert_strict_equal(replica, source)
-    assert Changed(path=("b", 1), old=0, new=3) in events
+    assert CellsChanged(path=("b",), shape=(2,), indices=(1,), old=(0,), new=(3,)) in events
     assert replica["l"][1].path == ("l", 1)
     assert isinstance(delta["l"], ListDelta)
 
@@ -606,22 +607,194 @@ def test_patch_events() -> None:
     replica = ByteHandler.from_snapshot(wire(board.snapshot()))
     board[1, 2] = 5
     board[0, 0] = 1
-    assert replica.patch(wire(board.diff())) == [
+    (event,) = replica.patch(wire(board.diff()))
+    assert isinstance(event, CellsChanged)
+    assert event == CellsChanged(path=(), shape=(2, 3), indices=(0, 5), old=(0, 0), new=(1, 5))
+    assert event.positions() == [(0, 0), (1, 2)]
+    assert list(event.changes()) == [
         Changed(path=((0, 0),), old=0, new=1),
         Changed(path=((1, 2),), old=0, new=5),
     ]
+    assert hash(event) == hash(
+        CellsChanged(path=(), shape=(2, 3), indices=(0, 5), old=(0, 0), new=(1, 5))
+    )
     board.commit()
     board.fill(9)
+    assert board.diff().form == "blob"
     (event,) = replica.patch(wire(board.diff()))
-    assert isinstance(event, Changed)
-    assert event.path == ()
-    assert event.new is replica
-    assert event.old.tolist() == [[1, 0, 0], [0, 0, 5]]
+    assert event == CellsChanged(
+        path=(), shape=(2, 3), indices=(0, 1, 2, 3, 4, 5), old=(1, 0, 0, 0, 0, 5), new=(9,) * 6
+    )
     assert replica.patch(BoardDelta()) == []
+    assert replica.patch(wire(board.diff())) == []  # nothing differs any more
     line = ByteHandler("u8", 3)
     line_replica = ByteHandler.from_snapshot(line.snapshot())
     line[2] = 1
-    assert line_replica.patch(line.diff()) == [Changed(path=(2,), old=0, new=1)]
+    (event,) = line_replica.patch(line.diff())
+    assert isinstance(event, CellsChanged)
+    assert (event.positions(), list(event.changes())) == ([2], [Changed(path=(2,), old=0, new=1)])
+
+
+def test_cells_changed_events_of_every_form_and_nesting() -> None:
+    source = DataHandler({"b": ByteHandler("f64", (2, 2, 3))})
+    replica = DataHandler.from_snapshot(wire(source.snapshot()))
+    cube = source["b"]
+    cube[1, 0, 2] = -0.0  # a change of bits only
+    cube[0] = [[0.5, 1.5, 2.5], [3.5, 4.5, 5.5]]
+    assert cube.diff().form == "runs"
+    (event,) = replica.patch(wire(source.diff()))
+    assert isinstance(event, CellsChanged)
+    assert event.path == ("b",)
+    assert event.indices == (0, 1, 2, 3, 4, 5, 8)
+    assert event.positions()[2:] == [(0, 0, 2), (0, 1, 0), (0, 1, 1), (0, 1, 2), (1, 0, 2)]
+    assert event.old == (0.0,) * 7
+    assert event.new[:6] == (0.5, 1.5, 2.5, 3.5, 4.5, 5.5)
+    assert math.copysign(1.0, event.new[6]) == -1.0
+    assert next(event.changes()).path == ("b", (0, 0, 0))
+
+
+def test_a_long_event_prints_briefly() -> None:
+    board = ByteHandler("u8", (64, 64))
+    replica = ByteHandler.from_snapshot(board.snapshot())
+    board.fill(1)
+    (event,) = replica.patch(board.diff())
+    assert isinstance(event, CellsChanged)
+    assert repr(event) == (
+        "CellsChanged(path=(), shape=(64, 64), indices=<4,096 items>, old=<4,096 items>, "
+        "new=<4,096 items>)"
+    )
+    assert event.indices == tuple(range(4096))
+
+
+def test_initial_events_tell_the_cells_that_are_not_zero() -> None:
+    board = ByteHandler("f32", (2, 2), [0.0, -0.0, 1.5, 0.0])
+    replica = ByteHandler.from_snapshot(wire(board.snapshot()))
+    assert replica.initial_events() == [
+        CellsChanged(path=(), shape=(2, 2), indices=(1, 2), old=(0.0, 0.0), new=(-0.0, 1.5))
+    ]
+    assert ByteHandler("u8", 4).initial_events() == []
+    state = DataHandler.from_snapshot(wire(DataHandler({"b": board}).snapshot()))
+    assert state["b"].initial_events()[0].path == ("b",)
+    assert_replays(ByteHandler(board.item, board.shape), state["b"].initial_events(), board)
+
+
+def assert_replays(old: ByteHandler, events: list[Any], new: ByteHandler) -> None:
+    """``events`` are what changed from ``old`` to ``new``: exactly, completely, bit for bit.
+
+    Writing each event's ``new`` values at its ``indices`` into a copy of ``old``
+    gives ``new``; the indices ascend, and are exactly the items whose bits differ;
+    ``old`` holds what the old board held there.
+    """
+    size = old.itemsize
+    before, after = old.tobytes(), new.tobytes()
+    differing = [
+        i
+        for i in range(old.size)
+        if before[i * size : (i + 1) * size] != after[i * size : (i + 1) * size]
+    ]
+    if not differing:
+        assert events == []
+        return
+    (event,) = events
+    assert isinstance(event, CellsChanged)
+    assert event.shape == old.shape
+    assert list(event.indices) == differing
+    assert len(event.old) == len(event.new) == len(event.indices)
+    copy = old.copy()
+    for key, value, was in zip(event.positions(), event.new, event.old, strict=True):
+        assert strict_equal(copy[key], was)
+        copy[key] = value
+    assert copy.tobytes() == after
+
+
+@st.composite
+def board_and_writes(draw: st.DrawFn) -> tuple[ByteHandler, list[tuple[int, Any]]]:
+    """A board of any item type and shape, and writes that bring every delta form."""
+    item = draw(st.sampled_from(sorted(ITEMS)), label="item")
+    shape = draw(st.sampled_from([(1,), (7,), (300,), (4, 5), (17, 16), (2, 3, 4)]), label="shape")
+    size = math.prod(shape)
+    values = draw(st.lists(item_values(item), max_size=8), label="first values")
+    board = ByteHandler(item, shape, (values + [0] * size)[:size])
+    kind = draw(st.sampled_from(["sparse", "run", "dense"]), label="kind")
+    if kind == "sparse":
+        indexes = draw(st.lists(st.integers(0, size - 1), max_size=12))
+    elif kind == "run":
+        start = draw(st.integers(0, size - 1))
+        indexes = list(range(start, min(size, start + draw(st.integers(1, 60)))))
+    else:
+        indexes = list(range(size))
+    writes: list[tuple[int, Any]] = []
+    for i in indexes:
+        if draw(st.booleans(), label="write the value it holds"):
+            writes.append((i, read_flat(board, i)))  # not a change
+        writes.append((i, draw(item_values(item))))
+    return board, writes
+
+
+def read_flat(board: ByteHandler, i: int) -> Any:
+    return board[i if board.ndim == 1 else tuple(_unravel(i, board.shape))]
+
+
+def write_flat(board: ByteHandler, i: int, value: Any) -> None:
+    key = i if board.ndim == 1 else tuple(_unravel(i, board.shape))
+    board[key] = value
+
+
+def _unravel(i: int, shape: tuple[int, ...]) -> list[int]:
+    out = []
+    for dim in reversed(shape):
+        i, r = divmod(i, dim)
+        out.append(r)
+    return out[::-1]
+
+
+@given(board_and_writes(), st.booleans())
+def test_the_events_of_a_patch_replay_it(
+    case: tuple[ByteHandler, list[tuple[int, Any]]], writable: bool
+) -> None:
+    board, writes = case
+    board.commit()
+    old = board.copy()
+    replica = board.copy() if writable else ByteHandler.from_snapshot(wire(board.snapshot()))
+    for i, value in writes:
+        write_flat(board, i, value)
+    delta = board.diff()
+    events = replica.patch(wire(delta))
+    assert_strict_equal(replica, board)
+    assert_replays(old, events, board)
+    if writable:  # the patched board tracked the change as a write would have
+        assert_strict_equal(apply_delta(old.snapshot(), replica.diff()), board.snapshot())
+
+
+@given(
+    item=st.sampled_from(sorted(ITEMS)),
+    length=st.integers(1, 40),
+    data=st.data(),
+)
+def test_events_of_deltas_out_of_order_or_with_repeats(
+    item: str, length: int, data: st.DataObject
+) -> None:
+    """Pairs and runs that diff and merge never make: unsorted, repeated, overlapping."""
+    old = ByteHandler(item, length)
+    code = old._item.code
+    fmt = "<" + ITEMS[item][0]
+    cells = data.draw(
+        st.lists(st.tuples(st.integers(0, length - 1), item_values(item)), min_size=1, max_size=20),
+        label="cells",
+    )
+    if data.draw(st.booleans(), label="runs"):
+        body = b"".join(struct.pack("<BB", i, i) + struct.pack(fmt, value) for i, value in cells)
+        payload = bytes((0x40 | code,)) + body
+    else:
+        body = b"".join(struct.pack("<B", i) + struct.pack(fmt, value) for i, value in cells)
+        payload = bytes((code,)) + body
+    expected = old.copy()
+    for i, value in cells:
+        expected[i] = value
+    for replica in (ByteHandler.from_snapshot(old.snapshot()), old.copy()):
+        events = replica.patch(wire(BoardDelta(payload)))
+        assert_strict_equal(replica, expected)
+        assert_replays(old, events, expected)
 
 
 def test_a_writable_board_that_is_patched_tracks_the_change() -> None:

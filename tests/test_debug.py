@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 from typing import Any
 
 import pytest
@@ -10,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import flatsync
-from flatsync import CborCodec, DataHandler, ListDelta, ListHandler, Replace
+from flatsync import CborCodec, DataHandler, ListDelta, ListHandler, Replace, _accounting
 from flatsync._cli import codecs
-from flatsync.testing import snapshots
+from flatsync.testing import protocol_trees, snapshots
 
 
 def game(n: int = 1000) -> DataHandler:
@@ -359,6 +360,74 @@ def test_costs_add_up_with_every_built_in_codec(codec: flatsync.Codec) -> None:
         assert rows[0].total == len(codec.encode(tree))
         assert sum(row.own for row in rows) == rows[0].total
         assert all(row.total >= 0 for row in rows)
+
+
+class ZlibCodec(flatsync.Codec):
+    """CBOR, compressed: a codec whose containers are not their children's bytes plus a head."""
+
+    name = "zlib"
+
+    def encode(self, tree: Any) -> bytes:
+        return zlib.compress(CborCodec().encode(tree))
+
+    def decode(self, data: bytes | bytearray | memoryview) -> Any:
+        raise NotImplementedError
+
+
+def _every_codec() -> list[flatsync.Codec]:
+    return [*_builtin_codecs(), ReprCodec(), ZlibCodec()]
+
+
+def assert_one_walk_is_the_definition(tree: Any) -> None:
+    """For every codec: the fast path's rows are those of encoding every subtree on its own."""
+    for codec in _every_codec():
+        try:
+            whole = len(codec.encode(tree))
+        except flatsync.FlatsyncError:  # a tree this codec refuses (a too long integer, ...)
+            continue
+        slow = _accounting._encoded_costs(tree, codec, whole)
+        fast = _accounting._measured_costs(tree, codec, whole)
+        if codec.name in ("cbor", "msgpack", "json"):
+            assert fast == slow, codec.name  # computed from the tree, or measured once a node
+        else:
+            assert fast is None  # any other codec: subtree by subtree, by the definition
+        assert flatsync.byte_costs(tree, codec) == slow
+        assert sum(row.own for row in slow) == whole
+
+
+@given(st.one_of(protocol_trees(max_depth=4), snapshots(max_depth=3, max_size=30)))
+def test_one_walk_gives_the_costs_of_encoding_every_subtree(tree: Any) -> None:
+    assert_one_walk_is_the_definition(tree)
+
+
+#: Sizes around every boundary where a CBOR or MessagePack head grows.
+EDGES = (0, 1, 15, 16, 23, 24, 31, 32, 127, 128, 255, 256, 65535, 65536)
+
+
+def test_one_walk_at_every_head_boundary() -> None:
+    numbers: list[Any] = []
+    for edge in (*EDGES, 2**31, 2**32, 2**63, 2**64, 2**70):
+        numbers += [edge - 1, edge, -edge, -edge - 1]
+    strings = [("é" if n % 2 else "x") * n for n in EDGES] + [b"\x01" * n for n in EDGES]
+    containers: list[Any] = []
+    for n in EDGES[:-3]:
+        containers += [
+            {i: i for i in range(n)},
+            [None] * n,
+            tuple(range(n)),
+            Replace(list(range(n))),
+            ListDelta(((0, "x" * n),)),
+        ]
+    nested = [Replace(Replace({"a": [1, 2]})), Replace(ListDelta(((0, {"a": 1}),)))]
+    assert_one_walk_is_the_definition(
+        {
+            "numbers": numbers,
+            "strings": strings,
+            "containers": containers,
+            "markers in markers": nested,
+            0.1: (1.5, 1e300),
+        }
+    )
 
 
 def test_dig_of_roots_that_are_not_records() -> None:

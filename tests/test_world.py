@@ -16,6 +16,7 @@ from flatsync import (
     BoardSnapshot,
     ByteHandler,
     CborCodec,
+    CellsChanged,
     DataHandler,
     ReadOnlyError,
     TiledWorld,
@@ -294,3 +295,50 @@ class WorldMachine(RuleBasedStateMachine):
 
 WorldMachine.TestCase.settings = settings(stateful_step_count=30)
 TestWorldSync = WorldMachine.TestCase
+
+
+def test_chunk_events_in_world_coordinates() -> None:
+    world = TiledWorld((4, 4))
+    state = DataHandler({"world": world})
+    world[5, -1] = 1
+    world[6, -1] = 2
+    world[-9, 0] = 3
+    state.commit()
+    replica = DataHandler.from_snapshot(CODEC.decode(CODEC.encode(state.snapshot())))
+    mirror = TiledWorld((4, 4), chunks=replica["world"])
+    world[5, -1] = 4
+    world[6, -2] = 5
+    world[-9, 0] = 0
+    events = replica.patch(CODEC.decode(CODEC.encode(state.diff())))
+    found = {}
+    for event in events:
+        assert isinstance(event, CellsChanged)
+        for where, new in zip(mirror.coords(event), event.new, strict=True):
+            found[where] = new
+    assert found == {(5, -1): 4, (6, -2): 5, (-9, 0): 0}
+    for where, value in found.items():
+        assert mirror[where] == value
+    line = TiledWorld(8)
+    line_state = DataHandler({"w": line})
+    line[-3] = 1
+    line_state.commit()
+    line_replica = DataHandler.from_snapshot(line_state.snapshot())
+    line[-2] = 7
+    (event,) = line_replica.patch(line_state.diff())
+    assert isinstance(event, CellsChanged)
+    assert TiledWorld(8, chunks=line_replica["w"]).coords(event) == [(-2,)]
+
+
+def test_coords_refuses_other_events() -> None:
+    world = TiledWorld((4, 4))
+    state = DataHandler({"world": world, "board": ByteHandler("u8", (4, 4))})
+    replica = DataHandler.from_snapshot(state.snapshot())
+    mirror = TiledWorld((4, 4), chunks=replica["world"])
+    state["board"][1, 1] = 1
+    (event,) = replica.patch(state.diff())
+    assert isinstance(event, CellsChanged)
+    with pytest.raises(ValueError, match="not the CellsChanged of a chunk"):
+        mirror.coords(event)
+    wrong_shape = CellsChanged(path=("world", (0, 0)), shape=(2, 2), indices=(), old=(), new=())
+    with pytest.raises(ValueError, match="not the CellsChanged"):
+        mirror.coords(wrong_shape)

@@ -24,7 +24,7 @@ from ._errors import (
     PatchError,
     ReadOnlyError,
 )
-from ._events import Added, Changed, Event, Removed
+from ._events import Added, CellsChanged, Changed, Event, Removed
 from ._json import JsonCodec
 from ._limits import Limits
 from ._list import ListHandler
@@ -59,6 +59,7 @@ __all__ = [
     "BoardSnapshot",
     "ByteHandler",
     "CborCodec",
+    "CellsChanged",
     "Changed",
     "Codec",
     "DataHandler",

@@ -22,11 +22,11 @@ import struct
 import sys
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 from ._base import SNAPSHOT_KINDS, WRAPPERS, Handler, Path, describe, format_path
 from ._errors import DecodeError, PatchError
-from ._events import Changed, Event
+from ._events import CellsChanged, Event
 from ._markers import Marker, TypedDelta, register_marker
 
 __all__ = ["ITEM_TYPES", "BoardDelta", "BoardSnapshot", "ByteHandler"]
@@ -289,9 +289,12 @@ def _max_index(payload: bytes) -> int:
     wcode = (head >> 4) & 3
     item = _BY_CODE[head & 15]
     if form == PAIRS:
-        body = memoryview(payload)[1:]
-        indexes = [pair[0] for pair in _pair_struct(wcode, item).iter_unpack(body)]
-        return max(indexes, default=-1)
+        if len(payload) <= _FEW_PAIRS * (_WIDTHS[wcode] + item.size):
+            body = payload[1:]
+            return max(
+                (pair[0] for pair in _pair_struct(wcode, item).iter_unpack(body)), default=-1
+            )
+        return max(_pair_indexes(payload, wcode, item.size), default=-1)
     top = -1
     for run in _runs(payload, wcode, item.size):
         assert type(run) is tuple
@@ -618,10 +621,117 @@ def _check_fits(delta: Any, item: _Item, length: int, path: Path) -> None:
         )
 
 
+def _differing(before: bytes, after: bytes, size: int) -> list[int]:
+    """The sorted indexes of the ``size``-byte items whose bytes differ (equal lengths).
+
+    The XOR of the two as integers gives a mask whose non-zero bytes mark the
+    changes; the work per item is done in C: a regular expression over the
+    mask's non-zero runs when they are few (a region rewritten, a few cells),
+    ``itertools.compress`` over its items otherwise (many scattered cells).
+    """
+    x = int.from_bytes(after, "little") ^ int.from_bytes(before, "little")
+    if not x:
+        return []
+    mask = x.to_bytes(len(after), "little")
+    if size == 1:
+        flags = mask.translate(_FLAGS)
+        runs = flags.count(b"\x00\x01") + flags[0]
+        if runs * _SCAN_COST < len(mask):
+            changed: list[int] = []
+            for match in _NONZERO.finditer(mask):
+                changed.extend(range(match.start(), match.end()))
+            return changed
+        return list(itertools.compress(range(len(mask)), mask))
+    words: Any = memoryview(mask)
+    words = words.cast(_INDEX_TYPECODES[_WIDTHS.index(size)])
+    return list(itertools.compress(range(len(words)), words))
+
+
+def _gather(values: Any, indexes: Sequence[int]) -> tuple[Any, ...]:
+    """``values[i]`` for each of ``indexes``, as a tuple (the loop runs in C)."""
+    if len(indexes) > 1:
+        found: tuple[Any, ...] = operator.itemgetter(*indexes)(values)
+        return found
+    return tuple(values[i] for i in indexes)
+
+
+def _pair_indexes(payload: bytes, wcode: int, size: int) -> array[Any]:
+    """The indexes of a pairs payload (well formed), in order.
+
+    Extended-slice copies (the inverse of :func:`_interleave`), so the work
+    per pair is done in C.
+    """
+    body = payload[1:]
+    width = _WIDTHS[wcode]
+    step = width + size
+    indexes = bytearray(len(body) // step * width)
+    for j in range(width):
+        indexes[j::width] = body[j::step]
+    return _from_le(_INDEX_TYPECODES[wcode], bytes(indexes))
+
+
+def _pair_words(payload: bytes, wcode: int, item: _Item) -> array[Any]:
+    """The words of a pairs payload (well formed), in order (as :func:`_pair_indexes`)."""
+    body = payload[1:]
+    width = _WIDTHS[wcode]
+    size = item.size
+    step = width + size
+    words = bytearray(len(body) // step * size)
+    for j in range(size):
+        words[j::size] = body[width + j :: step]
+    return _from_le(item.wordcode, bytes(words))
+
+
+#: Up to this many pairs, ``struct.iter_unpack`` reads a payload faster than slicing it.
+_FEW_PAIRS = 16
+
+#: Runs up to this long are patched item by item; longer ones slice by slice.
+_SHORT_RUN = 16
+
+#: What a patch found: the changed indexes, their old values and their new ones.
+_Found: TypeAlias = tuple[tuple[int, ...], tuple[Any, ...], tuple[Any, ...]]
+
+
+def _run_items(
+    payload: bytes, wcode: int, item: _Item
+) -> tuple[list[tuple[int, int]], list[int], array[Any]]:
+    """A runs payload (well formed): its runs ``(first, last)``, and their indexes and words."""
+    runs: list[tuple[int, int]] = []
+    indexes: list[int] = []
+    words = bytearray()
+    unpack = _RUN_HEADERS[wcode].unpack_from
+    step = _RUN_HEADERS[wcode].size
+    size = item.size
+    position = 1
+    end = len(payload)
+    while position < end:
+        first, last = unpack(payload, position)
+        position += step
+        stop = position + (last - first + 1) * size
+        runs.append((first, last))
+        indexes.extend(range(first, last + 1))
+        words += payload[position:stop]
+        position = stop
+    return runs, indexes, _from_le(item.wordcode, bytes(words))
+
+
+def _words_of(item: _Item, values: Sequence[Any]) -> Sequence[int]:
+    """The words (the bits, for floats) of ``values`` of ``item``'s type."""
+    if not item.is_float:
+        return values
+    packed = array(item.typecode, values)
+    words: list[int] = memoryview(packed).cast("B").cast(item.wordcode).tolist()
+    return words
+
+
 # -- the handler ------------------------------------------------------------------------
 
 #: Whole-board scans go chunk by chunk; a run of changed bytes in the XOR of two blobs.
 _NONZERO = re.compile(b"[^\x00]+")
+#: A byte translation that maps every non-zero byte to 1.
+_FLAGS = bytes((0, *([1] * 255)))
+#: About what one match of ``_NONZERO`` costs, in bytes of mask that ``compress`` reads.
+_SCAN_COST = 44
 
 
 def _is_number(value: Any) -> bool:
@@ -1173,20 +1283,8 @@ class ByteHandler(Handler):
             wv = self._wv
             return sorted(i for i, old in orig.items() if wv[i] != old)
         assert self._base is not None
-        current = self._a.tobytes()  # native order, as the copy is: item boundaries agree
-        x = int.from_bytes(current, "little") ^ int.from_bytes(self._base, "little")
-        if not x:
-            return []
-        mask = x.to_bytes(len(current), "little")
-        size = self._item.size
-        changed: list[int] = []
-        for match in _NONZERO.finditer(mask):
-            first = match.start() // size
-            last = (match.end() - 1) // size
-            if changed and changed[-1] >= first:
-                first = changed[-1] + 1
-            changed.extend(range(first, last + 1))
-        return changed
+        # Native order, as the copy is: item boundaries agree.
+        return _differing(self._base, self._a.tobytes(), self._item.size)
 
     def _nested_diff(self) -> BoardDelta | None:
         if not self._dirty:
@@ -1242,16 +1340,37 @@ class ByteHandler(Handler):
         _check_board_snapshot(tree, ())
         return _build_board(tree, True)
 
+    def initial_events(self) -> list[Event]:
+        """The contents told as one :class:`~flatsync.CellsChanged`, as if from a board of zeros.
+
+        Its ``indices`` are the items whose bits are not zero, with ``old`` all
+        zeros (``0``, or ``0.0`` for floats); no event for a board of zeros. A
+        client that builds its replica with :meth:`from_snapshot` can feed it
+        to the same code that handles what :meth:`patch` returns.
+        """
+        changed = _differing(bytes(self.nbytes), self._a.tobytes(), self._item.size)
+        if not changed:
+            return []
+        zero = 0.0 if self._item.is_float else 0
+        return [
+            CellsChanged(
+                path=self.path,
+                shape=self._shape,
+                indices=tuple(changed),
+                old=(zero,) * len(changed),
+                new=_gather(self._a, changed),
+            )
+        ]
+
     def patch(self, delta: Any) -> list[Event]:
         """Apply a :class:`BoardDelta` (from :meth:`diff` on the source); return what changed.
 
         ``patch`` is atomic: it checks the whole delta first (its item type, and
         its indexes or length against this board), and a delta that does not
-        fit raises before anything changes. Events: a
-        :class:`~flatsync.Changed` per item whose bits changed, at the path of
-        the board plus the item's index (an ``int`` on a 1-D board, a tuple of
-        ints on an n-D one), for pairs and runs; one :class:`~flatsync.Changed`
-        for the whole board (``old`` a copy of the former board) for a blob.
+        fit raises before anything changes. Events: one
+        :class:`~flatsync.CellsChanged` at the path of the board, which lists
+        the items whose bits changed with their old and new values, whatever
+        the delta's form; none when no item changed.
 
         Raises:
             PatchError: the delta does not fit; the message names the path. The
@@ -1266,70 +1385,166 @@ class ByteHandler(Handler):
     def _check(self, delta: Any, path: Path) -> None:
         _check_fits(delta, self._item, self._n, path)
 
-    def _event_index(self, i: int) -> Any:
-        if self._ndim == 1:
-            return i
-        out = []
-        for stride in self._strides:
-            q, i = divmod(i, stride)
-            out.append(q)
-        return tuple(out)
-
     def _apply(self, delta: Any, path: Path, events: list[Event]) -> None:
         payload: bytes = delta.payload
         if not payload:
             return
         head = payload[0]
         form = head >> 6
-        item = self._item
-        tracked = not self._readonly
-        if form == BLOB:
-            new = _from_le(item.typecode, memoryview(payload)[1:])
-            if new.tobytes() == self._a.tobytes():
-                return
-            old = self.copy()
-            old._readonly = self._readonly
-            if tracked:
-                self._copy_mode()
-            self._raw[:] = memoryview(new).cast("B")
-            events.append(Changed(path=path, old=old, new=self))
-            return
-        wv = self._wv
-        a = self._a
         wcode = (head >> 4) & 3
-        if form == PAIRS:
-            body = memoryview(payload)[1:]
-            pairs: Iterable[tuple[int, int]] = _pair_struct(wcode, item).iter_unpack(body)
+        if form == BLOB:
+            found = self._write_blob(payload)
         else:
-            pairs = self._run_words(payload, wcode)
-        append = events.append
-        ndim = self._ndim
-        cols = self._cols
-        for i, word in pairs:
-            old_word = wv[i]
-            if old_word == word:
-                continue
-            old = a[i]
-            wv[i] = word
-            if tracked:
-                self._note(i, old_word)
-            if ndim == 1:
-                where: Any = i
-            elif ndim == 2:
-                where = divmod(i, cols)
-            else:
-                where = self._event_index(i)
-            append(Changed(path=(*path, where), old=old, new=a[i]))
-
-    def _run_words(self, payload: bytes, wcode: int) -> Iterator[tuple[int, int]]:
-        item = self._item
-        for run in _runs(payload, wcode, item.size):
-            assert type(run) is tuple
-            first, last, position = run
-            words = _from_le(
-                item.wordcode, payload[position : position + (last - first + 1) * item.size]
+            found = self._write_items(payload, form, wcode)
+        if found is not None:
+            changed, olds, news = found
+            events.append(
+                CellsChanged(path=path, shape=self._shape, indices=changed, old=olds, new=news)
             )
-            yield from zip(range(first, last + 1), words, strict=True)
+
+    def _write_blob(self, payload: bytes) -> _Found | None:
+        """Write a blob; return what changed (``None``: nothing).
+
+        The write is a copy, and what changed comes from comparing the bytes
+        before and after: the work per item is done in C.
+        """
+        item = self._item
+        a = self._a
+        before = array(a.typecode, a)
+        if not self._readonly:
+            self._copy_mode()  # before the write: it keeps the board as it was
+        self._raw[:] = memoryview(_from_le(item.typecode, payload[1:])).cast("B")
+        changed = _differing(before.tobytes(), a.tobytes(), item.size)
+        if not changed:
+            return None
+        return tuple(changed), _gather(before, changed), _gather(a, changed)
+
+    def _write_items(self, payload: bytes, form: int, wcode: int) -> _Found | None:
+        """Write pairs or runs; return what changed (``None``: nothing).
+
+        Pairs and short runs go item by item, long runs slice by slice (each
+        compared with what it replaces in C). An item whose word (its bits, for
+        floats) differs is a change.
+        """
+        item = self._item
+        changed: list[int] = []
+        olds: list[Any] = []
+        news: list[Any] = []
+        if form == PAIRS:
+            count = (len(payload) - 1) // (_WIDTHS[wcode] + item.size)
+            if not self._readonly and count > self._bulk_limit():
+                self._copy_mode()  # before the writes: it keeps the board as it was
+            if count <= _FEW_PAIRS:
+                pairs: Iterable[tuple[int, int]] = _pair_struct(wcode, item).iter_unpack(
+                    payload[1:]
+                )
+            else:
+                pairs = zip(
+                    _pair_indexes(payload, wcode, item.size),
+                    _pair_words(payload, wcode, item),
+                    strict=True,
+                )
+            self._write_pairs(pairs, changed, olds, news)
+        else:
+            runs, indexes, words = _run_items(payload, wcode, item)
+            if not self._readonly and len(indexes) > self._bulk_limit():
+                self._copy_mode()
+            a = self._a
+            wv = self._wv
+            ne = operator.ne
+            compress = itertools.compress
+            is_float = item.is_float
+            done = 0  # the items before this offset are written
+            offset = 0
+            for first, last in runs:
+                stop = last + 1
+                end = offset + stop - first
+                if end - offset > _SHORT_RUN:
+                    if done < offset:
+                        batch = zip(indexes[done:offset], words[done:offset], strict=True)
+                        self._write_pairs(batch, changed, olds, news)
+                    new = words[offset:end]
+                    old = wv[first:stop]
+                    if old != new:
+                        before = a[first:stop] if is_float else old
+                        wv[first:stop] = new
+                        after = a[first:stop] if is_float else new
+                        flags = list(map(ne, old, new))
+                        if all(flags):
+                            changed.extend(range(first, stop))
+                            olds.extend(before)
+                            news.extend(after)
+                        else:
+                            changed.extend(compress(range(first, stop), flags))
+                            olds.extend(compress(before, flags))
+                            news.extend(compress(after, flags))
+                    done = end
+                offset = end
+            if done < offset:
+                batch = zip(indexes[done:], words[done:], strict=True)
+                self._write_pairs(batch, changed, olds, news)
+        if not changed:
+            return None
+        if not all(map(operator.lt, changed, itertools.islice(changed, 1, None))):
+            # Not from diff or merge: indexes out of order, or written twice.
+            return self._settle(changed, olds)
+        if not self._readonly and self._orig is not None:
+            self._track(changed, olds)
+        return tuple(changed), tuple(olds), tuple(news)
+
+    def _write_pairs(
+        self,
+        pairs: Iterable[tuple[int, int]],
+        changed: list[int],
+        olds: list[Any],
+        news: list[Any],
+    ) -> None:
+        """Write ``(index, word)`` pairs; append each change's index, old and new value."""
+        a = self._a
+        wv = self._wv
+        add, add_old, add_new = changed.append, olds.append, news.append
+        # The hottest loop of a patch, one per item kind.
+        if self._item.is_float:
+            for i, word in pairs:
+                if wv[i] != word:
+                    add(i)
+                    add_old(a[i])
+                    wv[i] = word
+                    add_new(a[i])
+        else:
+            for i, word in pairs:
+                old = wv[i]
+                if old != word:
+                    wv[i] = word
+                    add(i)
+                    add_old(old)
+                    add_new(word)
+
+    def _settle(self, changed: list[int], olds: list[Any]) -> _Found | None:
+        """What a delta that wrote indexes out of order or twice changed, ascending, once each."""
+        first: dict[int, Any] = {}
+        for i, old in zip(changed, olds, strict=True):
+            first.setdefault(i, old)
+        wv = self._wv
+        word_of = dict(zip(first, _words_of(self._item, list(first.values())), strict=True))
+        indexes = sorted(i for i in first if wv[i] != word_of[i])
+        if not indexes:
+            return None
+        before = tuple(first[i] for i in indexes)
+        if not self._readonly and self._orig is not None:
+            self._track(indexes, list(before))
+        return tuple(indexes), before, _gather(self._a, indexes)
+
+    def _track(self, changed: Sequence[int], olds: Sequence[Any]) -> None:
+        """Record what the items that a patch changed held before (a writable board)."""
+        orig = self._orig
+        assert orig is not None
+        for i, old in zip(changed, _words_of(self._item, olds), strict=True):
+            if i not in orig:
+                orig[i] = old
+        if not self._dirty:
+            self._dirty = True
+            self._mark_dirty()
 
     def _strict_form(self) -> Any:
         return ("board", self._item.name, self._shape, self.tobytes())

@@ -14,6 +14,7 @@ from typing import Any
 from ._base import WRAPPERS
 from ._board import ByteHandler, _check_shape, _item_type
 from ._data import DataHandler
+from ._events import CellsChanged
 
 __all__ = ["TiledWorld"]
 
@@ -199,6 +200,37 @@ class TiledWorld:
             board = ByteHandler(self._item, self._shape)
             self.chunks[key] = board
         return board
+
+    def coords(self, event: CellsChanged) -> list[tuple[int, ...]]:
+        """The world coordinates of the cells that a chunk's event lists, in its order.
+
+        A chunk's patch returns a :class:`~flatsync.CellsChanged` at the path of
+        the chunk (the chunks' path plus the chunk key) whose indexes are the
+        chunk's own; this turns them into the coordinates that ``world[...]``
+        takes, which is what a client that redraws the world needs.
+
+        Raises:
+            ValueError: ``event`` is not a CellsChanged of a chunk of this world.
+        """
+        path = event.path
+        where = self.chunks.path
+        key = path[-1] if len(path) == len(where) + 1 else None
+        if (
+            type(event) is not CellsChanged
+            or path[:-1] != where
+            or type(key) is not tuple
+            or len(key) != self._ndim
+            or any(type(k) is not int for k in key)
+            or event.shape != self._shape
+        ):
+            raise ValueError(f"not the CellsChanged of a chunk of this world: {event!r:.80}")
+        origin = [k * size for k, size in zip(key, self._shape, strict=True)]
+        if self._ndim == 1:
+            return [(origin[0] + local,) for local in event.positions()]
+        return [
+            tuple(o + local for o, local in zip(origin, cell, strict=True))
+            for cell in event.positions()
+        ]
 
     def __repr__(self) -> str:
         return (
