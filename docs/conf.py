@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from importlib.metadata import version as _version
+from pathlib import Path
 from typing import Any
 
 from docutils import nodes
@@ -18,6 +19,9 @@ from sphinx.pycode import ModuleAnalyzer
 from sphinx.util import logging
 
 import flatsync
+
+# The tutorial and the debugging page run the demo game, imported as `arena`.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
 # -- Project -----------------------------------------------------------------
 

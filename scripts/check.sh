@@ -40,11 +40,14 @@ ruff format --check .
 section "ruff check"
 ruff check .
 
-section "mypy (strict: src, tests)"
+section "mypy (strict: src, tests, examples)"
 mypy
 
-section "pytest (tests + docstring examples, HYPOTHESIS_PROFILE=ci)"
-HYPOTHESIS_PROFILE=ci pytest tests src/flatsync
+section "pytest (tests + docstring examples of the library and the demo game, HYPOTHESIS_PROFILE=ci)"
+HYPOTHESIS_PROFILE=ci pytest tests src/flatsync examples/arena
+
+section "demo game (headless smoke run: 2 s)"
+(cd examples && python -m arena demo --headless --duration 2 --rate 20)
 
 # -E: read every page afresh, so that a warning in an unchanged page is not
 # hidden by a cached environment and -W really fails the build.

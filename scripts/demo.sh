@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Sets up .venv if needed, then plays the seed example end to end: a server
-# state, a tracked change, the packets' bytes, and a replica that catches up.
-# Runnable from any directory:
+# Sets up .venv if needed, then runs the demo game (examples/arena): a server
+# on 127.0.0.1 with three bots. In a terminal you join as a fourth player
+# (arrows or WASD move, q quits); without one (or with --headless) it runs for
+# 10 seconds and prints a summary. Extra arguments go to `python -m arena demo`
+# (see --help). Runnable from any directory:
 #
 #     bash scripts/demo.sh
+#     bash scripts/demo.sh --headless --duration 5 --bots 6
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -11,4 +14,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/_venv.sh
 
 echo
-python examples/seed_example.py
+cd examples
+exec python -m arena demo "$@"
