@@ -672,7 +672,7 @@ class ListHandler(list[Any], Handler):
         :data:`_RECOUNT_ITEMS` items, the whole is recounted with strings and
         bytes weighed by their length before giving up the log.
         """
-        if len(self) <= _RECOUNT_ITEMS and self._cost <= _recount(self):
+        if len(self) <= _RECOUNT_ITEMS and self._cost < _recount(self):
             return
         self._go_whole()
 
