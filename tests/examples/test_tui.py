@@ -255,7 +255,8 @@ async def _tui_session(
     client.steer = steer  # type: ignore[method-assign]
 
     async def close_server(frame: int) -> None:
-        await client.wait_for_frame(frame)
+        # A generous timeout: on a loaded machine 10 frames may take seconds.
+        await client.wait_for_frame(frame, timeout=25)
         await server.close()
 
     ticking = asyncio.create_task(server.run())
@@ -312,7 +313,7 @@ def test_run_tui_ends_when_the_time_is_up() -> None:
 
 def test_run_tui_ends_when_the_server_goes() -> None:
     window = FakeWindow()
-    reason, _, client, _ = run(lambda: _tui_session(window, duration=20, close_server_after=10))
+    reason, _, client, _ = run(lambda: _tui_session(window, duration=28, close_server_after=10))
     assert reason == "the server said goodbye: the server is shutting down"
     assert reason == client.goodbye
 
