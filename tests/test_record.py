@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import attrs
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -39,7 +39,7 @@ from flatsync import (
     apply_delta,
     merge,
 )
-from flatsync._record import _CLASSES
+from flatsync._record import _CLASSES, _SCHEMAS, _name_hash
 from flatsync.testing import Convergence, assert_strict_equal, strict_equal, values
 
 CODEC = CborCodec()
@@ -89,12 +89,30 @@ class Locked(Record):
 
 @contextlib.contextmanager
 def unregistered(name: str) -> Iterator[None]:
-    """The registry without ``name``: what a client that lacks the class sees."""
+    """The registry without the class ``name`` (its schema stays known, as if added)."""
     cls = _CLASSES.pop(name)
     try:
         yield
     finally:
         _CLASSES[name] = cls
+
+
+@contextlib.contextmanager
+def foreign(*names: str) -> Iterator[None]:
+    """A process that knows neither the classes ``names`` nor their schemas."""
+    classes = {name: _CLASSES.pop(name) for name in names}
+    ids = {cls.__flatsync_record__.id for cls in classes.values()}
+    schemas = {rid: _SCHEMAS.pop(rid) for rid in ids}
+    try:
+        yield
+    finally:
+        _CLASSES.update(classes)
+        _SCHEMAS.update(schemas)
+
+
+def rid(cls: Any) -> int:
+    """A record class's id."""
+    return int(cls.__flatsync_record__.id)
 
 
 # -- declaration ----------------------------------------------------------------------------
@@ -193,7 +211,6 @@ def test_post_init_and_no_op_on_setattr() -> None:
         ({"path": int}, TypeError, "taken by the handler API"),
         ({"diff": int}, TypeError, "taken by the handler API"),
         ({}, TypeError, "has no fields"),
-        ({"x": int, "y": int}, ValueError, "6 bytes larger .* at most 2 bytes"),
     ],
 )
 def test_declaration_errors(body: dict[str, Any], error: type[Exception], match: str) -> None:
@@ -202,14 +219,121 @@ def test_declaration_errors(body: dict[str, Any], error: type[Exception], match:
         flatsync.record(cls)
 
 
-def test_a_short_name_makes_a_small_record_fit() -> None:
-    @flatsync.record(name="V2")  # the longest name that fits, as the error above says
-    class Vec(Record):
+@pytest.mark.parametrize(
+    ("body", "given", "error", "match"),
+    [
+        ({"x": int, "y": int}, "7", TypeError, "an id is an int"),
+        ({"x": int, "y": int}, True, TypeError, "an id is an int"),
+        ({"x": int, "y": int}, 65536, ValueError, "from 0 to 65535"),
+        ({"x": int, "y": int}, -1, ValueError, "from 0 to 65535"),
+        ({"x": int}, 24, ValueError, "larger than the equivalent mapping's; give an id below 24"),
+        ({"hp": int}, 256, ValueError, "give an id below 256"),
+    ],
+)
+def test_explicit_ids_are_checked(
+    body: dict[str, Any], given: Any, error: type[Exception], match: str
+) -> None:
+    cls = type("BadId", (), {"__annotations__": body})
+    with pytest.raises(error, match=match):
+        flatsync.record(id=given)(cls)
+    assert "BadId" not in _CLASSES
+
+
+def mapping_of(record: Record) -> dict[str, Any]:
+    names = type(record).__flatsync_record__.fields
+    return {name: getattr(record, name) for name in names}
+
+
+def test_any_name_is_as_compact_as_the_mapping() -> None:
+    @flatsync.record
+    class Position(Record):
         x: int
         y: int
 
-    vec = Vec(1, 2)
-    assert len(CODEC.encode(vec.snapshot())) == len(CODEC.encode({"x": 1, "y": 2})) == 7
+    @flatsync.record
+    class PlayerPositionComponent(Record):
+        x: int
+        y: int
+
+    @flatsync.record
+    class Health(Record):
+        hp: int
+
+    @flatsync.record
+    class Tag(Record):
+        v: int
+
+    # The ids: a hash of the name, below 65,536, 256 or 24 (the budget of the record).
+    assert rid(PlayerPositionComponent) == _name_hash("PlayerPositionComponent") % 65536 == 43750
+    assert rid(Position) == 6897
+    assert (rid(Health), rid(Tag)) == (73, 2)
+    cases = [
+        (Position(1, 2), "cb 83 19 1a f1 01 02", "a2 61 78 01 61 79 02"),
+        (PlayerPositionComponent(1, 2), "cb 83 19 aa e6 01 02", "a2 61 78 01 61 79 02"),
+        (Health(5), "cb 82 18 49 05", "a1 62 68 70 05"),
+        (Tag(5), "cb 82 02 05", "a1 61 76 05"),
+    ]
+    for record, as_record, as_mapping in cases:
+        assert CODEC.encode(record.snapshot()).hex(" ") == as_record
+        assert CODEC.encode(mapping_of(record)).hex(" ") == as_mapping
+    with pytest.raises(TypeError, match="non-empty str"):
+        flatsync.record(name="")(type("Z", (), {"__annotations__": {"abc": int}}))
+
+
+FIELD_NAMES = st.lists(
+    st.text("abcxyzé_", min_size=1, max_size=30).filter(lambda name: name[0] != "_"),
+    min_size=1,
+    max_size=30,
+    unique=True,
+).filter(lambda names: not flatsync._record._RESERVED.intersection(names))
+
+
+@given(name=st.text(min_size=1, max_size=80), fields=FIELD_NAMES)
+@settings(max_examples=60, deadline=None)
+def test_a_record_is_never_larger_than_the_mapping_whatever_its_name(
+    name: str, fields: list[str]
+) -> None:
+    body = {"__annotations__": dict.fromkeys(fields, int)}
+    cls: Any = None
+    try:
+        cls = flatsync.record(name=name)(type("Anything", (), body))
+    except ValueError as error:  # an id or a name that another record has
+        message = str(error)
+        taken = "taken by" in message or "already known" in message
+        assert taken, message
+        return
+    try:
+        instance = cls(*range(len(fields)))
+        as_record = len(CODEC.encode(instance.snapshot()))
+        as_mapping = len(CODEC.encode(dict(zip(fields, range(len(fields)), strict=True))))
+        assert as_record <= as_mapping
+    finally:
+        _CLASSES.pop(name)
+        _SCHEMAS.pop(rid(cls))
+
+
+def test_ids_that_collide_are_refused_with_a_way_out() -> None:
+    @flatsync.record(id=4000)
+    class First(Record):
+        a: int
+        b: int
+
+    with pytest.raises(ValueError, match=r"its id 4000 is taken by record 'First'.*id=4001"):
+
+        @flatsync.record(id=4000, name="Second")
+        class Clash(Record):
+            a: int
+            b: int
+
+    assert "Second" not in _CLASSES
+
+    @flatsync.record(id=4001)
+    class Second(Record):  # the way out the error gives
+        a: int
+        b: int
+
+    assert (rid(First), rid(Second)) == (4000, 4001)
+    assert Record.from_snapshot(RecordSnapshot(4001, (1, 2))) == Second(1, 2)
 
 
 def test_names_are_unique() -> None:
@@ -240,19 +364,31 @@ def test_redefining_the_same_class_replaces_it() -> None:
 
 
 def test_schemas() -> None:
-    assert flatsync.record_schemas()["Player"] == ("name", "pos", "hp")
-    assert flatsync.record_schemas()["Ent"] == ("kind", "stats", "bag", "speed", "board", "pet")
-    flatsync.add_record_schemas({"Remote": ["alpha", "beta"]})
-    flatsync.add_record_schemas({"Remote": ("alpha", "beta")})  # again, the same: fine
+    schemas = flatsync.record_schemas()
+    assert schemas[rid(Player)] == ("Player", ("name", "pos", "hp"))
+    assert schemas[rid(Entity)] == ("Ent", ("kind", "stats", "bag", "speed", "board", "pet"))
+    assert list(schemas) == sorted(schemas)
+    flatsync.add_record_schemas({61000: ("Remote", ["alpha", "beta"])})
+    flatsync.add_record_schemas({61000: ("Remote", ("alpha", "beta"))})  # again, the same: fine
     with pytest.raises(ValueError, match="already known"):
-        flatsync.add_record_schemas({"Remote": ("alpha",), "Other1": ("z",)})
-    assert "Other1" not in flatsync.record_schemas()
-    with pytest.raises(ValueError, match="repeats"):
-        flatsync.add_record_schemas({"Rep": ("a", "a")})
-    with pytest.raises(TypeError):
-        flatsync.add_record_schemas({1: ("a",)})  # type: ignore[dict-item]
-    with pytest.raises(TypeError):
-        flatsync.add_record_schemas({"Bad": (1,)})  # type: ignore[dict-item]
+        flatsync.add_record_schemas({61001: ("Other1", ("z",)), 61000: ("Remote", ("alpha",))})
+    assert 61001 not in flatsync.record_schemas()
+    for bad, match in (
+        ({61002: ("Rep", ("a", "a"))}, "repeats"),
+        ({-1: ("Neg", ("a",))}, "from 0 to 65535"),
+        ({65536: ("Big", ("a",))}, "from 0 to 65535"),
+        ({"Name": ("a",)}, "an int"),
+        ({61003: ("Bad", (1,))}, "non-empty str"),
+        ({61003: ("Bad", ())}, "at least one"),
+        ({61003: ("", ("a",))}, "non-empty str"),
+        ({61003: ("Bad", "ab")}, "sequence of str"),
+        ({61003: "Bad"}, "a pair"),
+        ({61003: ("Player", ("name", "hp"))}, "registered here has"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            flatsync.add_record_schemas(bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="a mapping"):
+        flatsync.add_record_schemas([(1, ("a", ("b",)))])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="already known"):
 
         @flatsync.record(name="Remote")
@@ -384,8 +520,10 @@ def test_a_record_is_smaller_than_the_equivalent_mapping() -> None:
     player = Player("notch", (2, 2), 8)
     as_record = CODEC.encode(player.snapshot())
     as_mapping = CODEC.encode({"name": "notch", "pos": (2, 2), "hp": 8})
-    assert as_record.hex(" ") == "cb 84 66 50 6c 61 79 65 72 65 6e 6f 74 63 68 82 02 02 08"
-    assert (len(as_record), len(as_mapping)) == (19, 23)
+    # cb: tag 11; 84: [id, 3 values]; 19 e8 c6: id 59590, the hash of "Player".
+    assert rid(Player) == 59590
+    assert as_record.hex(" ") == "cb 84 19 e8 c6 65 6e 6f 74 63 68 82 02 02 08"
+    assert (len(as_record), len(as_mapping)) == (15, 23)
     players = DataHandler({1: player})
     mapping = DataHandler({1: {"name": "notch", "pos": (2, 2), "hp": 8}})
     player.hp = 7
@@ -396,16 +534,20 @@ def test_a_record_is_smaller_than_the_equivalent_mapping() -> None:
     mapping.commit()
     players[4] = Player("dinnerbone", (5, 5), 10)
     mapping[4] = {"name": "dinnerbone", "pos": (5, 5), "hp": 10}
-    assert len(CODEC.encode(players.diff())) == 26
+    assert len(CODEC.encode(players.diff())) == 22
     assert len(CODEC.encode(mapping.diff())) == 31
 
 
 def test_the_codec_refuses_malformed_record_markers() -> None:
+    assert CODEC.decode(bytes.fromhex("cb 81 01")) == RecordSnapshot(1, ())  # fits no record
     for packet, match in (
         ("cb 80", "array"),
-        ("cb 81 01", "array"),
         ("cb 61 78", "array"),
-        ("cb 82 61 78 81 a0", "tuple"),
+        ("cb 82 61 78 01", "id is an int from 0 to 65535"),
+        ("cb 82 20 01", "id is an int"),
+        ("cb 82 f5 01", "id is an int"),
+        ("cb 82 1a 00 01 00 00 01", "id is an int"),
+        ("cb 82 01 81 a0", "tuple"),
         ("cc 80", "map"),
         ("cc a1 61 78 01", "field indexes"),
         ("cc a1 20 01", "field indexes"),
@@ -443,20 +585,18 @@ def test_a_replica_of_a_registered_class_is_typed_and_read_only() -> None:
 
 def test_a_replica_of_an_unregistered_class_is_a_read_only_mapping() -> None:
     source = DataHandler({1: Player("notch", (2, 2), 8)})
+    packet = CODEC.encode(source.snapshot())
+    with foreign("Player"):  # a process that knows nothing of Player: refused, not guessed
+        with pytest.raises(PatchError, match=r"root\[1\]: record id 59590 is unknown here"):
+            DataHandler.from_snapshot(CODEC.decode(packet))
+        # What the server's record_schemas() gives, added on the client: mappings by name.
+        flatsync.add_record_schemas({59590: ("Player", ("name", "pos", "hp"))})
+        replica = DataHandler.from_snapshot(CODEC.decode(packet))
     with unregistered("Player"):
-        flatsync._record._SCHEMAS.pop("Player")
-        try:
-            positional = DataHandler.from_snapshot(wire(source.snapshot()))
-            view = positional[1]
-            assert type(view) is RecordView
-            assert dict(view) == {0: "notch", 1: (2, 2), 2: 8}
-        finally:
-            flatsync._record._SCHEMAS["Player"] = ("name", "pos", "hp")
-        replica = DataHandler.from_snapshot(wire(source.snapshot()))
         view = replica[1]
         assert type(view) is RecordView
         assert view.readonly
-        assert view.record_name == "Player"
+        assert (view.record_name, view.record_id) == ("Player", 59590)
         assert dict(view) == {"name": "notch", "pos": (2, 2), "hp": 8}
         assert view == {"name": "notch", "pos": (2, 2), "hp": 8}
         assert (view["hp"], view.hp, len(view), "hp" in view, view.get("x")) == (
@@ -537,7 +677,8 @@ def test_misfit_deltas_are_rejected_atomically(readonly: bool) -> None:
     assert_rejected(target, {"x": RecordDelta({0: 1})}, "RecordDelta delta needs")
     assert_rejected(target, {"n": RecordSnapshot("Player", ("a",))}, "has 3 fields")
     assert_rejected(target, {"n": RecordSnapshot("Player", [1, 2, 3])}, "malformed")  # type: ignore[arg-type]
-    assert_rejected(target, {"n": RecordSnapshot(1, ())}, "malformed")  # type: ignore[arg-type]
+    assert_rejected(target, {"n": RecordSnapshot(1.5, ())}, "malformed")  # type: ignore[arg-type]
+    assert_rejected(target, {"n": RecordSnapshot(1, ())}, r"root\['n'\]: record id 1 is unknown")
     assert_rejected(
         target,
         {"n": Replace(RecordSnapshot("Ent", ("z", {}, [], 1.0, None, object())))},
@@ -599,9 +740,8 @@ def test_merge_and_apply_errors() -> None:
 def plain(value: Any) -> Any:
     """A model of a source value: records as RecordSnapshot-like tuples of plain values."""
     if isinstance(value, Record):
-        return ModelRecord(
-            type(value).__flatsync_record__.name, [plain(v) for v in value._values()]
-        )
+        spec = type(value).__flatsync_record__
+        return ModelRecord(spec.name, spec.id, [plain(v) for v in value._values()])
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -610,14 +750,15 @@ def plain(value: Any) -> Any:
 
 
 class ModelRecord:
-    """A record in the model: its name and its fields' values, by index."""
+    """A record in the model: its name, its id and its fields' values, by index."""
 
-    def __init__(self, name: str, fields: list[Any]) -> None:
+    def __init__(self, name: str, record_id: int, fields: list[Any]) -> None:
         self.name = name
+        self.id = record_id
         self.fields = fields
 
     def _strict_form(self) -> Any:
-        return ("record", self.name, tuple(self.fields))
+        return ("record", self.id, tuple(self.fields))
 
 
 FIELDS = {"Player": ("name", "pos", "hp"), "Ent": ("kind", "stats", "bag", "speed", "board", "pet")}

@@ -16,13 +16,16 @@ equal the source as its view shows it.
 from __future__ import annotations
 
 import ast
+import contextlib
 import gc
 import pathlib
 import tracemalloc
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
+import attrs
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -39,11 +42,14 @@ from flatsync import (
     FrameError,
     PatchError,
     Publisher,
+    Record,
+    RecordView,
     Removed,
     Replica,
     View,
 )
 from flatsync._frames import Kind, parse
+from flatsync._record import _CLASSES, _SCHEMAS
 from flatsync.testing import assert_strict_equal
 
 SRC = pathlib.Path(flatsync.__file__).parent
@@ -122,11 +128,19 @@ def test_header_bytes() -> None:
         ("13 05 09", Kind.RESYNC, 5, 9, 3),
         ("14 00", Kind.REFRESH, 0, None, 2),
         ("14 0a", Kind.REFRESH, 0, 9, 2),
+        ("18 02 01 01 05 01 41 01 01 61 a0", Kind.DELTA, 2, 1, 10),
+        ("19 07 01 7f 01 42 02 01 61 01 62", Kind.SNAPSHOT, 7, None, 11),
     ],
 )
 def test_parse(hex_bytes: str, kind: Kind, frame: int, base: int | None, size: int) -> None:
     header = parse(bytes.fromhex(hex_bytes))
     assert (header.kind, header.frame, header.base, header.size) == (kind, frame, base, size)
+    assert header.schemas == (() if hex_bytes[1] in "01234" else header.schemas)
+
+
+def test_parse_a_schema_table() -> None:
+    header = parse(bytes.fromhex("19 07 02 05 01 41 01 01 61 96 a4 01 01 42 02 01 61 01 62"))
+    assert header.schemas == ((5, "A", ("a",)), (21014, "B", ("a", "b")))
 
 
 @pytest.mark.parametrize(
@@ -143,6 +157,22 @@ def test_parse(hex_bytes: str, kind: Kind, frame: int, base: int | None, size: i
         ("12 ff ff ff ff ff ff ff ff ff 01", "longer than 9 bytes"),
         ("10 05 00", "itself as its base"),
         ("10 05 06", "6 frames earlier"),
+        ("1a 01 01", "unknown packet kind 10"),
+        ("1c 01", "unknown packet kind 12"),
+        ("19 01", "cut short in its schema count"),
+        ("19 01 00 a0", "cannot hold 0 records"),
+        ("19 01 09 05 01 41 01 01 61", "cannot hold 9 records"),
+        ("19 01 02 05 01 41 01 01 61 05 01 42 01 01 61", "must increase"),
+        ("19 01 02 06 01 41 01 01 61 05 01 42 01 01 61", "must increase"),
+        ("19 01 01 80 80 04 01 41 01 01 61", "not below 65536"),
+        ("19 01 01 05 00 01 01 61", "the name of record 5 is empty"),
+        ("19 01 01 05 01 ff 01 01 61", "not UTF-8"),
+        ("19 01 01 05 05 41 42", "cut short in the name"),
+        ("19 01 01 05 01 41 00 a0", "cannot have 0 fields"),
+        ("19 01 01 05 01 41 09 01 61", "cannot have 9 fields"),
+        ("19 01 01 05 01 41 02 01 61 01 61 a0", "repeats a field name"),
+        ("19 01 01 05 01 41 01 00", "field 0 of record 'A' is empty"),
+        ("19 01 01 05 01 41", "cut short in its field count"),
     ],
 )
 def test_malformed_headers_raise_frame_error(hex_bytes: str, message: str) -> None:
@@ -934,3 +964,333 @@ class Network(RuleBasedStateMachine):
 
 Network.TestCase.settings = settings(Network.TestCase.settings, stateful_step_count=100)
 test_network = Network.TestCase
+
+
+# -- records: their schemas travel with the packets that need them -------------------------------
+
+
+@flatsync.record(name="SMob")
+class Mob(Record):
+    kind: str
+    hp: int
+
+
+@flatsync.record(name="SImp")
+class Imp(Record):
+    name: str
+    pos: tuple[int, int]
+    loot: list[Any] = attrs.field(factory=list)
+
+
+@contextlib.contextmanager
+def foreign(*names: str) -> Iterator[None]:
+    """A process that knows neither the record classes ``names`` nor their schemas."""
+    classes = {name: _CLASSES.pop(name) for name in names}
+    schemas = {cls.__flatsync_record__.id: _SCHEMAS.pop(cls.__flatsync_record__.id) for cls in classes.values()}  # fmt: skip
+    try:
+        yield
+    finally:
+        _CLASSES.update(classes)
+        _SCHEMAS.update(schemas)
+
+
+def reply_of(replica: Replica) -> bytes:
+    packet = replica.packet_to_send()
+    assert packet is not None
+    return packet
+
+
+def deliver(packets: list[bytes], replica: Replica, *lacking: str) -> list[Any]:
+    """Hand ``packets`` to ``replica``, in a process that lacks the classes ``lacking``."""
+    events: list[Any] = []
+    with foreign(*lacking):
+        for packet in packets:
+            events.extend(replica.receive(packet))
+    return events
+
+
+#: The schema table of SMob (id 21014, varint 96 a4 01) and of SImp (41770, aa c6 02).
+MOB_TABLE = "01 96 a4 01 04 53 4d 6f 62 02 04 6b 69 6e 64 02 68 70"
+IMP_TABLE = "01 aa c6 02 04 53 49 6d 70 03 04 6e 61 6d 65 03 70 6f 73 04 6c 6f 6f 74"
+
+
+def test_a_replica_without_the_class_gets_mappings_with_the_field_names() -> None:
+    root = DataHandler({1: Mob("zombie", 20)})
+    pub = Publisher(root)
+    pub.add_client("lacks")
+    pub.add_client("has")
+    pub.tick()
+    lacks, has = Replica(), Replica()
+    [snapshot] = pub.packets_for("lacks")
+    # 19: a snapshot with a schema table; frame 1; SMob's schema; then the payload,
+    # where the record is tag 11 around [21014 (19 52 16), "zombie", 20].
+    payload = "a1 01 cb 83 19 52 16 66 7a 6f 6d 62 69 65 14"
+    assert snapshot.hex(" ") == f"19 01 {MOB_TABLE} {payload}"
+    assert pub.packets_for("has") == [snapshot]
+    deliver([snapshot], lacks, "SMob")
+    deliver([snapshot], has)
+    view = lacks.state[1]
+    assert type(view) is RecordView
+    assert (view.record_name, dict(view), view.readonly) == (
+        "SMob",
+        {"kind": "zombie", "hp": 20},
+        True,
+    )
+    assert lacks.schemas == {21014: ("SMob", ("kind", "hp"))}
+    assert type(has.state[1]) is Mob
+    assert has.state[1] == Mob("zombie", 20)
+    assert has.state[1].readonly
+
+    # A client that has the schemas: the delta does not grow by a byte, and is shared.
+    root[1].hp = 19
+    pub.tick()
+    [delta] = pub.packets_for("lacks")
+    assert delta.hex(" ") == "10 02 01 a1 01 cc a1 01 13"
+    assert pub.packets_for("has")[0] is delta
+    assert deliver([delta], lacks, "SMob")[0] == Changed(path=(1, "hp"), old=20, new=19)
+    deliver([delta], has)
+
+    # A record of another class appears: its schema comes along, and only its.
+    root[2] = Imp("imp", (1, 2), ["gem"])
+    pub.tick()
+    [delta] = pub.packets_for("lacks")
+    assert delta.hex(" ") == (
+        f"18 03 01 {IMP_TABLE} a1 02 cb 84 19 a3 2a 63 69 6d 70 82 01 02 c8 81 63 67 65 6d"
+    )
+    deliver([delta], lacks, "SMob", "SImp")
+    deliver(pub.packets_for("has"), has)
+    imp = lacks.state[2]
+    assert type(imp) is RecordView
+    assert dict(imp) == {"name": "imp", "pos": (1, 2), "loot": ["gem"]}
+    assert type(has.state[2]) is Imp
+
+    # Edits deep inside: no schema, views follow.
+    root[2].loot.append("bone")
+    root[3] = Mob("spider", 5)
+    pub.tick()
+    [delta] = pub.packets_for("lacks")
+    assert delta[0] == 0x10
+    deliver([delta], lacks, "SMob", "SImp")
+    deliver(pub.packets_for("has"), has)
+    assert lacks.state[2]["loot"] == ["gem", "bone"]
+    assert dict(lacks.state[3]) == {"kind": "spider", "hp": 5}
+    for replica in (lacks, has):
+        assert_strict_equal(replica.state, root)
+
+
+def test_a_schema_whose_packet_was_lost_comes_again() -> None:
+    root = DataHandler({"x": 0})
+    pub = Publisher(root)
+    pub.add_client("a")
+    pub.tick()
+    replica = Replica()
+    deliver(pub.packets_for("a"), replica)
+    replica.packet_to_send()
+    root["m"] = Mob("bat", 3)
+    pub.tick()
+    [lost] = pub.packets_for("a")
+    assert lost[0] == 0x18
+    root["x"] = 1
+    pub.tick()
+    [gap] = pub.packets_for("a")
+    assert gap.hex(" ") == "10 03 01 a1 61 78 01"  # built on frame 2: no schema
+    assert deliver([gap], replica, "SMob") == [FrameDropped(frame=3, base=2, reason="gap")]
+    pub.receive("a", reply_of(replica))
+    [answer] = pub.packets_for("a")  # from frame 1, which the schema's packet left behind
+    assert answer.hex(" ").startswith(f"18 03 02 {MOB_TABLE} ")
+    deliver([answer], replica, "SMob")
+    assert dict(replica.state["m"]) == {"kind": "bat", "hp": 3}
+    assert_strict_equal(replica.state, root)
+    # A new replica for the same client gets the schema in its snapshot.
+    fresh = Replica()
+    pub.request_snapshot("a")
+    pub.tick()
+    [snapshot] = pub.packets_for("a")
+    assert snapshot.hex(" ").startswith(f"19 04 {MOB_TABLE} ")
+    deliver([snapshot], fresh, "SMob")
+    assert dict(fresh.state["m"]) == {"kind": "bat", "hp": 3}
+
+
+def test_only_packets_built_before_the_schema_was_sent_carry_it_again() -> None:
+    root = DataHandler({"x": 0})
+    pub = Publisher(root)
+    pub.add_client("a")
+    pub.tick()
+    replica = Replica()
+    deliver(pub.packets_for("a"), replica)
+    root["x"] = 1
+    pub.tick()
+    [first] = pub.packets_for("a")  # frame 2: no record yet
+    root["m"] = Mob("bat", 3)
+    pub.tick()
+    [lost] = pub.packets_for("a")  # frame 3, with the schema: lost
+    assert lost[0] == 0x18
+    deliver([first], replica)
+    pub.receive("a", reply_of(replica))  # it holds 2
+    root["x"] = 2
+    pub.tick()
+    [built_on_3] = pub.packets_for("a")  # whoever holds frame 3 has the schema
+    assert built_on_3.hex(" ") == "10 04 01 a1 61 78 02"
+    assert deliver([built_on_3], replica, "SMob") == [FrameDropped(frame=4, base=3, reason="gap")]
+    pub.receive("a", reply_of(replica))
+    [answer] = pub.packets_for("a")  # 2 -> 4: it crosses frame 3, so it carries the schema
+    assert answer.hex(" ").startswith(f"18 04 02 {MOB_TABLE} ")
+    deliver([answer], replica, "SMob")
+    assert dict(replica.state["m"]) == {"kind": "bat", "hp": 3}
+    root["m"].hp = 2
+    root["n"] = Mob("rat", 1)
+    pub.tick()
+    [after] = pub.packets_for("a")  # built on 4: every way to frame 4 brought the schema
+    assert after[0] == 0x10
+    deliver([after], replica, "SMob")
+    assert dict(replica.state["n"]) == {"kind": "rat", "hp": 1}
+    assert_strict_equal(replica.state, root)
+
+
+def test_a_schema_that_contradicts_a_registered_class_is_refused() -> None:
+    replica = Replica()
+    replica.receive(bytes.fromhex("11 01 a1 61 78 01"))
+    before = replica.packet_to_send()
+    # The publisher's SMob has one field, "kind"; this process's has two.
+    table = "01 96 a4 01 04 53 4d 6f 62 01 04 6b 69 6e 64"
+    packet = bytes.fromhex(f"18 02 01 {table} a1 61 6d cb 82 19 52 16 63 62 61 74")
+    with pytest.raises(PatchError, match=r"record 'SMob' \(id 21014\) has the fields \('kind',\)"):
+        replica.receive(packet)
+    assert (replica.frame, replica.schemas, replica.packet_to_send()) == (1, {}, None)
+    assert replica.state == {"x": 1}
+    assert before == bytes.fromhex("12 01")
+
+
+def test_a_packet_that_does_not_fit_teaches_no_schema() -> None:
+    replica = Replica()
+    replica.receive(bytes.fromhex("11 01 a1 61 78 01"))
+    # A schema of a record this process lacks, with one field; the snapshot holds two values.
+    table = "01 05 01 41 01 01 61"
+    with pytest.raises(
+        PatchError, match=r"root\['m'\]: record 'A' has 1 fields, the snapshot holds 2"
+    ):
+        replica.receive(bytes.fromhex(f"18 02 01 {table} a1 61 6d cb 83 05 01 02"))
+    assert (replica.frame, replica.schemas, replica.state) == (1, {}, {"x": 1})
+    assert replica.packet_to_send() == bytes.fromhex("14 00")  # a refresh, please
+    with pytest.raises(PatchError, match="has 1 fields"):  # the same in a snapshot
+        replica.receive(bytes.fromhex(f"19 03 {table} a1 61 6d cb 83 05 01 02"))
+    assert (replica.frame, replica.schemas, replica.state) == (1, {}, {"x": 1})
+    with pytest.raises(PatchError, match="record id 5 is unknown here"):
+        replica.receive(bytes.fromhex("10 02 01 a1 61 6d cb 82 05 01"))
+    replica.receive(bytes.fromhex(f"18 02 01 {table} a1 61 6d cb 82 05 01"))
+    assert dict(replica.state["m"]) == {"a": 1}
+    assert replica.schemas == {5: ("A", ("a",))}
+
+
+@given(st.binary(max_size=40))
+@settings(max_examples=300)
+def test_hostile_schema_tables_raise_frame_error_or_parse(table: bytes) -> None:
+    replica = Replica()
+    replica.receive(bytes.fromhex("11 01 a1 61 78 01"))
+    try:
+        replica.receive(bytes.fromhex("18 02 01") + table + bytes.fromhex("a0"))
+    except flatsync.FlatsyncError:
+        assert (replica.frame, replica.schemas, replica.state) == (1, {}, {"x": 1})
+    else:
+        assert replica.frame == 2
+
+
+RECORD_MOVES = st.sampled_from(["mob", "imp", "hit", "loot", "gone", "player imp", "player mob"])
+RECORD_VIEWS = st.sampled_from(
+    [None, View(("mobs",)), View(("mobs", is_even), ("players", ANY, "pos")), PUBLIC]
+)
+
+
+class RecordNetwork(Network):
+    """The network machine, with records in the state, and clients that lack their classes.
+
+    Client 0's process has both record classes, client 1's lacks SImp, client 2's
+    lacks both (their schemas too): what they learn of records comes from the
+    publisher's schema tables, through the same loss, duplication, reordering,
+    reconnections and view changes. Besides the base machine's checks, every
+    record of a replica must be an instance of its class where the client has it,
+    and a read-only mapping with the class's field names where it does not.
+    """
+
+    LACKS: ClassVar[dict[int, tuple[str, ...]]] = {0: (), 1: ("SImp",), 2: ("SMob", "SImp")}
+
+    def __init__(self) -> None:
+        super().__init__()
+        # No record yet: a record class first shows in a delta, whose loss matters.
+        self.root["mobs"] = {}
+        # A longer ring than the base machine's: lost packets are answered by catch-up
+        # deltas more often than by snapshots.
+        self.pub = Publisher(self.root, history=8)
+        self.frames[0] = self.root.snapshot()
+
+    # Views that show records more often than the base machine's palette does.
+
+    @initialize(views=st.lists(RECORD_VIEWS, min_size=1, max_size=3))
+    def start(self, views: list[View | None]) -> None:
+        super().start(views)
+
+    @rule(client=CLIENTS, view=RECORD_VIEWS, fresh=st.booleans())
+    def connect(self, client: int, view: View | None, fresh: bool) -> None:
+        super().connect(client, view, fresh)
+
+    @rule(client=CLIENTS, view=RECORD_VIEWS)
+    def change_view(self, client: int, view: View | None) -> None:
+        super().change_view(client, view)
+
+    @rule(data=st.data())
+    def tick(self, data: st.DataObject) -> None:
+        """Every tick changes records too, so that schema tables meet every fault."""
+        moves = data.draw(st.lists(st.tuples(RECORD_MOVES, st.integers(0, 4), st.integers(0, 9)), max_size=3), label="records")  # fmt: skip
+        for move in moves:
+            self.records(*move)
+        super().tick(data)
+
+    @rule(move=RECORD_MOVES, key=st.integers(0, 4), value=st.integers(0, 9))
+    def records(self, move: str, key: int, value: int) -> None:
+        mobs = self.root["mobs"]
+        current = mobs.get(key)
+        if move == "mob":
+            mobs[key] = Mob(f"m{value}", value)
+        elif move == "imp":
+            mobs[key] = Imp(f"i{value}", (key, value))
+        elif move == "hit" and isinstance(current, Mob):
+            current.hp = value
+        elif move == "loot" and isinstance(current, Imp):
+            current.loot.append(value)
+        elif move == "gone":
+            mobs.pop(key, None)
+        elif move == "player imp":
+            self.root["players"][key] = Imp("p", (key, value))
+        elif move == "player mob":
+            self.root["players"][key] = Mob("p", value)
+
+    def _arrive(self, client: int, packet: bytes, down: bool) -> None:
+        if down:
+            with foreign(*self.LACKS[client]):
+                super()._arrive(client, packet, down)
+        else:
+            super()._arrive(client, packet, down)
+
+    @invariant()
+    def records_are_typed_or_named_mappings(self) -> None:
+        classes: dict[str, Any] = {"SMob": Mob, "SImp": Imp}
+        for client, replica in self.replicas.items():
+            stack: list[Any] = [replica.state]
+            while stack:
+                node = stack.pop()
+                if isinstance(node, Record):
+                    name = node._name()
+                    cls = classes[name]
+                    if name in self.LACKS[client]:
+                        assert type(node) is RecordView
+                        assert tuple(node) == cls.__flatsync_record__.fields
+                    else:
+                        assert type(node) is cls
+                    assert node.readonly
+                    stack.extend(node._values())
+                elif isinstance(node, dict):
+                    stack.extend(node.values())
+
+
+RecordNetwork.TestCase.settings = settings(Network.TestCase.settings, stateful_step_count=60)
+test_record_network = RecordNetwork.TestCase

@@ -12,12 +12,21 @@ packet's kind (low nibble); then come one or two unsigned LEB128 varints::
     kind 3  RESYNC    the frame the replica holds, the base of the packet it could not use
     kind 4  REFRESH   that base + 1, or 0 when the refresh is asked for explicitly
 
-The wire-format page of the docs gives the same table with examples.
+Bit 3 of the kind (kinds 8 and 9: a DELTA or a SNAPSHOT) says that a schema
+table follows the frame numbers: the names and field names of the records
+whose ids the payload uses and the replica may not know yet::
+
+    count, then count times: id, name, field count, then field count times: field name
+
+each number an unsigned varint, each name a varint byte length and UTF-8 bytes,
+ids strictly increasing. The wire-format page of the docs gives the same
+tables with examples.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 import attrs
 
@@ -27,11 +36,13 @@ __all__ = [
     "VERSION",
     "Header",
     "Kind",
+    "SchemaEntry",
     "ack",
     "delta_header",
     "parse",
     "refresh",
     "resync",
+    "schema_table",
     "snapshot_header",
 ]
 
@@ -40,6 +51,15 @@ VERSION = 1
 
 #: A varint longer than this (63 bits of payload) is refused.
 _MAX_VARINT_BYTES = 9
+
+#: Bit 3 of a DELTA's or a SNAPSHOT's kind: a schema table follows the frame numbers.
+_SCHEMAS_FLAG = 0x08
+
+#: Record ids in a schema table are below this (as in record snapshots).
+_ID_LIMIT = 0x1_0000
+
+#: One entry of a schema table: a record's id, name and field names.
+SchemaEntry = tuple[int, str, tuple[str, ...]]
 
 
 class Kind(enum.IntEnum):
@@ -66,13 +86,17 @@ class Header:
         base: DELTA: the frame the delta applies to. RESYNC and REFRESH: the
             base of the packet the replica could not use (``None`` for an
             explicit REFRESH). SNAPSHOT and ACK: ``None``.
-        size: How many bytes the header takes (the payload starts there).
+        size: How many bytes the header takes, its schema table included (the
+            payload starts there).
+        schemas: DELTA and SNAPSHOT: the schema table, ``(id, name, field
+            names)`` by increasing id; empty when there is none.
     """
 
     kind: Kind
     frame: int
     base: int | None
     size: int
+    schemas: tuple[SchemaEntry, ...] = ()
 
 
 def _uvarint(value: int) -> bytes:
@@ -90,20 +114,44 @@ def _uvarint(value: int) -> bytes:
             return bytes(out)
 
 
-def _first(kind: Kind) -> bytes:
-    return bytes(((VERSION << 4) | kind,))
+def _first(kind: Kind, schemas: bool = False) -> bytes:
+    return bytes(((VERSION << 4) | kind | (_SCHEMAS_FLAG if schemas else 0),))
 
 
-def delta_header(frame: int, base: int) -> bytes:
-    """The header of a delta that takes a replica from frame ``base`` to frame ``frame``."""
+def _text(text: str) -> bytes:
+    data = text.encode()
+    return _uvarint(len(data)) + data
+
+
+def schema_table(entries: Iterable[SchemaEntry]) -> bytes:
+    """The bytes of a schema table (``entries`` by increasing id; at least one)."""
+    ordered = sorted(entries)
+    if not ordered:
+        raise ValueError("a schema table holds at least one record")
+    out = [_uvarint(len(ordered))]
+    last = -1
+    for rid, name, fields in ordered:
+        if not last < rid < _ID_LIMIT:
+            raise ValueError(f"record ids in a schema table are distinct, below {_ID_LIMIT}")
+        last = rid
+        out.append(_uvarint(rid) + _text(name) + _uvarint(len(fields)))
+        out.extend(_text(field) for field in fields)
+    return b"".join(out)
+
+
+def delta_header(frame: int, base: int, table: bytes = b"") -> bytes:
+    """The header of a delta that takes a replica from frame ``base`` to frame ``frame``.
+
+    ``table``: a :func:`schema_table` to send along, or nothing.
+    """
     if base >= frame:
         raise ValueError(f"a delta's base ({base}) must come before its frame ({frame})")
-    return _first(Kind.DELTA) + _uvarint(frame) + _uvarint(frame - base)
+    return _first(Kind.DELTA, bool(table)) + _uvarint(frame) + _uvarint(frame - base) + table
 
 
-def snapshot_header(frame: int) -> bytes:
-    """The header of a snapshot of frame ``frame``."""
-    return _first(Kind.SNAPSHOT) + _uvarint(frame)
+def snapshot_header(frame: int, table: bytes = b"") -> bytes:
+    """The header of a snapshot of frame ``frame`` (``table``: a :func:`schema_table`, or nothing)."""
+    return _first(Kind.SNAPSHOT, bool(table)) + _uvarint(frame) + table
 
 
 def ack(frame: int) -> bytes:
@@ -138,14 +186,61 @@ def _read_uvarint(data: bytes | bytearray | memoryview, pos: int, what: str) -> 
     raise FrameError(f"the {what} is longer than {_MAX_VARINT_BYTES} bytes")
 
 
+def _read_text(data: bytes | bytearray | memoryview, pos: int, what: str) -> tuple[str, int]:
+    size, pos = _read_uvarint(data, pos, f"length of {what}")
+    if size == 0:
+        raise FrameError(f"{what} is empty in the schema table")
+    if size > len(data) - pos:
+        raise FrameError(f"the schema table is cut short in {what}")
+    try:
+        text = bytes(data[pos : pos + size]).decode()
+    except UnicodeDecodeError:
+        raise FrameError(f"{what} in the schema table is not UTF-8") from None
+    return text, pos + size
+
+
+def _read_table(
+    data: bytes | bytearray | memoryview, pos: int
+) -> tuple[tuple[SchemaEntry, ...], int]:
+    """Parse a schema table. Every count is checked against the bytes left before use,
+    so the work and the memory follow the packet's size."""
+    count, pos = _read_uvarint(data, pos, "schema count")
+    if count == 0 or count > len(data) - pos:
+        raise FrameError(f"a schema table cannot hold {count} records here")
+    entries: list[SchemaEntry] = []
+    last = -1
+    for _ in range(count):
+        rid, pos = _read_uvarint(data, pos, "record id")
+        if rid >= _ID_LIMIT:
+            raise FrameError(f"record id {rid} in the schema table is not below {_ID_LIMIT}")
+        if rid <= last:
+            raise FrameError(f"record ids in the schema table must increase ({last}, then {rid})")
+        last = rid
+        name, pos = _read_text(data, pos, f"the name of record {rid}")
+        fields_count, pos = _read_uvarint(data, pos, f"field count of record {rid}")
+        if fields_count == 0 or fields_count > len(data) - pos:
+            raise FrameError(f"record {name!r} cannot have {fields_count} fields here")
+        fields = []
+        for index in range(fields_count):
+            field, pos = _read_text(data, pos, f"field {index} of record {name!r}")
+            fields.append(field)
+        if len(set(fields)) != len(fields):
+            raise FrameError(f"record {name!r} repeats a field name in the schema table")
+        entries.append((rid, name, tuple(fields)))
+    return tuple(entries), pos
+
+
 def parse(data: bytes | bytearray | memoryview) -> Header:
-    """Parse the header at the start of ``data``.
+    """Parse the header at the start of ``data``, with its schema table if it has one.
 
     Raises:
         FrameError: the header is empty or cut short, has a format version other
             than :data:`VERSION`, an unknown kind, a varint that is too long or
-            not in its shortest form, or (for a delta) a base that is not before
-            its frame. Nothing else is checked (the payload is the codec's).
+            not in its shortest form, (for a delta) a base that is not before
+            its frame, or a malformed schema table (an empty one, a count beyond
+            the bytes left, record ids out of order or not below 65,536, empty
+            or non-UTF-8 names, a record without fields or with a field name
+            twice). Nothing else is checked (the payload is the codec's).
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"a packet is bytes, not {type(data).__name__}")
@@ -157,9 +252,12 @@ def parse(data: bytes | bytearray | memoryview) -> Header:
         raise FrameError(
             f"the packet is of format version {version}; this flatsync speaks version {VERSION}"
         )
-    kind = _KIND_NAMES.get(first & 0x0F)
+    code = first & 0x0F
+    kind = _KIND_NAMES.get(code)
+    if code & _SCHEMAS_FLAG and code & 0x07 in (Kind.DELTA, Kind.SNAPSHOT):
+        kind = _KIND_NAMES[code & 0x07]
     if kind is None:
-        raise FrameError(f"unknown packet kind {first & 0x0F}")
+        raise FrameError(f"unknown packet kind {code}")
     if kind is Kind.REFRESH:
         code, pos = _read_uvarint(data, 1, "rejected base")
         return Header(kind=kind, frame=0, base=None if code == 0 else code - 1, size=pos)
@@ -174,4 +272,7 @@ def parse(data: bytes | bytearray | memoryview) -> Header:
         base = frame - distance
     elif kind is Kind.RESYNC:
         base, pos = _read_uvarint(data, pos, "rejected base")
-    return Header(kind=kind, frame=frame, base=base, size=pos)
+    schemas: tuple[SchemaEntry, ...] = ()
+    if code & _SCHEMAS_FLAG:
+        schemas, pos = _read_table(data, pos)
+    return Header(kind=kind, frame=frame, base=base, size=pos, schemas=schemas)

@@ -2,19 +2,24 @@
 
 The wire layouts (the docs' wire-format page is the specification):
 
-* :class:`RecordSnapshot`, tag 11: an array ``[name, value, value, ...]``, the
-  field values in declaration order.
+* :class:`RecordSnapshot`, tag 11: an array ``[id, value, value, ...]``: the
+  record's id (an unsigned integer below 65,536, agreed without coordination:
+  a hash of the record's name, see :func:`record`), then the field values in
+  declaration order.
 * :class:`RecordDelta`, tag 12: a map from field index (declaration order, from
   0) to the change, which reads like a value in a mapping delta.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
+import hashlib
 import inspect
 import types
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, cast, dataclass_transform
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, TypeAlias, cast, dataclass_transform
 
 import attr
 import attrs
@@ -79,65 +84,28 @@ _RESERVED = frozenset(
 )
 
 
-# -- the registry ------------------------------------------------------------------------
+# -- record ids and the registry -----------------------------------------------------------
+
+#: Record ids are unsigned integers below this (at most 3 bytes of CBOR).
+ID_LIMIT = 0x1_0000
+
+#: A schema: the record's name and its field names, in declaration order.
+Schema: TypeAlias = tuple[str, tuple[str, ...]]
 
 #: Record classes by their wire name.
 _CLASSES: dict[str, type[Record]] = {}
-#: Field names by wire name: of every registered class, and of schemas added without one.
-_SCHEMAS: dict[str, tuple[str, ...]] = {}
+#: Schemas by record id: of every registered class, and of those added without one.
+_SCHEMAS: dict[int, Schema] = {}
 
-
-def record_schemas() -> dict[str, tuple[str, ...]]:
-    """Every known record name with its field names, in declaration order.
-
-    The result is a protocol tree: a server can send it once (for example in
-    its hello packet), and a client that does not have the classes passes it to
-    :func:`add_record_schemas`, so that its replicas of those records are
-    mappings keyed by field name instead of by position.
-
-    >>> import flatsync
-    >>> @flatsync.record
-    ... class Crate:
-    ...     item: str
-    ...     count: int
-    >>> flatsync.record_schemas()["Crate"]
-    ('item', 'count')
-    """
-    return dict(_SCHEMAS)
-
-
-def add_record_schemas(schemas: Mapping[str, Sequence[str]]) -> None:
-    """Learn the field names of records whose classes this process does not have.
-
-    Replicas built afterwards hold such records as a :class:`RecordView` keyed
-    by these names (otherwise by position). A name that is already known with
-    the same fields is accepted again.
-
-    Raises:
-        TypeError: a name or field name that is not a ``str``.
-        ValueError: a name already known with other fields, or repeated field
-            names. Nothing is added then.
-    """
-    staged: dict[str, tuple[str, ...]] = {}
-    for name, fields in schemas.items():
-        if type(name) is not str:
-            raise TypeError(f"a record name is a str, not {describe(name)}")
-        names = tuple(fields)
-        if any(type(field) is not str for field in names):
-            raise TypeError(f"the field names of record {name!r} must be str")
-        if len(set(names)) != len(names):
-            raise ValueError(f"record {name!r} repeats a field name: {names}")
-        known = _SCHEMAS.get(name)
-        if known is not None and known != names:
-            raise ValueError(
-                f"record {name!r} is already known with the fields {known}, not {names}"
-            )
-        staged[name] = names
-    _SCHEMAS.update(staged)
+#: The schemas a :class:`~flatsync.Replica` learned from its publisher, while it
+#: applies a packet: they come before the process's own (see :func:`_resolve`).
+_TABLE: contextvars.ContextVar[Mapping[int, Schema] | None] = contextvars.ContextVar(
+    "flatsync_record_schemas", default=None
+)
 
 
 def _cbor_head(length: int) -> int:
-    """Bytes of a CBOR head for an array, map or string of ``length``."""
+    """Bytes of a CBOR head for an unsigned integer, or an array, map or string of ``length``."""
     if length < 24:
         return 1
     if length < 0x100:
@@ -147,25 +115,248 @@ def _cbor_head(length: int) -> int:
     return 5 if length < 0x1_0000_0000 else 9
 
 
-def _overhead(name: str, fields: Sequence[str]) -> tuple[int, int]:
-    """Bytes beyond the values: the record's snapshot, and the equivalent mapping's."""
-    size = len(name.encode())
-    as_record = 1 + _cbor_head(len(fields) + 1) + _cbor_head(size) + size
-    keys = [len(field.encode()) for field in fields]
-    as_mapping = _cbor_head(len(fields)) + sum(_cbor_head(k) + k for k in keys)
-    return as_record, as_mapping
+def _id_budget(fields: Sequence[str]) -> int:
+    """How many bytes a record's id may take so that its snapshot is no larger than the mapping's.
+
+    A snapshot costs its tag (1 byte), its array head and its id beyond the
+    values; the equivalent mapping costs its map head and its keys.
+    """
+    keys = sum(_cbor_head(len(field.encode())) + len(field.encode()) for field in fields)
+    return _cbor_head(len(fields)) + keys - 1 - _cbor_head(len(fields) + 1)
+
+
+def _id_space(fields: Sequence[str]) -> int:
+    """The ids a record with these fields may take by default: 65,536, or 256 or 24 (one field)."""
+    budget = _id_budget(fields)
+    return ID_LIMIT if budget >= 3 else 0x100 if budget == 2 else 24
+
+
+def _name_hash(name: str) -> int:
+    """The first four bytes of the SHA-256 of the name's UTF-8, big-endian."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
+
+
+def _id_for_name(name: str) -> int:
+    """The id of the record known here as ``name``, or the id its name alone hashes to."""
+    cls = _CLASSES.get(name)
+    if cls is not None:
+        return cls.__flatsync_record__.id
+    for rid, (known, _) in _SCHEMAS.items():
+        if known == name:
+            return rid
+    return _name_hash(name) % ID_LIMIT
+
+
+def _name_of(rid: int) -> str | None:
+    """The name of record ``rid`` as this process (or the replica being patched) knows it."""
+    table = _TABLE.get()
+    schema = table.get(rid) if table is not None else None
+    if schema is None:
+        schema = _SCHEMAS.get(rid)
+    return None if schema is None else schema[0]
+
+
+def record_schemas() -> dict[int, Schema]:
+    """Every record this process knows, by id: ``{id: (name, field names)}``.
+
+    The records of every registered class, and those added with
+    :func:`add_record_schemas`. A :class:`~flatsync.Publisher` sends its
+    replicas the schemas they need by itself; without a session (a snapshot
+    encoded with a codec and decoded elsewhere), send this table once and give
+    it to :func:`add_record_schemas` on the other side, so that records whose
+    classes that process lacks can be rebuilt as :class:`RecordView` mappings.
+
+    >>> import flatsync
+    >>> @flatsync.record
+    ... class Crate:
+    ...     item: str
+    ...     count: int
+    >>> {name: fields for name, fields in flatsync.record_schemas().values()}["Crate"]
+    ('item', 'count')
+    """
+    return dict(sorted(_SCHEMAS.items()))
+
+
+def _check_schema(rid: Any, schema: Any, error: type[Exception]) -> Schema:
+    """A schema ``(name, fields)`` for id ``rid``, checked; ``error`` for a bad one."""
+    if type(rid) is not int or not 0 <= rid < ID_LIMIT:
+        raise error(f"a record id is an int from 0 to {ID_LIMIT - 1}, not {rid!r:.40}")
+    if not isinstance(schema, tuple | list) or len(schema) != 2:
+        raise error(f"the schema of record {rid} must be a pair (name, field names)")
+    name, fields = schema
+    if type(name) is not str or not name:
+        raise error(f"the name of record {rid} must be a non-empty str, not {name!r:.40}")
+    if isinstance(fields, str) or not isinstance(fields, Sequence):
+        raise error(f"the field names of record {name!r} must be a sequence of str")
+    names = tuple(fields)
+    if not names or any(type(field) is not str or not field for field in names):
+        raise error(f"the field names of record {name!r} must be non-empty str, at least one")
+    if len(set(names)) != len(names):
+        raise error(f"record {name!r} repeats a field name: {names}")
+    return name, names
+
+
+def _class_mismatch(rid: int, name: str, fields: tuple[str, ...]) -> str | None:
+    """Why ``(name, fields)`` contradicts the class registered here under ``name``, or None."""
+    cls = _CLASSES.get(name)
+    if cls is None or cls.__flatsync_record__.fields == fields:
+        return None
+    return (
+        f"record {name!r} (id {rid}) has the fields {fields}, but the class "
+        f"{cls.__module__}.{cls.__qualname__} registered here has {cls.__flatsync_record__.fields}"
+    )
+
+
+def add_record_schemas(schemas: Mapping[int, tuple[str, Sequence[str]]]) -> None:
+    """Learn the schemas of records whose classes this process does not have.
+
+    ``schemas`` is what :func:`record_schemas` gives on the other side:
+    ``{id: (name, field names)}``. Replicas built afterwards (without a
+    session) hold such records as a :class:`RecordView` keyed by these names; a
+    record id that this process knows neither from a class nor from a schema is
+    refused with :class:`~flatsync.PatchError`. An id already known with the
+    same schema is accepted again. A :class:`~flatsync.Replica` does not need
+    this: its publisher sends the schemas along.
+
+    >>> import flatsync
+    >>> flatsync.add_record_schemas({4242: ("Ghost", ("name", "haunts"))})
+    >>> flatsync.Record.from_snapshot(flatsync.RecordSnapshot(4242, ("boo", 3)))
+    RecordView('Ghost', {'name': 'boo', 'haunts': 3})
+
+    Raises:
+        TypeError: ``schemas`` is not a mapping.
+        ValueError: an id that is not an int from 0 to 65,535, a malformed
+            schema (an empty name, no fields, repeated field names), an id
+            already known with another schema, or a name whose class is
+            registered here with other fields. Nothing is added then.
+    """
+    if not isinstance(schemas, Mapping):
+        raise TypeError(
+            f"record schemas are a mapping {{id: (name, fields)}}, not {describe(schemas)}"
+        )
+    staged: dict[int, Schema] = {}
+    for rid, given in schemas.items():
+        name, fields = _check_schema(rid, given, ValueError)
+        known = _SCHEMAS.get(rid, staged.get(rid))
+        if known is not None and known != (name, fields):
+            raise ValueError(f"record id {rid} is already known as {known}, not {(name, fields)}")
+        mismatch = _class_mismatch(rid, name, fields)
+        if mismatch is not None:
+            raise ValueError(mismatch)
+        staged[rid] = (name, fields)
+    _SCHEMAS.update(staged)
+
+
+def _resolve(rid: int, path: Path) -> tuple[str, tuple[str, ...], type[Record] | None]:
+    """The name, field names and class (``None``: a view) of record ``rid`` here.
+
+    The schemas a replica learned from its publisher come first, then this
+    process's own; the class is the one registered under the record's name.
+
+    Raises:
+        PatchError: the id is unknown, or its schema contradicts the class
+            registered under its name.
+    """
+    table = _TABLE.get()
+    schema = table.get(rid) if table is not None else None
+    if schema is None:
+        schema = _SCHEMAS.get(rid)
+        if schema is None:
+            raise PatchError(
+                f"{format_path(path)}: record id {rid} is unknown here: register its class, "
+                "add its schema (flatsync.add_record_schemas), or receive it through a Replica"
+            )
+    name, fields = schema
+    cls = _CLASSES.get(name)
+    if cls is not None and cls.__flatsync_record__.fields != fields:
+        raise PatchError(f"{format_path(path)}: {_class_mismatch(rid, name, fields)}")
+    return name, fields, cls
+
+
+@contextlib.contextmanager
+def schemas_in_use(table: Mapping[int, Schema]) -> Iterator[None]:
+    """Resolve record ids through ``table`` first while the block runs (a replica's patch)."""
+    token = _TABLE.set(table)
+    try:
+        yield
+    finally:
+        _TABLE.reset(token)
+
+
+def merge_schemas(
+    held: dict[int, Schema], received: Iterable[tuple[int, Schema]]
+) -> dict[int, Schema]:
+    """``held`` updated with a packet's schema table (a new dict; ``held`` is left as it is).
+
+    Raises:
+        PatchError: a received schema contradicts the class registered here under
+            its name (the two programs declare the record differently).
+    """
+    table = dict(held)
+    for rid, (name, fields) in received:
+        mismatch = _class_mismatch(rid, name, fields)
+        if mismatch is not None:
+            raise PatchError(f"root: the publisher's {mismatch}")
+        table[rid] = (name, fields)
+    return table
+
+
+def schema_of(rid: int) -> Schema | None:
+    """The schema of record ``rid`` in this process, or ``None``."""
+    return _SCHEMAS.get(rid)
+
+
+def has_records() -> bool:
+    """Whether this process knows any record at all (else no tree can hold one it can name)."""
+    return bool(_SCHEMAS)
+
+
+_SKIP_IN_WALK = ATOMS | {float, bytes}
+
+
+def record_ids(tree: Any) -> set[int]:
+    """The ids of every :class:`RecordSnapshot` in a protocol tree (what its schema table needs)."""
+    out: set[int] = set()
+    stack = [tree]
+    pop = stack.pop
+    push = stack.append
+    skip = _SKIP_IN_WALK
+    while stack:
+        node = pop()
+        t = type(node)
+        if t is dict:
+            for value in node.values():
+                if type(value) not in skip:
+                    push(value)
+        elif t is tuple or t is list:
+            for value in node:
+                if type(value) not in skip:
+                    push(value)
+        elif t is RecordSnapshot:
+            out.add(node.id)
+            push(node.values)
+        elif t is RecordDelta:
+            push(node.changes)
+        elif isinstance(node, Marker):
+            push(node.content())
+    return out
 
 
 # -- the markers -----------------------------------------------------------------------------
 
 
 class RecordSnapshot(Marker):
-    """The snapshot of a record: its name and its field values in declaration order.
+    """The snapshot of a record: its id and its field values in declaration order.
 
-    On the wire it is CBOR tag 11 around ``[name, value, ...]``: the field names
-    are not sent (the receiver knows them from the class, or from
-    :func:`add_record_schemas`), so a record is smaller than the equivalent
-    mapping, whose keys are sent in full.
+    On the wire it is CBOR tag 11 around ``[id, value, ...]``: neither the
+    record's name nor its field names are sent (the receiver knows them from
+    the class, from its publisher's schema table, or from
+    :func:`add_record_schemas`), so a record is never larger than the
+    equivalent mapping, whose keys are sent in full.
+
+    ``record`` may also be given as a name: the id of the record known in this
+    process by that name (for a name unknown here, the id that the name alone
+    hashes to, as a class of that name with two or more fields gets by default).
 
     >>> import flatsync
     >>> @flatsync.record
@@ -173,50 +364,65 @@ class RecordSnapshot(Marker):
     ...     name: str
     ...     pos: tuple[int, int]
     ...     hp: int
-    >>> Knight("notch", (2, 2), 8).snapshot()
+    >>> snapshot = Knight("notch", (2, 2), 8).snapshot()
+    >>> snapshot
     RecordSnapshot('Knight', ('notch', (2, 2), 8))
+    >>> snapshot.id == flatsync.RecordSnapshot("Knight", ()).id
+    True
 
     Attributes:
-        name: The record's registered name.
+        id: The record's id (an int from 0 to 65,535).
         values: The field values' snapshots, in declaration order.
     """
 
-    __slots__ = ("name", "values")
+    __slots__ = ("id", "values")
 
     marker_id = 11
 
-    name: str
+    id: int
     values: tuple[Any, ...]
 
-    def __init__(self, name: str, values: tuple[Any, ...]) -> None:
-        self.name = name
+    def __init__(self, record: int | str, values: tuple[Any, ...]) -> None:
+        self.id = _id_for_name(record) if isinstance(record, str) else record
         self.values = values
 
+    @property
+    def name(self) -> str | None:
+        """The record's name as this process knows it (``None`` for an unknown id)."""
+        return _name_of(self.id)
+
     def content(self) -> Any:
-        return (self.name, *self.values)
+        return (self.id, *self.values)
 
     @classmethod
     def from_content(cls, content: Any) -> RecordSnapshot:
-        if type(content) is not tuple or not content or type(content[0]) is not str:
-            raise DecodeError("a record snapshot must be an array [name, value, ...]")
+        if type(content) is not tuple or not content:
+            raise DecodeError("a record snapshot must be an array [id, value, ...]")
+        rid = content[0]
+        if type(rid) is not int or not 0 <= rid < ID_LIMIT:
+            raise DecodeError(
+                f"a record snapshot's id is an int from 0 to {ID_LIMIT - 1}, not {rid!r:.20}"
+            )
         for value in content[1:]:
             if type(value) is tuple:
-                check_value(value, (content[0],), DecodeError)
-        return cls(content[0], content[1:])
+                check_value(value, (rid,), DecodeError)
+        return cls(rid, content[1:])
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not RecordSnapshot:
             return NotImplemented
-        return self.name == other.name and self.values == other.values
+        return self.id == other.id and self.values == other.values
 
     def __hash__(self) -> int:
-        return hash((RecordSnapshot, self.name, len(self.values)))
+        return hash((RecordSnapshot, self.id, len(self.values)))
 
     def __repr__(self) -> str:
-        return f"RecordSnapshot({self.name!r}, {self.values!r})"
+        name = self.name
+        shown: Any = self.id if name is None or _id_for_name(name) != self.id else name
+        return f"RecordSnapshot({shown!r}, {self.values!r})"
 
     def _strict_form(self) -> Any:
-        return ("record", self.name, self.values)
+        return ("record", self.id, self.values)
 
 
 class RecordDelta(Marker, TypedDelta):
@@ -323,7 +529,7 @@ class RecordDelta(Marker, TypedDelta):
             if index >= len(values):
                 raise PatchError(
                     f"{format_path(path)}: field index {index} is out of range for record "
-                    f"{snapshot.name!r} of {len(values)} fields"
+                    f"{snapshot.name or snapshot.id!r} of {len(values)} fields"
                 )
             if type(change) is Replace:
                 values[index] = change.value
@@ -331,7 +537,7 @@ class RecordDelta(Marker, TypedDelta):
                 values[index] = apply_delta(values[index], change, (*path, index))
             else:
                 values[index] = change
-        return RecordSnapshot(snapshot.name, tuple(values))
+        return RecordSnapshot(snapshot.id, tuple(values))
 
 
 def _is_nested(change: Any) -> bool:
@@ -364,10 +570,13 @@ def _check_delta_shape(delta: RecordDelta, path: Path) -> None:
 class _Spec:
     """What a record class knows about itself."""
 
-    __slots__ = ("fields", "index", "name", "setters")
+    __slots__ = ("fields", "id", "index", "name", "setters")
 
-    def __init__(self, name: str, fields: tuple[attrs.Attribute[Any], ...], hook: Any) -> None:
+    def __init__(
+        self, name: str, rid: int, fields: tuple[attrs.Attribute[Any], ...], hook: Any
+    ) -> None:
         self.name = name
+        self.id = rid
         self.fields = tuple(field.name for field in fields)
         self.index = {field: i for i, field in enumerate(self.fields)}
         #: field name -> (index, on_setattr hook or None, attrs Attribute, slot store)
@@ -412,6 +621,9 @@ class Record(Handler):
     def _name(self) -> str:
         return type(self).__flatsync_record__.name
 
+    def _id(self) -> int:
+        return type(self).__flatsync_record__.id
+
     def _count(self) -> int:
         return len(type(self).__flatsync_record__.fields)
 
@@ -444,7 +656,7 @@ class Record(Handler):
 
     def snapshot(self) -> RecordSnapshot:
         """The full state: a :class:`RecordSnapshot` (the name and the field values)."""
-        return RecordSnapshot(self._name(), tuple(snapshot_value(v) for v in self._values()))
+        return RecordSnapshot(self._id(), tuple(snapshot_value(v) for v in self._values()))
 
     def _as_new_entry(self) -> RecordSnapshot:
         return self.snapshot()
@@ -562,7 +774,7 @@ class Record(Handler):
             events.append(Changed(path=where, old=cur, new=value))
 
     def _strict_form(self) -> Any:
-        return ("record", self._name(), tuple(self._values()))
+        return ("record", self._id(), tuple(self._values()))
 
     def _set_other(self, index: int, name: str, value: Any, old: Any) -> None:
         # Everything but the hot path: type changes, tuples, containers.
@@ -584,18 +796,21 @@ class Record(Handler):
     def from_snapshot(cls, tree: Any) -> Any:
         """Build a read-only replica from a :class:`RecordSnapshot`.
 
-        The replica is an instance of the class registered under the snapshot's
+        The snapshot's id names the record (see :func:`record_schemas`); the
+        replica is an instance of the class registered under that record's
         name, or a :class:`RecordView` when no class is registered under it.
         Called on a record class, it requires that class.
 
         Raises:
-            PatchError: ``tree`` is not a valid record snapshot (or, called on a
-                record class, not one of that class).
+            PatchError: ``tree`` is not a valid record snapshot, its id is not
+                known in this process (neither from a class nor from
+                :func:`add_record_schemas`), or, called on a record class, it is
+                not one of that class.
         """
         _check_record_snapshot(tree, ())
-        if cls is not Record and _CLASSES.get(tree.name) is not cls:
+        if cls is not Record and _resolve(tree.id, ())[2] is not cls:
             raise PatchError(
-                f"root: a snapshot of record {tree.name!r} is not a {cls.__name__} "
+                f"root: a snapshot of record {tree.name or tree.id!r} is not a {cls.__name__} "
                 f"(registered as {cls.__flatsync_record__.name!r})"
             )
         return _build_record(tree, True)
@@ -771,6 +986,7 @@ def record(
     /,
     *,
     name: str | None = None,
+    id: int | None = None,
     kw_only: bool = False,
     on_setattr: Any = None,
 ) -> Any:
@@ -791,12 +1007,16 @@ def record(
     other handler is attached; a handler sits in one place only, so
     ``attrs.evolve`` of a record holding handlers needs copies of them).
 
-    The class is registered under ``name`` (by default its ``__name__``), which
-    is what travels in its snapshot; a replica is built as an instance of the
-    class registered under that name, or as a read-only :class:`RecordView`
-    mapping where none is. The snapshot sends the name once and the values in
-    declaration order, never the field names, so it must not be larger than the
-    equivalent mapping's snapshot (whose keys are the field names).
+    The class is registered under ``name`` (by default its ``__name__``) and an
+    id: a small number that stands for the record on the wire, so that its
+    snapshot sends neither the name nor the field names and is never larger
+    than the equivalent mapping's, whatever the name. Two processes that
+    declare the class agree on the id without talking: it is a hash of the
+    name (the wire-format page gives the exact rule), taken below 65,536, or
+    below 256 or 24 for a record of one field whose name is one or two
+    characters long (its mapping is that small). A replica is built as an
+    instance of the class registered under the record's name, or as a
+    read-only :class:`RecordView` mapping where none is.
 
     >>> import flatsync
     >>> @flatsync.record
@@ -810,29 +1030,63 @@ def record(
     {1: RecordDelta({2: 9})}
 
     Args:
-        name: The name that identifies the class on the wire (and in the
-            registry), by default the class's ``__name__``.
+        name: The record's name (in the registry, in schema tables and in
+            replicas), by default the class's ``__name__``.
+        id: The record's id on the wire, instead of the hash of its name: an
+            int from 0 to 65,535 (below 24 or 256 for the small records above).
+            Give one when two records' ids collide (the error says which ids
+            are free).
         kw_only: Make every field keyword-only in ``__init__`` (as attrs does).
         on_setattr: attrs' ``on_setattr`` for the class (default: run the
             converter, then the validator).
 
     Raises:
         TypeError: a field name that the handler API uses (``path``, ``diff``,
-            ``commit``, ...), or a class without fields.
-        ValueError: the name is taken by another class, or it is so long that
-            the record's snapshot would be larger than the equivalent mapping's
-            (give a shorter ``name``).
+            ``commit``, ...), a class without fields, or a name or id of the
+            wrong type.
+        ValueError: the name is taken by another class or known with other
+            fields (from :func:`add_record_schemas`), the id is taken by
+            another record, or an ``id`` out of range or too large for the
+            record's size. Nothing is registered then.
     """
 
     def wrap(cls: type) -> type:
-        return _make_record_class(cls, name, kw_only, on_setattr)
+        return _make_record_class(cls, name, id, kw_only, on_setattr)
 
     if maybe_cls is None:
         return wrap
     return wrap(maybe_cls)
 
 
-def _make_record_class(cls: type, name: str | None, kw_only: bool, on_setattr: Any) -> type:
+def _free_id(rid: int, space: int) -> int | None:
+    """The first id after ``rid`` (wrapping around within ``space``) that no record has."""
+    for step in range(1, space):
+        candidate = (rid + step) % space
+        if candidate not in _SCHEMAS:
+            return candidate
+    return None
+
+
+def _record_id(wire_name: str, names: tuple[str, ...], given: Any) -> int:
+    """The id of a record being declared: ``given``, checked, or the hash of its name."""
+    space = _id_space(names)
+    if given is None:
+        return _name_hash(wire_name) % space
+    if type(given) is not int:
+        raise TypeError(f"record {wire_name!r}: an id is an int, not {describe(given)}")
+    if not 0 <= given < ID_LIMIT:
+        raise ValueError(f"record {wire_name!r}: an id is from 0 to {ID_LIMIT - 1}, not {given}")
+    if _cbor_head(given) > _id_budget(names):
+        raise ValueError(
+            f"record {wire_name!r}: the id {given} would make its snapshot larger than the "
+            f"equivalent mapping's; give an id below {space}"
+        )
+    return given
+
+
+def _make_record_class(
+    cls: type, name: str | None, given_id: Any, kw_only: bool, on_setattr: Any
+) -> type:
     original = cls
     if not issubclass(cls, Record):
         cls = _with_record_base(cls)
@@ -852,15 +1106,7 @@ def _make_record_class(cls: type, name: str | None, kw_only: bool, on_setattr: A
         raise TypeError(
             f"record {wire_name!r}: the field names {clashes} are taken by the handler API"
         )
-    as_record, as_mapping = _overhead(wire_name, names)
-    if as_record > as_mapping:
-        excess = as_record - as_mapping
-        longest = len(wire_name.encode()) - excess
-        raise ValueError(
-            f"record {wire_name!r}: its snapshot would be {excess} byte{'s' if excess > 1 else ''} "
-            f"larger than the equivalent mapping's; give it a name of at most {max(longest, 0)} "
-            "bytes, e.g. @flatsync.record(name=...)"
-        )
+    rid = _record_id(wire_name, names, given_id)
     known = _CLASSES.get(wire_name)
     if known is not None and (known.__module__, known.__qualname__) != (
         built.__module__,
@@ -870,12 +1116,23 @@ def _make_record_class(cls: type, name: str | None, kw_only: bool, on_setattr: A
             f"the record name {wire_name!r} is taken by {known.__module__}.{known.__qualname__}; "
             "give this class another name, e.g. @flatsync.record(name=...)"
         )
-    schema = _SCHEMAS.get(wire_name)
-    if known is None and schema is not None and schema != names:
-        raise ValueError(
-            f"record {wire_name!r} is already known with the fields {schema}, not {names}"
-        )
-    spec = _Spec(wire_name, fields, hook)
+    # The same class declared again (a module reloaded) replaces its earlier self.
+    previous = None if known is None else known.__flatsync_record__.id
+    for other_id, (other_name, other_fields) in _SCHEMAS.items():
+        if other_id == previous:
+            continue
+        if other_name == wire_name and other_fields != names:
+            raise ValueError(
+                f"record {wire_name!r} is already known with the fields {other_fields}, not {names}"
+            )
+        if other_id == rid and other_name != wire_name:
+            free = _free_id(rid, _id_space(names))
+            hint = "" if free is None else f", e.g. @flatsync.record(id={free})"
+            raise ValueError(
+                f"record {wire_name!r}: its id {rid} is taken by record {other_name!r}; "
+                f"give one of them another id{hint} (or another name)"
+            )
+    spec = _Spec(wire_name, rid, fields, hook)
     for field_name, (index, field_hook, field, _) in spec.setters.items():
         slot = inspect.getattr_static(built, field_name, None)
         store = (
@@ -893,8 +1150,10 @@ def _make_record_class(cls: type, name: str | None, kw_only: bool, on_setattr: A
 
     setattr(built, "__init__", __init__)  # noqa: B010 - mypy refuses assigning a method
     setattr(built, "__setattr__", _make_setattr(spec))  # noqa: B010
+    if previous is not None:
+        _SCHEMAS.pop(previous, None)
     _CLASSES[wire_name] = built
-    _SCHEMAS[wire_name] = names
+    _SCHEMAS[rid] = (wire_name, names)
     return built
 
 
@@ -904,24 +1163,25 @@ def _make_record_class(cls: type, name: str | None, kw_only: bool, on_setattr: A
 class RecordView(Mapping[Any, Any], Record):
     """A read-only replica of a record whose class is not registered in this process.
 
-    A mapping from field name to value (from field position, ``0, 1, ...``,
-    when the names are not known either: see :func:`add_record_schemas`),
-    whose fields also read as attributes. It follows its source through
-    ``patch`` like any replica.
+    A mapping from field name to value, whose fields also read as attributes.
+    The names come from the record's schema: a :class:`~flatsync.Replica`
+    receives it from its publisher; without a session, see
+    :func:`add_record_schemas`. It follows its source through ``patch`` like
+    any replica.
 
     >>> import flatsync
+    >>> flatsync.add_record_schemas({4243: ("Ghost2", ("name", "hp"))})
     >>> view = flatsync.DataHandler.from_snapshot(
-    ...     {"p": flatsync.RecordSnapshot("Ghost", ("boo", 3))})["p"]
+    ...     {"p": flatsync.RecordSnapshot(4243, ("boo", 3))})["p"]
     >>> view
-    RecordView('Ghost', {0: 'boo', 1: 3})
-    >>> flatsync.add_record_schemas({"Ghost2": ("name", "hp")})
-    >>> view = flatsync.RecordView.from_snapshot(flatsync.RecordSnapshot("Ghost2", ("boo", 3)))
-    >>> view["name"], view.hp, view.record_name
-    ('boo', 3, 'Ghost2')
+    RecordView('Ghost2', {'name': 'boo', 'hp': 3})
+    >>> view["name"], view.hp, view.record_name, view.record_id
+    ('boo', 3, 'Ghost2', 4243)
     """
 
-    __slots__ = ("_index", "_keys", "_rname", "_vals")
+    __slots__ = ("_index", "_keys", "_rid", "_rname", "_vals")
 
+    _rid: int
     _rname: str
     _keys: tuple[Any, ...]
     _index: dict[Any, int]
@@ -929,6 +1189,9 @@ class RecordView(Mapping[Any, Any], Record):
 
     def _name(self) -> str:
         return self._rname
+
+    def _id(self) -> int:
+        return self._rid
 
     def _count(self) -> int:
         return len(self._vals)
@@ -947,8 +1210,13 @@ class RecordView(Mapping[Any, Any], Record):
 
     @property
     def record_name(self) -> str:
-        """The name of the record's class on the source."""
+        """The record's name (of its class on the source)."""
         return self._rname
+
+    @property
+    def record_id(self) -> int:
+        """The record's id on the wire."""
+        return self._rid
 
     def __getitem__(self, key: Any) -> Any:
         return self._vals[self._index[key]]
@@ -989,7 +1257,9 @@ class RecordView(Mapping[Any, Any], Record):
 
     def copy(self) -> RecordView:
         """An unattached copy (nested handlers copied, and writable)."""
-        return _new_view(self._rname, [python_value(v) for v in self._vals], False)
+        return _new_view(
+            self._rid, self._rname, self._keys, [python_value(v) for v in self._vals], False
+        )
 
     def to_python(self) -> RecordView:
         """An unattached copy (see :meth:`copy`)."""
@@ -1002,14 +1272,16 @@ class RecordView(Mapping[Any, Any], Record):
         return self.copy()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_new_view, (self._rname, [python_value(v) for v in self._vals], False))
+        values = [python_value(v) for v in self._vals]
+        return (_new_view, (self._rid, self._rname, self._keys, values, False))
 
 
-def _new_view(name: str, values: list[Any], readonly: bool) -> RecordView:
+def _new_view(
+    rid: int, name: str, keys: tuple[str, ...], values: list[Any], readonly: bool
+) -> RecordView:
     view = RecordView.__new__(RecordView)
     _init_base(view, readonly)
-    schema = _SCHEMAS.get(name)
-    keys: tuple[Any, ...] = schema if schema is not None else tuple(range(len(values)))
+    view._rid = rid
     view._rname = name
     view._keys = keys
     view._index = {key: i for i, key in enumerate(keys)}
@@ -1035,36 +1307,36 @@ def _check_record_snapshot(tree: Any, path: Path) -> None:
             f"{format_path(path)}: expected a record snapshot (RecordSnapshot), "
             f"got {describe(tree)}"
         )
-    name = tree.name
+    rid: Any = tree.id
     values: Any = tree.values
-    if type(name) is not str or type(values) is not tuple:
+    if type(rid) is not int or type(values) is not tuple:
         raise PatchError(f"{format_path(path)}: a malformed record snapshot {tree!r:.80}")
-    schema = _SCHEMAS.get(name)
-    if schema is not None and len(schema) != len(values):
+    name, fields, _ = _resolve(rid, path)
+    if len(fields) != len(values):
         raise PatchError(
-            f"{format_path(path)}: record {name!r} has {len(schema)} fields, "
+            f"{format_path(path)}: record {name!r} has {len(fields)} fields, "
             f"the snapshot holds {len(values)} values"
         )
-    keys = schema if schema is not None else range(len(values))
-    for key, value in zip(keys, values, strict=False):
+    for key, value in zip(fields, values, strict=True):
         t = type(value)
         if t not in ATOMS and t is not float:
             check_snapshot_value(value, (*path, key))
 
 
 def _build_record(tree: RecordSnapshot, readonly: bool) -> Any:
-    cls = _CLASSES.get(tree.name)
+    name, fields, cls = _resolve(tree.id, ())
     if cls is None:
-        return _new_view(tree.name, [build_value(v, readonly) for v in tree.values], readonly)
+        values = [build_value(v, readonly) for v in tree.values]
+        return _new_view(tree.id, name, fields, values, readonly)
     instance = cls.__new__(cls)
     _init_base(instance, readonly)
-    for name, snapshot in zip(cls.__flatsync_record__.fields, tree.values, strict=True):
+    for field, snapshot in zip(cls.__flatsync_record__.fields, tree.values, strict=True):
         value = snapshot
         if type(value) not in VALUE_TYPES:
             value = build_value(value, readonly)
             value._parent = instance
-            value._key = name
-        _OBJ_SETATTR(instance, name, value)
+            value._key = field
+        _OBJ_SETATTR(instance, field, value)
     return instance
 
 

@@ -20,6 +20,11 @@ How the pieces fit (the docs' sessions page tells it at length):
   was; it then asks to resync from the frame it holds, and the publisher
   answers with the merge of the frames since then (or a snapshot, when they
   have left the ring).
+* Records travel by id. A packet whose payload holds a record snapshot carries,
+  in its header, the schema (name and field names) of each record the replica
+  may not have yet, so that a replica rebuilds records whose classes its
+  process lacks as mappings with the right field names (see
+  :meth:`Publisher._schema_packet` for the rule that decides "may not have").
 """
 
 from __future__ import annotations
@@ -37,16 +42,19 @@ from ._data import DataHandler, _stored_key
 from ._errors import DecodeError, FrameError, LimitError, PatchError
 from ._events import Event
 from ._frames import (
+    Header,
     Kind,
     ack,
     delta_header,
     parse,
     refresh,
     resync,
+    schema_table,
     snapshot_header,
 )
 from ._markers import DELETED, Replace
 from ._protocol import apply_delta, merge
+from ._record import Schema, has_records, merge_schemas, record_ids, schema_of, schemas_in_use
 from ._views import (
     View,
     ViewCompiler,
@@ -105,15 +113,29 @@ SessionEvent: TypeAlias = FrameApplied | FrameDropped
 # -- the publisher ------------------------------------------------------------------------
 
 
+#: A packet as the publisher caches it: its bytes (header without a schema
+#: table, then the payload), the header's size, and the record ids of the payload.
+_Built: TypeAlias = tuple[bytes, int, frozenset[int]]
+
+_NO_IDS: frozenset[int] = frozenset()
+
+
 class _Frame:
     """One committed frame: the root's delta and, lazily, what each view gets of it."""
 
-    __slots__ = ("delta", "number", "views")
+    __slots__ = ("_records", "delta", "number", "views")
 
     def __init__(self, number: int, delta: dict[Any, Any]) -> None:
         self.number = number
         self.delta = delta
         self.views: dict[_Node, dict[Any, Any]] = {}
+        self._records: bool | None = None
+
+    def has_records(self) -> bool:
+        """Whether the delta holds a record snapshot (so a view of it may need a schema table)."""
+        if self._records is None:
+            self._records = has_records() and bool(record_ids(self.delta))
+        return self._records
 
     def for_view(self, node: _Node) -> dict[Any, Any]:
         tree = self.views.get(node)
@@ -142,6 +164,8 @@ class _Client:
         "node",
         "private",
         "resync",
+        "schemas",
+        "schemas_top",
         "sent",
         "snap",
         "snap_frame",
@@ -168,6 +192,12 @@ class _Client:
         self.resync: int | None = None
         #: The last answer drained: (from frame, or None for a snapshot; to frame).
         self.answered: tuple[int | None, int] | None = None
+        #: Record id -> a frame: the schema was sent in a packet drained when that
+        #: frame (or the one before) was the latest, so a packet whose base is
+        #: before it may reach a replica that lacks it, and carries it again.
+        self.schemas: dict[int, int] = {}
+        #: The largest frame in ``schemas`` (packets based on it or later carry none).
+        self.schemas_top = 0
 
 
 class Publisher:
@@ -234,7 +264,7 @@ class Publisher:
         self._want: set[_Client] = set()  # _NEW clients
         self._changing: set[_Client] = set()
         self._resyncs: set[_Client] = set()
-        self._cache: dict[tuple[Any, ...], bytes] = {}
+        self._cache: dict[tuple[Any, ...], _Built] = {}
         root.commit()
 
     # -- what it holds ------------------------------------------------------------------
@@ -526,28 +556,38 @@ class Publisher:
         mode = c.mode
         if mode == _NEW:
             return []
+        # Whether a packet to the latest frame went out before, in this frame: then
+        # a schema sent now may be missing on a replica that holds the latest frame.
+        again = mode == _SHARED and c.sent == latest
         if mode == _SNAPSHOT:
             key: tuple[Any, ...] = ("s", c.node, c.snap_frame)
-            packet = self._cache.get(key)
-            if packet is None:
+            built = self._cache.get(key)
+            if built is None:
                 assert c.snap is not None
                 tree = c.snap if not c.private else apply_delta(c.snap, c.private)
-                packet = self._cache[key] = snapshot_header(latest) + self._codec.encode(tree)
+                header = snapshot_header(latest)
+                packet = header + self._codec.encode(tree)
+                ids = frozenset(record_ids(tree)) if has_records() else _NO_IDS
+                built = self._cache[key] = (packet, len(header), ids)
             self._to_shared(c, latest)
             c.epoch = latest
             c.answered = (None, latest)
-            return [packet]
+            return [self._schema_packet(c, built, None, latest, again)]
         assert c.sent is not None
         sent = c.sent
-        out: list[bytes] = []
+        planned: list[tuple[_Built, int, int]] = []  # (packet, base, frame)
         catchup = c.resync
         if catchup is not None:
-            out.append(self._shared_delta(c.node, catchup, sent))
+            planned.append((self._shared_delta(c.node, catchup, sent), catchup, sent))
         if mode == _PRIVATE:
             assert c.private is not None
-            out.append(delta_header(latest, sent) + self._codec.encode(c.private))
+            header = delta_header(latest, sent)
+            packet = header + self._codec.encode(c.private)
+            ids = frozenset(record_ids(c.private)) if has_records() else _NO_IDS
+            planned.append(((packet, len(header), ids), sent, latest))
         elif sent < latest:
-            out.append(self._shared_delta(c.node, sent, latest))
+            planned.append((self._shared_delta(c.node, sent, latest), sent, latest))
+        out = [self._schema_packet(c, built, base, frame, again) for built, base, frame in planned]
         if catchup is not None:
             c.resync = None
             self._resyncs.discard(c)
@@ -561,13 +601,69 @@ class Publisher:
             self._to_shared(c, latest)
         return out
 
-    def _shared_delta(self, node: _Node, base: int, target: int) -> bytes:
+    def _shared_delta(self, node: _Node, base: int, target: int) -> _Built:
         key = ("d", node, base, target)
-        packet = self._cache.get(key)
-        if packet is None:
+        built = self._cache.get(key)
+        if built is None:
             tree = self._merged(node, base, target)
-            packet = self._cache[key] = delta_header(target, base) + self._codec.encode(tree)
-        return packet
+            header = delta_header(target, base)
+            packet = header + self._codec.encode(tree)
+            ring = self._ring
+            first = ring[0].number
+            records = any(
+                ring[index].has_records() for index in range(base + 1 - first, target + 1 - first)
+            )
+            ids = frozenset(record_ids(tree)) if records else _NO_IDS
+            built = self._cache[key] = (packet, len(header), ids)
+        return built
+
+    def _schema_packet(
+        self, c: _Client, built: _Built, base: int | None, frame: int, again: bool
+    ) -> bytes:
+        """The packet to send ``c``: ``built``, with a schema table in its header if needed.
+
+        A packet carries the schema of each record whose id its payload holds
+        and that was never sent to this client, and of each record sent in a
+        packet that a replica holding ``base`` may not have applied. Frames go
+        up in the order packets are drained, and each packet brings a replica
+        at most to the latest frame, so: a schema first sent while frame ``L``
+        is the latest is on every replica that holds a frame after ``L`` (it
+        crossed from ``L`` or before in a packet drained since, which carried it
+        again), and, unless an earlier packet of the same frame reached ``L``
+        without it (``again``), on every replica that holds ``L``. A packet
+        based on an earlier frame carries it again; a delta for a client that
+        has the schemas carries nothing, not a byte. A snapshot (``base`` is
+        ``None``) starts afresh: it carries the schemas its payload needs, and
+        only those count as sent.
+        """
+        packet, size, ids = built
+        schemas = c.schemas
+        if base is None:
+            schemas.clear()
+            c.schemas_top = 0
+            carry = set(ids)
+        elif base < c.schemas_top:
+            carry = {rid for rid, until in schemas.items() if base < until}
+            carry.update(rid for rid in ids if rid not in schemas)
+        elif ids and not ids.issubset(schemas):
+            carry = {rid for rid in ids if rid not in schemas}
+        else:
+            return packet
+        until = self._frame + 1 if again and base is not None else self._frame
+        for rid in ids:
+            if rid not in schemas:
+                schemas[rid] = until
+                c.schemas_top = max(c.schemas_top, until)
+        entries = []
+        for rid in carry:
+            schema = schema_of(rid)
+            if schema is not None:  # a record this process does not know cannot be named
+                entries.append((rid, schema[0], schema[1]))
+        if not entries:
+            return packet
+        table = schema_table(entries)
+        header = snapshot_header(frame, table) if base is None else delta_header(frame, base, table)
+        return header + packet[size:]
 
     # -- packets in -----------------------------------------------------------------------
 
@@ -684,6 +780,11 @@ class Replica:
     >>> replica.state, replica.packet_to_send().hex(" ")
     (DataHandler({'hp': 8}), '13 01 02')
 
+    Records arrive as instances of their class where it is registered in the
+    replica's process, and as read-only :class:`~flatsync.RecordView` mappings
+    with the same fields where it is not: the publisher sends each record's
+    name and field names along, once (:attr:`schemas`).
+
     Args:
         codec: The publisher's codec (a :class:`~flatsync.CborCodec` by default).
     """
@@ -691,6 +792,7 @@ class Replica:
     def __init__(self, codec: Codec | None = None) -> None:
         self._codec: Codec = CborCodec() if codec is None else codec
         self._state = DataHandler.from_snapshot({})
+        self._schemas: dict[int, Schema] = {}
         self._frame: int | None = None
         self._ack: int | None = None
         #: A pending request: (kind, the rejected base or None).
@@ -711,6 +813,17 @@ class Replica:
         """The codec of every payload."""
         return self._codec
 
+    @property
+    def schemas(self) -> dict[int, Schema]:
+        """What the publisher sent of record schemas, as ``{id: (name, field names)}`` (a copy)."""
+        return dict(self._schemas)
+
+    def _learn(self, header: Header) -> dict[int, Schema]:
+        """The schemas with the packet's table added (applied once the packet is)."""
+        if not header.schemas:
+            return self._schemas
+        return merge_schemas(self._schemas, ((rid, (n, f)) for rid, n, f in header.schemas))
+
     def receive(
         self, packet: bytes | bytearray | memoryview
     ) -> list[Event | FrameApplied | FrameDropped]:
@@ -725,15 +838,20 @@ class Replica:
         replica missed something (a gap) queues a request to resync from the
         frame it holds (or, before the first snapshot, a refresh request).
 
-        When it raises, the state and the frame are exactly as they were.
+        When it raises, the state, the frame and the record schemas are exactly
+        as they were.
 
         Raises:
-            FrameError: the header is malformed, of another format version, or
-                not a frame (an acknowledgement).
+            FrameError: the header is malformed (its schema table too), of
+                another format version, or not a frame (an acknowledgement).
             DecodeError, LimitError: the payload does not decode; the packet
                 counts as lost (a resync request is queued).
             PatchError: the payload decodes but does not fit the state, which
-                means the two sides disagree: a refresh request is queued.
+                means the two sides disagree: a refresh request is queued. Also
+                when the packet's schema table gives a record other fields than
+                the class registered here under its name: the two programs
+                declare it differently, which no refresh mends, so nothing is
+                queued.
         """
         header = parse(packet)
         kind = header.kind
@@ -749,16 +867,21 @@ class Replica:
                     reason = "gap" if held is None or base > held else "stale"
                     self._ask(Kind.RESYNC if held is not None else Kind.REFRESH, base)
                 return [FrameDropped(frame=frame, base=base, reason=reason)]
+            schemas = self._learn(header)
             try:
                 delta = self._codec.decode(memoryview(packet)[header.size :])
             except (DecodeError, LimitError):
                 self._ask(Kind.RESYNC, base)
                 raise
             try:
-                events: list[Event | FrameApplied | FrameDropped] = list(self._state.patch(delta))
+                with schemas_in_use(schemas):
+                    events: list[Event | FrameApplied | FrameDropped] = list(
+                        self._state.patch(delta)
+                    )
             except PatchError:
                 self._ask(Kind.REFRESH, None)
                 raise
+            self._schemas = schemas
             self._applied(frame)
             events.append(FrameApplied(frame=frame, base=base))
             return events
@@ -766,6 +889,7 @@ class Replica:
             if held is not None and frame <= held:
                 reason = "duplicate" if frame == held else "stale"
                 return [FrameDropped(frame=frame, base=None, reason=reason)]
+            schemas = self._learn(header)
             try:
                 tree = self._codec.decode(memoryview(packet)[header.size :])
             except (DecodeError, LimitError):
@@ -776,10 +900,12 @@ class Replica:
                     raise PatchError(
                         f"root: a snapshot must be a mapping (dict), got {type(tree).__name__}"
                     )
-                events = list(self._state.patch(_refresh_delta(self._state, tree)))
+                with schemas_in_use(schemas):
+                    events = list(self._state.patch(_refresh_delta(self._state, tree)))
             except PatchError:
                 self._ask(Kind.REFRESH, None)
                 raise
+            self._schemas = schemas
             self._applied(frame)
             self._request = None
             events.append(FrameApplied(frame=frame, base=None))
