@@ -184,8 +184,7 @@ class ArenaServer:
     def _flush(self, conn: _Connection) -> None:
         transport = conn.writer.transport
         if transport.is_closing():
-            self.drop(conn.stats.pid, "the connection closed")
-            return
+            return  # its reader sees the end too, and drops it with the reason
         if transport.get_write_buffer_size() > self.write_limit:
             conn.stats.ticks_skipped += 1  # lagging: the publisher merges what it misses
             return

@@ -270,7 +270,11 @@ def test_faulty_clients_are_dropped_and_the_others_stay_in_sync(
             assert set(server.clients) == {client.pid for client in clients}
             assert set(server.game.state["players"]) == {client.pid for client in clients}
             reasons = dict(server.departures)
-            assert reasons["crasher"].startswith("disconnected (ConnectionResetError")
+            # A reset shows as one on a read, or as a broken pipe on a write first.
+            assert reasons["crasher"] in {
+                "disconnected (ConnectionResetError)",
+                "disconnected (BrokenPipeError)",
+            }
             assert reasons["staller"].startswith("stalled")
             assert reasons["babbler"].startswith("sent garbage (FrameError")
             # Cut short, or reset: the kernel resets a socket closed with unread data.
