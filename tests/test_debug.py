@@ -98,6 +98,19 @@ def test_dig_of_a_delta_shows_markers_by_class() -> None:
     ]
 
 
+def test_record_deltas_fold_only_with_those_that_change_the_same_fields() -> None:
+    state = DataHandler({"mobs": {i: Goblin(hp=i, name=f"m{i}") for i in range(10)}})
+    state.commit()
+    for i in range(10):
+        state["mobs"][i].hp += 1
+    state["mobs"][7].name = "boss"  # the odd one: two fields changed
+    assert flatsync.dig(state.diff()).splitlines() == [
+        "mobs: dict (10 items)",
+        "  [0..6, 8..9] × 9: RecordDelta{0: 1..10}",
+        "  7: RecordDelta({0: 8, 1: 'boss'})",
+    ]
+
+
 def test_overview_of_markers_and_other_handlers() -> None:
     tree = {1: Replace({"hp": 1}), 2: ListDelta(((0, "x"),)), "b": flatsync.ByteHandler("u8", 2)}
     text = flatsync.overview(tree)

@@ -252,8 +252,25 @@ def signature(value: Any) -> str:
         inner = ", ".join(f"{key}: {signature(child)}" for key, child in mapping.items())
         return f"{type(value).__name__}{{{inner}}}"
     if isinstance(value, Marker):
+        fields = _marker_fields(value)
+        if fields is not None:
+            inner = ", ".join(f"{key}: {signature(child)}" for key, child in fields.items())
+            return f"{type(value).__name__}{{{inner}}}"
         return f"{type(value).__name__}({signature(value.content())})"
     return type_label(value)
+
+
+def _marker_fields(marker: Marker) -> dict[Any, Any] | None:
+    """A marker's content when it is a small mapping, read as fields (a record's delta).
+
+    Its keys may be ints (field indexes), so the collection rule for plain
+    mappings does not apply: two record deltas fold only when they change the
+    same fields.
+    """
+    content = marker.content()
+    if type(content) is dict and len(content) <= FIELDS:
+        return content
+    return None
 
 
 def _key_ranges(keys: list[Any]) -> str:
@@ -297,6 +314,11 @@ def summary(values: list[Any]) -> str:
         shown = " | ".join(inner) if len(inner) <= 3 else " | ".join(inner[:3]) + " | …"
         return f"{type(first).__name__}[{shown}] len {min(sizes)}..{max(sizes)}"
     if isinstance(first, Marker):
+        first_fields = _marker_fields(first)
+        if first_fields is not None:
+            maps = [_marker_fields(v) or {} for v in values]
+            fields = ", ".join(f"{key}: {summary([m[key] for m in maps])}" for key in first_fields)
+            return f"{type(first).__name__}{{{fields}}}"
         return f"{type(first).__name__}({summary([v.content() for v in values])})"
     if type(first) is tuple:
         return "(" + ", ".join(summary([v[i] for v in values]) for i in range(len(first))) + ")"
