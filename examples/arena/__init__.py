@@ -1,8 +1,9 @@
 """Arena: a small networked multiplayer game built on flatsync.
 
 Players walk a walled board and race to pick up gems. The server owns the
-state (the board is a :class:`flatsync.ByteHandler`, the players live in
-:class:`flatsync.DataHandler` mappings), runs the game at a fixed tick rate and
+state (the board is a :class:`flatsync.ByteHandler`, the players are
+:func:`flatsync.record` classes in a :class:`flatsync.DataHandler`), runs the
+game at a fixed tick rate and
 sends each client, through a :class:`flatsync.Publisher`, exactly what its view
 shows: a snapshot when it joins, one delta per tick after that. Clients hold a
 :class:`flatsync.Replica` and draw it.

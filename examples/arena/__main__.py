@@ -187,8 +187,8 @@ def _progress(server: ArenaServer, frame: int) -> None:
     """One line a second in a headless demo."""
     if frame % max(1, round(server.tick_rate)) == 0:
         players = server.game.state["players"]
-        leader = max(players.values(), key=lambda p: p["score"], default=None)
-        best = f"{leader['name']} leads with {leader['score']}" if leader else "nobody in"
+        leader = max(players.values(), key=lambda p: p.score, default=None)
+        best = f"{leader.name} leads with {leader.score}" if leader else "nobody in"
         print(f"  frame {frame:>5}: {len(server.clients)} clients, {best}")
 
 
@@ -202,20 +202,19 @@ async def _settle(server: ArenaServer, clients: Sequence[ArenaClient]) -> None:
 def _summary(server: ArenaServer, clients: Sequence[ArenaClient], reason: str) -> None:
     frame = server.publisher.frame
     snapshot = server.game.state.snapshot()
+    players = server.game.state["players"]
     stats = server.clients
     print(f"\n{reason}: {frame} frames at {server.tick_rate:g} ticks/s")
     print(f"{'player':<10} {'score':>5} {'snapshot':>8} {'then per tick':>13}  replica")
     for client in clients:
         me = stats.get(client.pid)
-        player = snapshot["players"].get(client.pid, {})
+        player = players.get(client.pid)
+        name, score = (player.name, player.score) if player is not None else ("?", 0)
         ticks = frame - me.joined_frame if me is not None else frame
         in_sync = strict_equal(client.state, view_for(client.pid).project(snapshot))
         status = "in sync" if in_sync else f"at frame {client.replica.frame}, NOT in sync"
         per_tick = (client.bytes_received - client.snapshot_bytes) / max(1, ticks)
-        print(
-            f"{player.get('name', '?'):<10} {player.get('score', 0):>5} "
-            f"{client.snapshot_bytes:>8} {per_tick:>13.1f}  {status}"
-        )
+        print(f"{name:<10} {score:>5} {client.snapshot_bytes:>8} {per_tick:>13.1f}  {status}")
     for name, why in server.departures:
         print(f"{name} left: {why}")
 

@@ -34,8 +34,8 @@ def next_step(state: Any, pid: int, rng: random.Random | None = None) -> str:
     me = players.get(pid)
     if me is None:
         return "."
-    start = tuple(me["pos"])
-    blocked = {tuple(player["pos"]) for other, player in players.items() if other != pid}
+    start = tuple(me.pos)
+    blocked = {tuple(player.pos) for other, player in players.items() if other != pid}
     first: dict[tuple[int, int], str] = {start: "."}
     queue = deque([start])
     while queue:

@@ -16,7 +16,7 @@ both an :class:`ArenaClient` with something on top that reads
 ...     me = client.me
 ...     await client.close()
 ...     await server.close()
-...     return me["name"], me["glyph"], client.replica.frame
+...     return me.name, me.glyph, client.replica.frame
 >>> asyncio.run(main())
 ('ada', 'A', 5)
 """

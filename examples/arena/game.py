@@ -7,12 +7,14 @@ This module knows nothing of sockets or clocks. The server calls
 
     {
         "board": ByteHandler("u8", (rows, cols)),   # FLOOR, WALL or GEM per cell
-        "players": {pid: {"name": str, "glyph": str, "pos": (row, col), "score": int}},
+        "players": {pid: Player(name, glyph, pos=(row, col), score)},
         "private": {pid: {"steps": int, "log": [str, ...]}},   # seen by its owner only
     }
 
-Every player sees the board and every player; ``private[pid]`` only player
-``pid`` sees (:func:`view_for`).
+A :class:`Player` is a record (an attrs class whose field writes are
+tracked): a move sends the field's one-byte index and the new position, not
+the key ``"pos"``. Every player sees the board and every player;
+``private[pid]`` only player ``pid`` sees (:func:`view_for`).
 
 A player walks one cell per tick in the direction it was last steered
 (:data:`DIRECTIONS`), until a wall or another player stops it. Walking onto a
@@ -39,6 +41,7 @@ __all__ = [
     "WALL",
     "Game",
     "GameFull",
+    "Player",
     "find_player",
     "view_for",
 ]
@@ -65,6 +68,18 @@ MAX_NAME: Final = 16
 _GLYPHS = string.ascii_uppercase
 
 
+# Record names are one registry per process: a library's records take a dotted
+# name, so that an application's own `Player` does not collide with this one.
+@flatsync.record(name="arena.Player")
+class Player(flatsync.Record):
+    """A player as everyone sees it. Its field writes are tracked like a mapping's keys."""
+
+    name: str
+    glyph: str
+    pos: tuple[int, int]
+    score: int = 0
+
+
 class GameFull(Exception):
     """Every player glyph (A to Z) is taken."""
 
@@ -77,7 +92,7 @@ def view_for(pid: int) -> View:
 def find_player(state: Any, row: int, col: int) -> Any:
     """The id of the player at ``(row, col)`` in ``state`` (a game state or a replica), or ``None``."""
     for pid, player in state.get("players", {}).items():
-        if tuple(player["pos"]) == (row, col):
+        if tuple(player.pos) == (row, col):
             return pid
     return None
 
@@ -139,7 +154,7 @@ class Game:
 
     def _free_cells(self) -> Iterator[tuple[int, int]]:
         board = self.state["board"]
-        taken = {tuple(player["pos"]) for player in self.state["players"].values()}
+        taken = {tuple(player.pos) for player in self.state["players"].values()}
         for row in range(self.rows):
             for col in range(self.cols):
                 if board[row, col] == FLOOR and (row, col) not in taken:
@@ -164,14 +179,14 @@ class Game:
             GameFull: 26 players are already in.
         """
         players = self.state["players"]
-        used = {player["glyph"] for player in players.values()}
+        used = {player.glyph for player in players.values()}
         glyph = next((g for g in _GLYPHS if g not in used), None)
         if glyph is None:
             raise GameFull(f"the arena is full ({len(_GLYPHS)} players)")
         pid = self._next_pid
         self._next_pid += 1
         name = "".join(ch for ch in name if ch.isprintable())[:MAX_NAME] or f"player{pid}"
-        players[pid] = {"name": name, "glyph": glyph, "pos": self._random_free_cell(), "score": 0}
+        players[pid] = Player(name, glyph, self._random_free_cell())
         self.state["private"][pid] = {"steps": 0, "log": [f"welcome, {name}"]}
         self._heading[pid] = "."
         return pid
@@ -208,27 +223,27 @@ class Game:
         self.ticks += 1
         board = self.state["board"]
         players = self.state["players"]
-        occupied = {tuple(player["pos"]): pid for pid, player in players.items()}
+        occupied = {tuple(player.pos): pid for pid, player in players.items()}
         for pid, heading in self._heading.items():
             drow, dcol = DIRECTIONS[heading]
             if (drow, dcol) == (0, 0):
                 continue
             player = players[pid]
-            row, col = player["pos"]
+            row, col = player.pos
             target = (row + drow, col + dcol)
             cell = board[target]
             if cell == WALL:
                 continue
             other = occupied.get(target)
             if other is not None:
-                self._log(pid, f"bumped into {players[other]['name']}")
+                self._log(pid, f"bumped into {players[other].name}")
                 continue
             del occupied[row, col]
             occupied[target] = pid
-            player["pos"] = target
+            player.pos = target
             self.state["private"][pid]["steps"] += 1
             if cell == GEM:
                 board[target] = FLOOR
-                player["score"] += 1
-                self._log(pid, f"gem at {target[0]},{target[1]}: {player['score']} points")
+                player.score += 1
+                self._log(pid, f"gem at {target[0]},{target[1]}: {player.score} points")
                 self._drop_gem()

@@ -261,7 +261,7 @@ class ArenaServer:
             writer.write(net.message(net.BYE, str(error).encode()))
             log.info("refused %s: %s", peer, error)
             return None
-        name = self.game.state["players"][pid]["name"]
+        name = self.game.state["players"][pid].name
         self.publisher.add_client(pid, view_for(pid))
         stats = ClientStats(pid=pid, name=name, peer=peer, joined_frame=self.publisher.frame)
         self._connections[pid] = _Connection(stats, reader, writer)

@@ -111,7 +111,7 @@ def _board_lines(state: Any, pid: int, rows: int, cols: int) -> list[_Line]:
     height, width, cell = _cells(state["board"])
     players = state.get("players", {})
     me = players.get(pid)
-    center = tuple(me["pos"]) if me is not None else (height // 2, width // 2)
+    center = tuple(me.pos) if me is not None else (height // 2, width // 2)
     top = _start(int(center[0]), rows, height)
     left = _start(int(center[1]), cols, width)
     rows, cols = min(rows, height), min(cols, width)
@@ -121,9 +121,9 @@ def _board_lines(state: Any, pid: int, rows: int, cols: int) -> list[_Line]:
     ]
     styles = [[_STYLE_OF_CELL.get(ch, "text") for ch in line] for line in grid]
     for other, player in players.items():
-        row, col = (int(n) for n in player["pos"])
+        row, col = (int(n) for n in player.pos)
         if top <= row < top + rows and left <= col < left + cols:
-            glyph = _clean(player["glyph"])[:1] or "?"
+            glyph = _clean(player.glyph)[:1] or "?"
             grid[row - top][col - left] = glyph
             styles[row - top][col - left] = "me" if other == pid else "player"
     lines: list[_Line] = []
@@ -141,16 +141,14 @@ def _board_lines(state: Any, pid: int, rows: int, cols: int) -> list[_Line]:
 def _panel_lines(state: Any, pid: int) -> tuple[list[_Line], list[_Line]]:
     """The scoreboard (best first) and the player's private log."""
     players = state.get("players", {})
-    ranked = sorted(
-        players.items(), key=lambda item: (-int(item[1]["score"]), str(item[1]["glyph"]))
-    )
-    names = {other: _clean(player["name"]) for other, player in ranked}
+    ranked = sorted(players.items(), key=lambda item: (-int(item[1].score), str(item[1].glyph)))
+    names = {other: _clean(player.name) for other, player in ranked}
     width = max((len(name) for name in names.values()), default=0)
     board: list[_Line] = [[("players", "heading")]]
     for other, player in ranked:
         mine = other == pid
-        glyph = _clean(player["glyph"])[:1] or "?"
-        text = f"{'>' if mine else ' '} {glyph} {names[other]:<{width}} {int(player['score']):>3}"
+        glyph = _clean(player.glyph)[:1] or "?"
+        text = f"{'>' if mine else ' '} {glyph} {names[other]:<{width}} {int(player.score):>3}"
         board.append([(text + (" you" if mine else ""), "you" if mine else "text")])
     private = state.get("private", {}).get(pid, {})
     log: list[_Line] = [[(_clean(line), "log")] for line in private.get("log", ())]
@@ -239,7 +237,7 @@ def status_line(client: ArenaClient) -> str:
     speed = f"{rate / 1000:.1f} kB/s" if rate >= 1000 else f"{rate:.0f} B/s"
     ping = f"{client.rtt * 1000:.0f} ms" if client.rtt is not None else "- ms"
     me = client.me
-    score = me["score"] if me is not None else "-"
+    score = me.score if me is not None else "-"
     frame = client.replica.frame
     return (
         f"frame {frame if frame is not None else '-'} | {speed} | ping {ping} | "

@@ -51,14 +51,14 @@ def test_impossible_games_are_refused(rows: int, cols: int, gems: int) -> None:
 def test_a_player_walks_until_a_wall_stops_it() -> None:
     game = Game(5, 8, gems=0, seed=1)
     pid = game.join("ada")
-    game.state["players"][pid]["pos"] = (2, 3)
+    game.state["players"][pid].pos = (2, 3)
     for row in range(1, 4):  # clear the middle rows
         for col in range(1, 7):
             game.state["board"][row, col] = FLOOR
     game.steer(pid, "E")
     for _ in range(10):
         game.step()
-    assert game.state["players"][pid]["pos"] == (2, 6)
+    assert game.state["players"][pid].pos == (2, 6)
     assert game.state["private"][pid]["steps"] == 3
 
 
@@ -66,12 +66,12 @@ def test_walking_onto_a_gem_scores_and_drops_a_new_one() -> None:
     game = Game(5, 8, gems=1, seed=1)
     pid = game.join("ada")
     (gem,) = cells(game, GEM)
-    game.state["players"][pid]["pos"] = (gem[0], gem[1] - 1)
+    game.state["players"][pid].pos = (gem[0], gem[1] - 1)
     game.state["board"][gem[0], gem[1] - 1] = FLOOR
     game.steer(pid, "E")
     game.step()
-    assert game.state["players"][pid]["score"] == 1
-    assert game.state["players"][pid]["pos"] == gem
+    assert game.state["players"][pid].score == 1
+    assert game.state["players"][pid].pos == gem
     assert len(cells(game, GEM)) == 1
     assert cells(game, GEM) != {gem}
     assert game.state["private"][pid]["log"][-1] == f"gem at {gem[0]},{gem[1]}: 1 points"
@@ -82,27 +82,27 @@ def test_players_block_each_other_and_the_log_keeps_the_last_lines() -> None:
     ada, bob = game.join("ada"), game.join("bob")
     for col in range(1, 7):
         game.state["board"][2, col] = FLOOR
-    game.state["players"][ada]["pos"] = (2, 2)
-    game.state["players"][bob]["pos"] = (2, 3)
+    game.state["players"][ada].pos = (2, 2)
+    game.state["players"][bob].pos = (2, 3)
     game.steer(ada, "E")
     for _ in range(LOG_LINES + 2):
         game.step()
-    assert game.state["players"][ada]["pos"] == (2, 2)
+    assert game.state["players"][ada].pos == (2, 2)
     assert game.state["private"][ada]["log"] == ["bumped into bob"] * LOG_LINES
 
 
 def test_join_names_glyphs_and_a_full_arena() -> None:
     game = Game(seed=2)
     first = game.join("\x1b[31mevil\x07 name that is far too long")
-    assert game.state["players"][first]["name"] == "[31mevil name th"
-    assert game.state["players"][first]["glyph"] == "A"
-    assert game.state["players"][game.join("")]["name"] == "player2"
+    assert game.state["players"][first].name == "[31mevil name th"
+    assert game.state["players"][first].glyph == "A"
+    assert game.state["players"][game.join("")].name == "player2"
     for n in range(24):
         game.join(f"p{n}")
     with pytest.raises(GameFull):
         game.join("one too many")
     game.leave(first)
-    assert game.state["players"][game.join("late")]["glyph"] == "A"
+    assert game.state["players"][game.join("late")].glyph == "A"
 
 
 def test_steer_checks_its_arguments() -> None:
@@ -133,7 +133,7 @@ def test_the_bot_walks_towards_the_nearest_gem() -> None:
         for col in range(1, 8):
             game.state["board"][row, col] = FLOOR
     pid = game.join("bot")
-    game.state["players"][pid]["pos"] = (2, 4)
+    game.state["players"][pid].pos = (2, 4)
     game.state["board"][2, 1] = GEM
     assert next_step(game.state, pid) == "W"
     game.state["board"][1, 4] = GEM
@@ -189,7 +189,7 @@ class GameReplication(RuleBasedStateMachine):
     @invariant()
     def rules_hold(self) -> None:
         board = self.game.state["board"]
-        positions = [tuple(p["pos"]) for p in self.game.state["players"].values()]
+        positions = [tuple(p.pos) for p in self.game.state["players"].values()]
         assert len(set(positions)) == len(positions)
         assert all(board[pos] != WALL for pos in positions)
         assert len(cells(self.game, GEM)) == 4
@@ -229,6 +229,6 @@ TestGameReplication.settings = settings(max_examples=30, stateful_step_count=30,
 def test_any_seed_makes_a_playable_board(seed: int) -> None:
     game = Game(seed=seed)
     pids = [game.join(f"p{n}") for n in range(26)]
-    positions: Any = {tuple(game.state["players"][pid]["pos"]) for pid in pids}
+    positions: Any = {tuple(game.state["players"][pid].pos) for pid in pids}
     assert len(positions) == 26
     assert len(cells(game, GEM)) == 12

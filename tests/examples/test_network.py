@@ -132,10 +132,10 @@ def test_bots_play_a_game_and_every_replica_ends_equal_to_the_server(
             for client in clients:
                 assert_in_sync(server, client)
             players = server.game.state["players"]
-            assert sum(player["score"] for player in players.values()) > 0  # they played
+            assert sum(player.score for player in players.values()) > 0  # they played
             assert all(bot.moves > 0 for bot in bots)
             report = [
-                (players[c.pid]["name"], c.bytes_received / ticks, players[c.pid]["score"])
+                (players[c.pid].name, c.bytes_received / ticks, players[c.pid].score)
                 for c in clients
             ]
             for client in clients:

@@ -42,8 +42,8 @@ def board_of(game: Game) -> list[str]:
     board = game.state["board"]
     grid = [[CELL[board[row, col]] for col in range(game.cols)] for row in range(game.rows)]
     for player in game.state["players"].values():
-        row, col = player["pos"]
-        grid[row][col] = player["glyph"]
+        row, col = player.pos
+        grid[row][col] = player.glyph
     return ["".join(line) for line in grid]
 
 
@@ -93,7 +93,7 @@ def test_the_board_shows_every_cell_and_player_in_place() -> None:
     assert lines[-1] == "the status"
     panel = [line[game.cols :] for line in lines]
     for player in game.state["players"].values():
-        assert any(f"{player['glyph']} {player['name']}" in line for line in panel)
+        assert any(f"{player.glyph} {player.name}" in line for line in panel)
     (mine,) = [line for line in panel if "you" in line]
     assert mine.lstrip().startswith("> A ada")
     assert lines.index(expected[0] + "  players") == 0
@@ -102,8 +102,8 @@ def test_the_board_shows_every_cell_and_player_in_place() -> None:
 
 def test_the_scoreboard_ranks_by_score() -> None:
     game, _, bob, cyd = three_players()
-    game.state["players"][cyd]["score"] = 9
-    game.state["players"][bob]["score"] = 4
+    game.state["players"][cyd].score = 9
+    game.state["players"][bob].score = 4
     lines = render(game.state, bob, width=100, height=30)
     assert [line[game.cols + 2 :] for line in lines[1:4]] == [
         "  C cyd   9",
@@ -115,7 +115,7 @@ def test_the_scoreboard_ranks_by_score() -> None:
 @pytest.mark.parametrize("pos", [(1, 1), (18, 38), (10, 20), (1, 38), (18, 1)])
 def test_a_small_terminal_crops_the_board_around_the_own_player(pos: tuple[int, int]) -> None:
     game, ada, _, _ = three_players()
-    game.state["players"][ada]["pos"] = pos
+    game.state["players"][ada].pos = pos
     full = board_of(game)
     lines = render(game.state, ada, width=24, height=12, status="frame 7 | a long status line")
     assert len(lines) == 12
@@ -145,7 +145,7 @@ def test_the_screen_fits_the_terminal(
     width: int, height: int, status: str, seed: int, waiting: bool
 ) -> None:
     game, ada, _, _ = three_players(seed)
-    game.state["players"][ada]["name"] = "名前\x1b[2Jx\u0301"  # wide, control and combining
+    game.state["players"][ada].name = "名前\x1b[2Jx\u0301"  # wide, control and combining
     state = {} if waiting else game.state
     lines = render(state, ada, width=width, height=height, status=status)
     assert len(lines) <= height
@@ -326,7 +326,7 @@ def test_the_status_line() -> None:
         before = status_line(client)
         await server.run(ticks=3)
         await client.wait_for_frame(3)
-        server.game.state["players"][client.pid]["score"] = 7
+        server.game.state["players"][client.pid].score = 7
         await server.run(ticks=1)
         await client.wait_for_frame(4)
         client.rtt = 0.0123
