@@ -447,3 +447,20 @@ def test_encoding_a_handler_hints_at_snapshot_and_diff() -> None:
         CODEC.encode(DataHandler({"a": 1}))
     with pytest.raises(EncodeError, match=r"root\['a'\]\[1\]"):
         CODEC.encode({"a": [1, {2}]})
+
+
+def test_the_float_cache_keeps_zeros_nans_and_widths_apart() -> None:
+    codec = CborCodec()
+    nan = struct.unpack(">d", bytes.fromhex("7ff8000000000123"))[0]
+    values = [0.0, -0.0, 0.0, 1.5, 1.5, 0.1, 0.1, nan, nan, 1e300, -1e300, 65504.0, 65520.0]
+    first = [codec.encode(value) for value in values]
+    again = [codec.encode(value) for value in values]  # now from the cache where cached
+    assert first == again
+    assert first[:3] == [b"\xf9\x00\x00", b"\xf9\x80\x00", b"\xf9\x00\x00"]
+    assert first[3] == b"\xf9\x3e\x00"
+    assert first[5] == b"\xfb" + struct.pack(">d", 0.1)
+    assert first[7] == b"\xfb" + bytes.fromhex("7ff8000000000123")
+    assert first[11:] == [b"\xf9\x7b\xff", b"\xfa" + struct.pack(">f", 65520.0)]
+    assert codec.encode((0.0, -0.0, -0.0, 0.0)) == bytes.fromhex(
+        "84 f9 0000 f9 8000 f9 8000 f9 0000"
+    )

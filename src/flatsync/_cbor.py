@@ -63,7 +63,28 @@ _FLOATS = {0xF9: _unpack_e, 0xFA: _unpack_f, 0xFB: _unpack_d}
 # -- encoding ---------------------------------------------------------------------------------
 
 
+#: Encoded floats by value, for the values a game repeats (grid positions, hit
+#: points): a hit skips two struct round trips. Zero is never cached (``-0.0 ==
+#: 0.0`` would find the other's bytes), nor NaN (it never equals itself).
+_FLOAT_BYTES: dict[float, bytes] = {}
+_FLOAT_CACHE_SIZE = 4096
+
+
 def _encode_float(encoder: cbor2.CBOREncoder, value: float) -> None:
+    data = _FLOAT_BYTES.get(value)
+    if data is not None and value:
+        encoder.write(data)
+        return
+    data = _float_bytes(value)
+    if value and value == value:
+        if len(_FLOAT_BYTES) >= _FLOAT_CACHE_SIZE:
+            _FLOAT_BYTES.clear()
+        _FLOAT_BYTES[value] = data
+    encoder.write(data)
+
+
+def _float_bytes(value: float) -> bytes:
+    """The shortest CBOR float that holds ``value`` exactly (NaN: a double, payload kept)."""
     if value == value:
         try:
             half = _pack_e(value)
@@ -71,17 +92,15 @@ def _encode_float(encoder: cbor2.CBOREncoder, value: float) -> None:
             pass
         else:
             if _unpack_e(half)[0] == value:
-                encoder.write(b"\xf9" + half)
-                return
+                return b"\xf9" + half
         try:
             single = _pack_f(value)
         except OverflowError:
             pass
         else:
             if _unpack_f(single)[0] == value:
-                encoder.write(b"\xfa" + single)
-                return
-    encoder.write(b"\xfb" + _pack_d(value))
+                return b"\xfa" + single
+    return b"\xfb" + _pack_d(value)
 
 
 def _encode_list(encoder: cbor2.CBOREncoder, value: list[Any]) -> None:
