@@ -24,14 +24,14 @@ and each container's brackets encoded once.
 
 from __future__ import annotations
 
-import struct
+import abc
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from ._base import ATOMS, Handler
-from ._cbor import CborCodec
+from ._cbor import CborCodec, _float_bytes
 from ._codec import Codec, user_tree
 from ._debug import children, fit, is_collection, join, node, segment
 from ._errors import FlatsyncError
@@ -273,20 +273,20 @@ class _Walk:
         return None if size is None else (size, inner)
 
 
-class _Sizes:
+class _Sizes(abc.ABC):
     """Encoded sizes for one codec: of a whole value, and of a container from its children's."""
 
+    @abc.abstractmethod
     def leaf(self, value: Any) -> int | None:
         """The size of ``value`` encoded on its own (``None``: it cannot be)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def container(self, value: Any, inner: int, child_sizes: list[int]) -> int | None:
         """The size of a mapping, sequence or marker whose keys and children weigh ``inner``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def marker(self, marker: Any, content_size: int) -> int | None:
         """The size of ``marker``, whose content weighs ``content_size``."""
-        raise NotImplementedError
 
 
 class _EncodedSizes(_Sizes):
@@ -331,12 +331,6 @@ class _EncodedSizes(_Sizes):
         return self.leaf(marker)
 
 
-_pack_e = struct.Struct(">e").pack
-_unpack_e = struct.Struct(">e").unpack
-_pack_f = struct.Struct(">f").pack
-_unpack_f = struct.Struct(">f").unpack
-
-
 def _cbor_head(argument: int) -> int:
     """The bytes of a CBOR head whose argument is ``argument`` (>= 0)."""
     if argument < 24:
@@ -371,7 +365,7 @@ class _CborSizes(_Sizes):
         if t is bool or value is None or value is DELETED:
             return 1
         if t is float:
-            return _cbor_float(value)
+            return len(_float_bytes(value))
         if t is bytes:
             return _cbor_head(len(value)) + len(value)
         if t is tuple:
@@ -416,22 +410,6 @@ class _CborSizes(_Sizes):
 
     def marker(self, marker: Any, content_size: int) -> int | None:
         return 1 + content_size
-
-
-def _cbor_float(value: float) -> int:
-    """The bytes of ``value`` as CborCodec writes it: the shortest exact float."""
-    if value == value:
-        try:
-            if _unpack_e(_pack_e(value))[0] == value:
-                return 3
-        except OverflowError:
-            pass
-        try:
-            if _unpack_f(_pack_f(value))[0] == value:
-                return 5
-        except OverflowError:
-            pass
-    return 9
 
 
 def _in_tuple(item: Any) -> bool:
