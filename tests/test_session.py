@@ -298,7 +298,8 @@ def test_a_client_behind_the_ring_still_gets_one_packet() -> None:
     assert_strict_equal(slow.state, root)
 
 
-def test_a_lost_packet_is_resent_as_a_merge_after_one_round_trip() -> None:
+def a_packet_after_a_loss() -> tuple[DataHandler, Publisher, Replica, bytes]:
+    """Client "a" holds frame 1; frame 2's packet is lost; return frame 3's packet, built on 2."""
     root = DataHandler({"x": 0})
     pub = Publisher(root)
     pub.add_client("a")
@@ -311,6 +312,11 @@ def test_a_lost_packet_is_resent_as_a_merge_after_one_round_trip() -> None:
     root["x"] = 2
     pub.tick()
     [later] = pub.packets_for("a")
+    return root, pub, replica, later
+
+
+def test_a_lost_packet_is_resent_as_a_merge_after_one_round_trip() -> None:
+    root, pub, replica, later = a_packet_after_a_loss()
     assert replica.receive(later) == [FrameDropped(frame=3, base=2, reason="gap")]
     assert replica.state == {"x": 0}
     request = replica.packet_to_send()
@@ -331,18 +337,8 @@ def test_a_lost_packet_is_resent_as_a_merge_after_one_round_trip() -> None:
 
 
 def test_a_catch_up_comes_before_the_pending_delta() -> None:
-    root = DataHandler({"x": 0})
-    pub = Publisher(root)
-    pub.add_client("a")
-    pub.tick()
-    replica = Replica()
-    pump(pub, "a", replica)
-    root["x"] = 1
-    pub.tick()
-    pub.packets_for("a")  # lost
-    root["x"] = 2
-    pub.tick()
-    replica.receive(pub.packets_for("a")[0])
+    root, pub, replica, later = a_packet_after_a_loss()
+    replica.receive(later)
     pub.receive("a", replica.packet_to_send() or b"")
     root["x"] = 3
     pub.tick()
