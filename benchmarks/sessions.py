@@ -60,7 +60,7 @@ from _harness import (
 
 import flatsync
 from flatsync import ANY, CborCodec, DataHandler, Publisher, Replica, View
-from flatsync._views import ViewCompiler, filter_delta
+from flatsync._session._views import ViewCompiler, filter_delta
 
 #: The headline configuration: 100 clients, 10 distinct views, 10,000 entities, 10 changes.
 BASE = {"clients": 100, "views": 10, "n": 10_000, "changes": 10}

@@ -11,14 +11,12 @@ from importlib.metadata import version as _version
 from pathlib import Path
 from typing import Any
 
-from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
-from sphinx.errors import PycodeError
-from sphinx.pycode import ModuleAnalyzer
 from sphinx.util import logging
 
 import flatsync
+import flatsync.testing
 
 # The tutorial and the debugging page run the demo game, imported as `arena`.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
@@ -96,72 +94,26 @@ html_theme = "furo"
 html_title = f"flatsync {release}"
 
 # -- Public names ------------------------------------------------------------
+#
+# Every re-exported object names its public module (``flatsync._public.publish``,
+# as cbor2 does), so type hints and references resolve without private paths.
 
 _logger = logging.getLogger("flatsync.docs")
 
 
-def _public_target(target: str) -> str | None:
-    """``flatsync._data.DataHandler.diff`` -> ``flatsync.DataHandler.diff``."""
-    parts = target.split(".")
-    if parts[0] != "flatsync" or not any(p.startswith("_") for p in parts[1:-1]):
-        return None
-    return ".".join([parts[0], *(p for p in parts[1:-1] if not p.startswith("_")), parts[-1]])
-
-
-def _resolve_private_module(
-    app: Sphinx, env: BuildEnvironment, node: Any, contnode: nodes.TextElement
-) -> nodes.reference | None:
-    """Resolve references to a private module's object to its public name.
-
-    Type hints name the class where it is defined (``flatsync._data.DataHandler``),
-    while the API page documents it where users import it (``flatsync.DataHandler``).
-    """
-    if node.get("refdomain") != "py":
-        return None
-    public = _public_target(node.get("reftarget", ""))
-    if public is None:
-        return None
-    domain: Any = env.get_domain("py")
-    result: nodes.reference | None = domain.resolve_xref(
-        env, node["refdoc"], app.builder, node["reftype"], public, node, contnode
-    )
-    return result
-
-
-def _attribute_doc_from_private_module(
-    app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]
-) -> None:
-    """Give ``flatsync.NAME`` (autodata) the docstring written under ``NAME`` in its private module.
-
-    autodoc looks for a data item's docstring in the module it is documented in
-    (``flatsync``), but it is written where the item is assigned
-    (``DELETED = ...`` then a docstring, in ``flatsync._markers``); without this,
-    ``DELETED`` would show the docstring of its enum class.
-    """
-    if what != "data" or not name.startswith("flatsync.") or name.count(".") != 1:
-        return
-    attr = name.split(".", 1)[1]
-    for modname in sorted(m for m in sys.modules if m.startswith("flatsync._")):
-        try:
-            attr_docs = ModuleAnalyzer.for_module(modname).find_attr_docs()
-        except PycodeError:
-            continue
-        if ("", attr) in attr_docs:
-            lines[:] = list(attr_docs["", attr])
-            return
-
-
 def _check_public_names_documented(app: Sphinx, env: BuildEnvironment) -> None:
-    """Warn (so -W fails) when a name in ``flatsync.__all__`` is missing from the API page."""
+    """Warn (so -W fails) when a public name of a namespace is missing from the API page."""
     objects: Any = env.get_domain("py").objects  # type: ignore[attr-defined]
-    for name in flatsync.__all__:
-        if name.startswith("__"):
-            continue
-        if f"flatsync.{name}" not in objects:
-            _logger.warning("flatsync.%s is public (in __all__) but not documented in api.md", name)
+    for module in (flatsync, flatsync.protocol, flatsync.debug, flatsync.testing):
+        for name in module.__all__:
+            documented = f"{module.__name__}.{name}" in objects
+            # flatsync.protocol re-exports three root names, documented at the root.
+            if name.startswith("__") or documented or getattr(flatsync, name, None) is not None:
+                continue
+            _logger.warning(
+                "%s.%s is public (in __all__) but not documented in api.md", module.__name__, name
+            )
 
 
 def setup(app: Sphinx) -> None:
-    app.connect("missing-reference", _resolve_private_module)
     app.connect("env-check-consistency", _check_public_names_documented)
-    app.connect("autodoc-process-docstring", _attribute_doc_from_private_module)

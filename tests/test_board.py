@@ -20,8 +20,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from flatsync import (
-    BoardDelta,
-    BoardSnapshot,
     ByteHandler,
     CborCodec,
     CellsChanged,
@@ -29,14 +27,12 @@ from flatsync import (
     DataHandler,
     DecodeError,
     EncodeError,
-    ListDelta,
     ListHandler,
     PatchError,
     ReadOnlyError,
-    Replace,
-    apply_delta,
     merge,
 )
+from flatsync.protocol import BoardDelta, BoardSnapshot, ListDelta, Replace, apply_delta
 from flatsync.testing import Convergence, assert_strict_equal, nans, strict_equal
 
 CODEC = CborCodec()

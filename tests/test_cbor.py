@@ -20,10 +20,9 @@ from flatsync import (
     EncodeError,
     LimitError,
     Limits,
-    ListDelta,
     ListHandler,
-    Replace,
 )
+from flatsync.protocol import ListDelta, Replace
 from flatsync.testing import assert_strict_equal, keys, snapshots, values
 
 CODEC = CborCodec()

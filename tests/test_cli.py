@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import flatsync
-from flatsync._cli import codecs, main
+import flatsync.debug
+from flatsync._debug._cli import codecs, main
 
 
 def session_packets() -> list[bytes]:
@@ -83,7 +84,7 @@ def test_a_missing_file_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_replay_a_recorded_session(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "session.fsrec"
-    path.write_bytes(flatsync.write_recording(session_packets(), codec="cbor", framed=True))
+    path.write_bytes(flatsync.debug.write_recording(session_packets(), codec="cbor", framed=True))
     assert main(["replay", str(path), "--packets"]) == 0
     assert capsys.readouterr().out == (
         "#1: SNAPSHOT frame 1, 24 bytes (2 of header)\n"
@@ -101,7 +102,7 @@ def test_replay_a_recorded_session(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_replay_reports_a_dropped_frame(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     first, _, third = session_packets()
     path = tmp_path / "gap.fsrec"
-    path.write_bytes(flatsync.write_recording([first, third], codec="cbor", framed=True))
+    path.write_bytes(flatsync.debug.write_recording([first, third], codec="cbor", framed=True))
     assert main(["replay", str(path)]) == 0
     assert capsys.readouterr().out == (
         "#2: dropped (gap)\n2 packets replayed (cbor)\n\nplayers: {1: {'hp': 8}, 2: {'hp': 5}}\n"
@@ -126,7 +127,7 @@ def test_pack_then_replay_bare_packets(tmp_path: Path, capsys: pytest.CaptureFix
     ]
     assert main(argv) == 0
     assert capsys.readouterr().out == f"2 packets, 25 bytes written to {out}\n"
-    recording = flatsync.read_recording(out.read_bytes())
+    recording = flatsync.debug.read_recording(out.read_bytes())
     assert recording.packets == (bytes.fromhex("a1 62 68 70 03"), bytes.fromhex("a1 62 68 70 08"))
     assert main(["replay", str(out), "--costs", "1"]) == 0
     # The --hex packet comes first: the replica starts at hp 3, then patches it to 8.
@@ -143,7 +144,7 @@ def test_pack_then_replay_bare_packets(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_replay_refuses_an_unknown_codec(tmp_path: Path) -> None:
     path = tmp_path / "odd.fsrec"
-    path.write_bytes(flatsync.write_recording([], codec="smoke-signals", framed=True))
+    path.write_bytes(flatsync.debug.write_recording([], codec="smoke-signals", framed=True))
     with pytest.raises(SystemExit, match="unknown codec 'smoke-signals'"):
         main(["replay", str(path)])
 

@@ -18,12 +18,11 @@ from flatsync import (
     CborCodec,
     Changed,
     DataHandler,
-    ListDelta,
     ListHandler,
     ReadOnlyError,
     Removed,
-    Replace,
 )
+from flatsync.protocol import ListDelta, Replace
 from flatsync.testing import SyncPair, assert_strict_equal, strict_equal
 
 CODEC = CborCodec()

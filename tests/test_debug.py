@@ -11,8 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import flatsync
-from flatsync import CborCodec, DataHandler, ListDelta, ListHandler, Replace, _accounting
-from flatsync._cli import codecs
+import flatsync.debug
+from flatsync import CborCodec, DataHandler, ListHandler
+from flatsync._debug import _accounting
+from flatsync._debug._cli import codecs
+from flatsync.protocol import ListDelta, Replace
 from flatsync.testing import protocol_trees, snapshots
 
 
@@ -37,7 +40,7 @@ def game(n: int = 1000) -> DataHandler:
 
 
 def test_overview_of_the_game() -> None:
-    assert flatsync.overview(game()) == (
+    assert flatsync.debug.overview(game()) == (
         "<root>: DataHandler{tick, players} × 1\n"
         "tick: int × 1\n"
         "players: DataHandler[int] × 1 (1,000 items)\n"
@@ -54,7 +57,7 @@ def test_overview_of_the_game() -> None:
 
 
 def test_dig_of_the_game() -> None:
-    assert flatsync.dig(game()) == (
+    assert flatsync.debug.dig(game()) == (
         "tick: 4812\n"
         "players: DataHandler (1,000 items)\n"
         "  [1..16, 18..203, 205..980, 982..1000] × 997:\n"
@@ -69,7 +72,7 @@ def test_dig_of_the_game() -> None:
 
 
 def test_cost_report_of_the_game() -> None:
-    assert flatsync.cost_report(game(), CborCodec(), top=4) == (
+    assert flatsync.debug.cost_report(game(), CborCodec(), top=4) == (
         "46,208 bytes (cbor)\n"
         "  total  share     own   items  path\n"
         " 46,199    99%      11       1  players\n"
@@ -85,7 +88,7 @@ def test_dig_of_a_delta_shows_markers_by_class() -> None:
     del state["players"][4]
     state["players"][21] = {"name": "new", "pos": (0, 0), "hp": 10, "inventory": []}
     state["players"][5]["inventory"].append("bow")
-    assert flatsync.dig(state.diff(), width=60, fold=2).splitlines() == [
+    assert flatsync.debug.dig(state.diff(), width=60, fold=2).splitlines() == [
         "players: dict (4 items)",
         "  3: {'hp': 9}",
         "  4: flatsync.DELETED",
@@ -104,7 +107,7 @@ def test_record_deltas_fold_only_with_those_that_change_the_same_fields() -> Non
     for i in range(10):
         state["mobs"][i].hp += 1
     state["mobs"][7].name = "boss"  # the odd one: two fields changed
-    assert flatsync.dig(state.diff()).splitlines() == [
+    assert flatsync.debug.dig(state.diff()).splitlines() == [
         "mobs: dict (10 items)",
         "  [0..6, 8..9] × 9: RecordDelta{0: 1..10}",
         "  7: RecordDelta({0: 8, 1: 'boss'})",
@@ -113,7 +116,7 @@ def test_record_deltas_fold_only_with_those_that_change_the_same_fields() -> Non
 
 def test_overview_of_markers_and_other_handlers() -> None:
     tree = {1: Replace({"hp": 1}), 2: ListDelta(((0, "x"),)), "b": flatsync.ByteHandler("u8", 2)}
-    text = flatsync.overview(tree)
+    text = flatsync.debug.overview(tree)
     assert "[*]: Replace × 1 | ListDelta × 1 | BoardSnapshot × 1" in text
     assert "[*](): dict{hp} × 1 | tuple[tuple[int, str]] × 1" in text
 
@@ -129,12 +132,12 @@ class Goblin:
 def test_records_show_their_fields() -> None:
     state = DataHandler({"mobs": {i: Goblin(name=f"m{i}") for i in range(10)}})
     state["mobs"][3].hp = 2.5
-    assert flatsync.dig(state) == (
+    assert flatsync.debug.dig(state) == (
         "mobs: DataHandler (10 items)\n"
         "  [0..2, 4..9] × 9: {hp: 1, name: 'm0' … (9 distinct)}\n"
         "  3: {'hp': 2.5, 'name': 'm3'}"
     )
-    assert flatsync.overview(state).splitlines()[2:] == [
+    assert flatsync.debug.overview(state).splitlines()[2:] == [
         "mobs[*]: Goblin{hp, name} × 10",
         "mobs[*].hp: int × 9 | float × 1",
         "  odd float: mobs[3].hp",
@@ -143,7 +146,7 @@ def test_records_show_their_fields() -> None:
 
 
 def test_dig_folds_plain_values_and_lists() -> None:
-    text = flatsync.dig({"xs": list(range(100)), "names": {f"n{i}": "a" for i in range(30)}})
+    text = flatsync.debug.dig({"xs": list(range(100)), "names": {f"n{i}": "a" for i in range(30)}})
     assert text.splitlines() == [
         "xs: list (100 items)",
         "  [0..99] × 100: 0..99",
@@ -155,10 +158,10 @@ def test_dig_folds_plain_values_and_lists() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "call"),
     [
-        ({"width": 19}, flatsync.dig),
-        ({"lines": 0}, flatsync.dig),
-        ({"width": 9}, flatsync.overview),
-        ({"samples": -1}, flatsync.overview),
+        ({"width": 19}, flatsync.debug.dig),
+        ({"lines": 0}, flatsync.debug.dig),
+        ({"width": 9}, flatsync.debug.overview),
+        ({"samples": -1}, flatsync.debug.overview),
     ],
 )
 def test_bad_budgets_are_refused(kwargs: dict[str, int], call: Any) -> None:
@@ -168,7 +171,7 @@ def test_bad_budgets_are_refused(kwargs: dict[str, int], call: Any) -> None:
 
 def test_cost_report_refuses_a_bad_grouping() -> None:
     with pytest.raises(ValueError, match="pattern"):
-        flatsync.cost_report({}, CborCodec(), by="key")
+        flatsync.debug.cost_report({}, CborCodec(), by="key")
 
 
 # -- properties on generated states ------------------------------------------------------------
@@ -204,7 +207,7 @@ def test_dig_keeps_counts_and_the_odd_one(
     crowd: tuple[dict[int, Any], int, str], width: int
 ) -> None:
     entities, odd, _ = crowd
-    text = flatsync.dig({"mobs": entities}, width=width)
+    text = flatsync.debug.dig({"mobs": entities}, width=width)
     lines = text.splitlines()
     assert all(len(line) <= width for line in lines)
     assert len(lines) <= 40
@@ -217,7 +220,7 @@ def test_dig_keeps_counts_and_the_odd_one(
 @given(crowds())
 def test_overview_counts_and_flags_the_odd_one(crowd: tuple[dict[int, Any], int, str]) -> None:
     entities, odd, field = crowd
-    text = flatsync.overview(DataHandler({"mobs": entities}))
+    text = flatsync.debug.overview(DataHandler({"mobs": entities}))
     line = next(line for line in text.splitlines() if line.startswith(f"mobs[*].{field}: "))
     counts = [int(c.replace(",", "")) for c in re.findall(r" × ([\d,]+)", line)]
     assert sum(counts) == len(entities)
@@ -227,10 +230,10 @@ def test_overview_counts_and_flags_the_odd_one(crowd: tuple[dict[int, Any], int,
 
 @given(snapshots(max_depth=4, max_size=6), st.integers(20, 120), st.integers(1, 60))
 def test_dig_fits_its_budget(tree: dict[Any, Any], width: int, lines: int) -> None:
-    text = flatsync.dig(tree, width=width, lines=lines)
+    text = flatsync.debug.dig(tree, width=width, lines=lines)
     assert all(len(line) <= width for line in text.splitlines())
     assert len(text.splitlines()) <= lines
-    flatsync.overview(tree)
+    flatsync.debug.overview(tree)
 
 
 def _head(n: int) -> int:
@@ -250,7 +253,7 @@ def _preorder(value: Any, key_size: int, out: list[tuple[Any, int]]) -> None:
 @given(snapshots(max_depth=4, max_size=6))
 def test_cbor_costs_add_up_to_the_packet_exactly(tree: dict[Any, Any]) -> None:
     codec = CborCodec()
-    rows = flatsync.byte_costs(tree, codec)
+    rows = flatsync.debug.byte_costs(tree, codec)
     assert rows[0].total == len(codec.encode(tree))
     assert sum(row.own for row in rows) == rows[0].total
     expected: list[tuple[Any, int]] = []
@@ -267,13 +270,15 @@ def test_cbor_costs_add_up_to_the_packet_exactly(tree: dict[Any, Any]) -> None:
 
 def test_costs_of_a_handler_are_those_of_its_snapshot() -> None:
     state = game(30)
-    assert flatsync.byte_costs(state, CborCodec()) == flatsync.byte_costs(
+    assert flatsync.debug.byte_costs(state, CborCodec()) == flatsync.debug.byte_costs(
         state.snapshot(), CborCodec()
     )
 
 
 def test_a_marker_is_accounted_through_its_content() -> None:
-    rows = flatsync.byte_costs({1: Replace({"hp": 1}), 2: ListDelta(((0, "x"),))}, CborCodec())
+    rows = flatsync.debug.byte_costs(
+        {1: Replace({"hp": 1}), 2: ListDelta(((0, "x"),))}, CborCodec()
+    )
     assert [(row.path, row.total, row.own) for row in rows] == [
         ("", 15, 1),
         ("[1]", 7, 3),  # the key, tag 6, the map head
@@ -283,7 +288,7 @@ def test_a_marker_is_accounted_through_its_content() -> None:
 
 
 def test_costs_by_path() -> None:
-    report = flatsync.cost_report({"a": [1, 2], "b": "xyz"}, CborCodec(), by="path", top=2)
+    report = flatsync.debug.cost_report({"a": [1, 2], "b": "xyz"}, CborCodec(), by="path", top=2)
     assert report.splitlines()[2:] == [
         "      6    46%       4       1  a",  # 'a', tag 8, the array head, 1, 2
         "      6    46%       6       1  b",
@@ -295,8 +300,8 @@ def test_costs_by_path() -> None:
 
 @given(st.lists(st.binary(max_size=300)), st.text(max_size=10), st.booleans())
 def test_recordings_round_trip(packets: list[bytes], codec: str, framed: bool) -> None:
-    data = flatsync.write_recording(packets, codec=codec, framed=framed)
-    assert flatsync.read_recording(data) == flatsync.Recording(
+    data = flatsync.debug.write_recording(packets, codec=codec, framed=framed)
+    assert flatsync.debug.read_recording(data) == flatsync.debug.Recording(
         codec=codec, framed=framed, packets=tuple(packets)
     )
 
@@ -317,17 +322,17 @@ def test_recordings_round_trip(packets: list[bytes], codec: str, framed: bool) -
 )
 def test_bad_recordings_are_refused(data: bytes) -> None:
     with pytest.raises(flatsync.DecodeError):
-        flatsync.read_recording(data)
+        flatsync.debug.read_recording(data)
 
 
 def test_a_recording_refuses_what_is_not_bytes() -> None:
     with pytest.raises(TypeError, match="str"):
-        flatsync.write_recording(["ab"], codec="cbor", framed=False)  # type: ignore[list-item]
+        flatsync.debug.write_recording(["ab"], codec="cbor", framed=False)  # type: ignore[list-item]
 
 
 def test_lists_inside_records_print_inline() -> None:
     state = DataHandler({"bag": ListHandler(["a", "b"]), "n": 1})
-    assert flatsync.dig(state) == "bag: ['a', 'b']\nn: 1"
+    assert flatsync.debug.dig(state) == "bag: ['a', 'b']\nn: 1"
 
 
 class ReprCodec(flatsync.Codec):
@@ -344,7 +349,7 @@ class ReprCodec(flatsync.Codec):
 
 def test_costs_with_a_text_codec_add_up() -> None:
     tree = {"players": {1: {"hp": 8, "name": "a"}, 2: {"hp": 10, "name": "bb"}}, "tick": 3}
-    rows = flatsync.byte_costs(tree, ReprCodec())
+    rows = flatsync.debug.byte_costs(tree, ReprCodec())
     assert rows[0].total == len(repr(tree))
     assert sum(row.own for row in rows) == rows[0].total
     by_path = {row.path: (row.total, row.own) for row in rows}
@@ -369,7 +374,7 @@ def test_costs_add_up_with_every_built_in_codec(codec: flatsync.Codec) -> None:
     state["players"][3]["inventory"].append("bow")
     state["players"][4] = {"name": "new", "pos": (1, 1), "hp": 9, "inventory": []}
     for tree in (state.snapshot(), state.diff()):
-        rows = flatsync.byte_costs(tree, codec)
+        rows = flatsync.debug.byte_costs(tree, codec)
         assert rows[0].total == len(codec.encode(tree))
         assert sum(row.own for row in rows) == rows[0].total
         assert all(row.total >= 0 for row in rows)
@@ -404,7 +409,7 @@ def assert_one_walk_is_the_definition(tree: Any) -> None:
             assert fast == slow, codec.name  # computed from the tree, or measured once a node
         else:
             assert fast is None  # any other codec: subtree by subtree, by the definition
-        assert flatsync.byte_costs(tree, codec) == slow
+        assert flatsync.debug.byte_costs(tree, codec) == slow
         assert sum(row.own for row in slow) == whole
 
 
@@ -445,7 +450,7 @@ def test_one_walk_at_every_head_boundary() -> None:
 
 def test_dig_of_roots_that_are_not_records() -> None:
     roots: list[Any] = [{}, 5, [1, 2], flatsync.DELETED]
-    assert [flatsync.dig(tree) for tree in roots] == [
+    assert [flatsync.debug.dig(tree) for tree in roots] == [
         "{}",
         "5",
         "[1, 2]",
@@ -459,12 +464,12 @@ def test_dig_cuts_what_does_not_fit_and_says_so() -> None:
         "b": list(range(50)),
         "c": "x" * 200,
     }
-    assert flatsync.dig(tree, width=30).splitlines()[-3:] == [
+    assert flatsync.debug.dig(tree, width=30).splitlines()[-3:] == [
         "b: list (50 items)",
         "  [0..49] × 50: 0..49",
         "c: 'xxxxxxxxxxxxxxxxxxxxxxxxx…",
     ]
-    assert flatsync.dig(tree, width=30, lines=4).splitlines() == [
+    assert flatsync.debug.dig(tree, width=30, lines=4).splitlines() == [
         "a: dict (3 items)",
         "  0: {'x': {'y': {'z': 0}}}",
         "  1: {'x': {'y': {'z': 1}}}",
@@ -474,7 +479,7 @@ def test_dig_cuts_what_does_not_fit_and_says_so() -> None:
 
 def test_dig_shows_only_signatures_below_its_depth() -> None:
     tree = {"a": {"b": {"c": {"d": "x" * 50, "e": 1}}}}
-    assert flatsync.dig(tree, width=40, depth=2).splitlines() == [
+    assert flatsync.debug.dig(tree, width=40, depth=2).splitlines() == [
         "a: dict (1 item)",
         "  b: dict (1 item)",
         "    c: dict{d: str, e: int} (2 items)",

@@ -13,10 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import flatsync
+import flatsync.protocol
 from flatsync import (
     DELETED,
-    BoardDelta,
-    BoardSnapshot,
     ByteHandler,
     CborCodec,
     Codec,
@@ -26,13 +25,11 @@ from flatsync import (
     JsonCodec,
     LimitError,
     Limits,
-    ListDelta,
     MsgpackCodec,
     PatchError,
     ReadOnlyError,
-    RecordDelta,
-    RecordSnapshot,
 )
+from flatsync.protocol import BoardDelta, BoardSnapshot, ListDelta, RecordDelta, RecordSnapshot
 from flatsync.testing import assert_strict_equal, colliding_keys, permissive_twin
 
 CODECS: list[Codec] = [CborCodec(), JsonCodec(), MsgpackCodec()]
@@ -177,7 +174,7 @@ def test_declared_lengths_far_beyond_the_packet_allocate_nothing(codec: Codec) -
     "marker", [ListDelta, BoardSnapshot, BoardDelta, RecordSnapshot, RecordDelta]
 )
 def test_wrong_marker_payloads_are_refused(codec: Codec, marker: type[Any]) -> None:
-    from flatsync._conformance import _WRONG_PAYLOADS, _forged_class
+    from flatsync.testing._conformance import _WRONG_PAYLOADS, _forged_class
 
     forged = _forged_class(marker.marker_id)
     accepted = 0
@@ -275,7 +272,7 @@ def test_random_deltas_either_apply_exactly_or_change_nothing(data: st.DataObjec
     except PatchError:
         assert CBOR.encode(replica.snapshot()) == before
     else:
-        expected = flatsync.apply_delta(CBOR.decode(before), delta)
+        expected = flatsync.protocol.apply_delta(CBOR.decode(before), delta)
         assert_strict_equal(replica.snapshot(), expected)
 
 

@@ -9,16 +9,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from flatsync import (
-    DELETED,
-    DecodeError,
-    EncodeError,
-    JsonCodec,
-    LimitError,
-    Limits,
-    ListDelta,
-    Replace,
-)
+from flatsync import DELETED, DecodeError, EncodeError, JsonCodec, LimitError, Limits
+from flatsync.protocol import ListDelta, Replace
 from flatsync.testing import assert_strict_equal, protocol_trees
 
 ORJSON = JsonCodec(use_orjson=True)
@@ -142,9 +134,9 @@ def test_encode_refuses_what_json_cannot_carry() -> None:
 
 
 def test_use_orjson_needs_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
-    import flatsync._json
+    import flatsync._codecs._json
 
-    monkeypatch.setattr(flatsync._json, "orjson", None)
+    monkeypatch.setattr(flatsync._codecs._json, "orjson", None)
     with pytest.raises(ImportError, match="orjson"):
         JsonCodec(use_orjson=True)
     assert JsonCodec().use_orjson is False

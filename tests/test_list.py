@@ -21,16 +21,14 @@ from flatsync import (
     Added,
     Changed,
     DataHandler,
-    ListDelta,
     ListHandler,
     PatchError,
     ReadOnlyError,
     Removed,
-    Replace,
-    apply_delta,
     merge,
 )
-from flatsync._list import apply_list_delta_to_snapshot, merge_list_deltas
+from flatsync._handlers._list import apply_list_delta_to_snapshot, merge_list_deltas
+from flatsync.protocol import ListDelta, Replace, apply_delta
 
 _CODEC_TYPE = getattr(flatsync, "CborCodec", None)
 CODEC = None if _CODEC_TYPE is None else _CODEC_TYPE()

@@ -33,13 +33,8 @@ from hypothesis.stateful import (
     rule,
 )
 
-from flatsync import (
-    CborCodec,
-    DataHandler,
-    Handler,
-    ListHandler,
-    apply_delta,
-)
+from flatsync import CborCodec, DataHandler, Handler, ListHandler
+from flatsync.protocol import apply_delta
 from flatsync.testing import Convergence, assert_strict_equal, keys, nans, snapshots, values
 
 CODEC = CborCodec()

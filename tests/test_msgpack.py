@@ -8,16 +8,8 @@ from typing import Any
 
 import pytest
 
-from flatsync import (
-    DELETED,
-    DecodeError,
-    EncodeError,
-    LimitError,
-    Limits,
-    ListDelta,
-    MsgpackCodec,
-    Replace,
-)
+from flatsync import DELETED, DecodeError, EncodeError, LimitError, Limits, MsgpackCodec
+from flatsync.protocol import ListDelta, Replace
 from flatsync.testing import assert_strict_equal
 
 CODEC = MsgpackCodec()

@@ -8,16 +8,8 @@ from typing import Any
 
 import pytest
 
-from flatsync import (
-    DELETED,
-    CborCodec,
-    DataHandler,
-    ListDelta,
-    PatchError,
-    Replace,
-    apply_delta,
-    merge,
-)
+from flatsync import DELETED, CborCodec, DataHandler, PatchError, merge
+from flatsync.protocol import ListDelta, Replace, apply_delta
 from flatsync.testing import assert_strict_equal
 
 CODEC = CborCodec()

@@ -19,27 +19,30 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import flatsync
+import flatsync.protocol
 from flatsync import (
     DELETED,
-    BoardSnapshot,
     ByteHandler,
     CborCodec,
     Changed,
     DataHandler,
     DecodeError,
-    ListDelta,
     ListHandler,
     PatchError,
     ReadOnlyError,
     Record,
-    RecordDelta,
-    RecordSnapshot,
     RecordView,
-    Replace,
-    apply_delta,
     merge,
 )
-from flatsync._record import _CLASSES, _SCHEMAS, _name_hash
+from flatsync._handlers._record import _CLASSES, _RESERVED, _SCHEMAS, _name_hash
+from flatsync.protocol import (
+    BoardSnapshot,
+    ListDelta,
+    RecordDelta,
+    RecordSnapshot,
+    Replace,
+    apply_delta,
+)
 from flatsync.testing import Convergence, assert_strict_equal, strict_equal, values
 
 CODEC = CborCodec()
@@ -285,7 +288,7 @@ FIELD_NAMES = st.lists(
     min_size=1,
     max_size=30,
     unique=True,
-).filter(lambda names: not flatsync._record._RESERVED.intersection(names))
+).filter(lambda names: not _RESERVED.intersection(names))
 
 
 @given(name=st.text(min_size=1, max_size=80), fields=FIELD_NAMES)
@@ -364,15 +367,19 @@ def test_redefining_the_same_class_replaces_it() -> None:
 
 
 def test_schemas() -> None:
-    schemas = flatsync.record_schemas()
+    schemas = flatsync.protocol.record_schemas()
     assert schemas[rid(Player)] == ("Player", ("name", "pos", "hp"))
     assert schemas[rid(Entity)] == ("Ent", ("kind", "stats", "bag", "speed", "board", "pet"))
     assert list(schemas) == sorted(schemas)
-    flatsync.add_record_schemas({61000: ("Remote", ["alpha", "beta"])})
-    flatsync.add_record_schemas({61000: ("Remote", ("alpha", "beta"))})  # again, the same: fine
+    flatsync.protocol.add_record_schemas({61000: ("Remote", ["alpha", "beta"])})
+    flatsync.protocol.add_record_schemas(
+        {61000: ("Remote", ("alpha", "beta"))}
+    )  # again, the same: fine
     with pytest.raises(ValueError, match="already known"):
-        flatsync.add_record_schemas({61001: ("Other1", ("z",)), 61000: ("Remote", ("alpha",))})
-    assert 61001 not in flatsync.record_schemas()
+        flatsync.protocol.add_record_schemas(
+            {61001: ("Other1", ("z",)), 61000: ("Remote", ("alpha",))}
+        )
+    assert 61001 not in flatsync.protocol.record_schemas()
     for bad, match in (
         ({61002: ("Rep", ("a", "a"))}, "repeats"),
         ({-1: ("Neg", ("a",))}, "from 0 to 65535"),
@@ -386,9 +393,9 @@ def test_schemas() -> None:
         ({61003: ("Player", ("name", "hp"))}, "registered here has"),
     ):
         with pytest.raises(ValueError, match=match):
-            flatsync.add_record_schemas(bad)  # type: ignore[arg-type]
+            flatsync.protocol.add_record_schemas(bad)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="a mapping"):
-        flatsync.add_record_schemas([(1, ("a", ("b",)))])  # type: ignore[arg-type]
+        flatsync.protocol.add_record_schemas([(1, ("a", ("b",)))])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="already known"):
 
         @flatsync.record(name="Remote")
@@ -453,7 +460,7 @@ def test_fields_hold_handlers() -> None:
             {
                 1: {"str": 4},
                 2: ListDelta(((1, 1, "rotten flesh"),)),
-                4: flatsync.BoardDelta(bytes((0, 1, 9))),
+                4: flatsync.protocol.BoardDelta(bytes((0, 1, 9))),
                 5: RecordDelta({2: 3}),
             }
         ),
@@ -590,7 +597,7 @@ def test_a_replica_of_an_unregistered_class_is_a_read_only_mapping() -> None:
         with pytest.raises(PatchError, match=r"root\[1\]: record id 59590 is unknown here"):
             DataHandler.from_snapshot(CODEC.decode(packet))
         # What the server's record_schemas() gives, added on the client: mappings by name.
-        flatsync.add_record_schemas({59590: ("Player", ("name", "pos", "hp"))})
+        flatsync.protocol.add_record_schemas({59590: ("Player", ("name", "pos", "hp"))})
         replica = DataHandler.from_snapshot(CODEC.decode(packet))
     with unregistered("Player"):
         view = replica[1]

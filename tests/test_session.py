@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import flatsync
+import flatsync.protocol
 from flatsync import (
     ANY,
     Added,
@@ -48,8 +49,8 @@ from flatsync import (
     Replica,
     View,
 )
-from flatsync._frames import Kind, parse
-from flatsync._record import _CLASSES, _SCHEMAS
+from flatsync._handlers._record import _CLASSES, _SCHEMAS
+from flatsync._session._frames import Kind, parse
 from flatsync.testing import assert_strict_equal
 
 SRC = pathlib.Path(flatsync.__file__).parent
@@ -186,7 +187,7 @@ def test_frame_error_is_a_flatsync_error_and_a_value_error() -> None:
 
 
 def test_no_io_in_the_session_layer() -> None:
-    for name in ("_session.py", "_views.py", "_frames.py"):
+    for name in ("_session/_core.py", "_session/_views.py", "_session/_frames.py"):
         tree = ast.parse((SRC / name).read_text())
         imported: set[str] = set()
         for node in ast.walk(tree):
@@ -586,7 +587,7 @@ def test_moving_brings_chunks_in_as_snapshots_and_out_as_deletes() -> None:
     [packet] = pub.packets_for(1)
     delta = codec.decode(packet[3:])
     assert delta["chunks"][(0, 0)] is flatsync.DELETED
-    assert delta["chunks"][(3, 0)] == flatsync.Replace({"tiles": b"\x03\x00"})
+    assert delta["chunks"][(3, 0)] == flatsync.protocol.Replace({"tiles": b"\x03\x00"})
     assert delta["players"] == {1: {"pos": (1, 0)}}
     replica.receive(packet)
     assert_strict_equal(replica.state, expected(pub, 1))

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import flatsync
+import flatsync.protocol
 from _user_types import Color, Vec2
 from flatsync import (
     CborCodec,
@@ -88,7 +89,7 @@ def test_from_tree_must_build_the_registered_class() -> None:
 
 
 def test_registration_rules() -> None:
-    for builtin in (int, str, tuple, dict, list, float, DataHandler, flatsync.Replace):
+    for builtin in (int, str, tuple, dict, list, float, DataHandler, flatsync.protocol.Replace):
         with pytest.raises(TypeError):
             register_type(builtin, name="x", to_tree=repr, from_tree=repr)
     with pytest.raises(TypeError):

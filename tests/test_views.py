@@ -18,14 +18,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flatsync import ANY, DELETED, DataHandler, ListHandler, View, apply_delta
-from flatsync._views import (
+from flatsync import ANY, DELETED, DataHandler, ListHandler, View
+from flatsync._session._views import (
     ViewCompiler,
     filter_delta,
     project_snapshot,
     project_state,
     transition,
 )
+from flatsync.protocol import apply_delta
 from flatsync.testing import assert_strict_equal
 
 Rule = tuple[Any, ...]

@@ -11,16 +11,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from flatsync import (
-    BoardDelta,
-    BoardSnapshot,
-    ByteHandler,
-    CborCodec,
-    CellsChanged,
-    DataHandler,
-    ReadOnlyError,
-    TiledWorld,
-)
+from flatsync import ByteHandler, CborCodec, CellsChanged, DataHandler, ReadOnlyError, TiledWorld
+from flatsync.protocol import BoardDelta, BoardSnapshot
 from flatsync.testing import Convergence, assert_strict_equal
 
 CODEC = CborCodec()

@@ -1,21 +1,32 @@
 """flatsync: change-tracked containers that ship minimal, exact deltas.
 
-Everything public is importable from ``flatsync`` itself; the ``_modules``
-behind it are private.
+The root holds what a program uses every day: the handlers, the codecs, the
+sessions, their events and errors. Secondary API lives in namespaces:
+:mod:`flatsync.protocol` (for a new handler kind or codec: markers, typed
+deltas, record schemas), :mod:`flatsync.debug` (printing, weighing and
+recording packets) and :mod:`flatsync.testing` (strategies and harnesses).
+The ``_packages`` behind them are private, one per layer.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from ._accounting import PathCost, byte_costs, cost_report
-from ._base import Handler
-from ._board import BoardDelta, BoardSnapshot, ByteHandler
-from ._cbor import CborCodec
-from ._codec import Codec
-from ._data import DataHandler
-from ._debug import Recording, dig, overview, read_recording, write_recording
-from ._errors import (
+from ._codecs._cbor import CborCodec
+from ._codecs._codec import Codec
+from ._codecs._json import JsonCodec
+from ._codecs._limits import Limits
+from ._codecs._msgpack import MsgpackCodec
+from ._handlers._base import Handler
+from ._handlers._board import ByteHandler
+from ._handlers._data import DataHandler
+from ._handlers._list import ListHandler
+from ._handlers._record import Record, RecordView, record
+from ._handlers._world import TiledWorld
+from ._public import publish
+from ._session._core import FrameApplied, FrameDropped, Publisher, Replica, SessionEvent
+from ._session._views import ANY, AnyKey, View
+from ._tree._errors import (
     DecodeError,
     EncodeError,
     FlatsyncError,
@@ -24,26 +35,10 @@ from ._errors import (
     PatchError,
     ReadOnlyError,
 )
-from ._events import Added, CellsChanged, Changed, Event, Removed
-from ._json import JsonCodec
-from ._limits import Limits
-from ._list import ListHandler
-from ._markers import DELETED, Deleted, ListDelta, Marker, Replace, TypedDelta, register_marker
-from ._msgpack import MsgpackCodec
-from ._protocol import apply_delta, merge
-from ._record import (
-    Record,
-    RecordDelta,
-    RecordSnapshot,
-    RecordView,
-    add_record_schemas,
-    record,
-    record_schemas,
-)
-from ._session import FrameApplied, FrameDropped, Publisher, Replica, SessionEvent
-from ._types import ValueType, register_type
-from ._views import ANY, AnyKey, View
-from ._world import TiledWorld
+from ._tree._events import Added, CellsChanged, Changed, Event, Removed
+from ._tree._markers import DELETED
+from ._tree._merge import merge
+from ._tree._types import ValueType, register_type
 
 try:
     __version__ = version("flatsync")
@@ -55,8 +50,6 @@ __all__ = [
     "DELETED",
     "Added",
     "AnyKey",
-    "BoardDelta",
-    "BoardSnapshot",
     "ByteHandler",
     "CborCodec",
     "CellsChanged",
@@ -64,7 +57,6 @@ __all__ = [
     "Codec",
     "DataHandler",
     "DecodeError",
-    "Deleted",
     "EncodeError",
     "Event",
     "FlatsyncError",
@@ -75,39 +67,29 @@ __all__ = [
     "JsonCodec",
     "LimitError",
     "Limits",
-    "ListDelta",
     "ListHandler",
-    "Marker",
     "MsgpackCodec",
     "PatchError",
-    "PathCost",
     "Publisher",
     "ReadOnlyError",
     "Record",
-    "RecordDelta",
-    "RecordSnapshot",
     "RecordView",
-    "Recording",
     "Removed",
-    "Replace",
     "Replica",
     "SessionEvent",
     "TiledWorld",
-    "TypedDelta",
     "ValueType",
     "View",
     "__version__",
-    "add_record_schemas",
-    "apply_delta",
-    "byte_costs",
-    "cost_report",
-    "dig",
     "merge",
-    "overview",
-    "read_recording",
     "record",
-    "record_schemas",
-    "register_marker",
     "register_type",
-    "write_recording",
 ]
+
+publish("flatsync", globals(), __all__)
+
+# Imported here, after the root has named its objects, as attrs imports
+# attrs.validators: `import flatsync` then gives every namespace, and each
+# re-exported object has one public module whatever is imported first.
+from . import debug as debug  # noqa: E402
+from . import protocol as protocol  # noqa: E402

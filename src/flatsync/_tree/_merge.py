@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import ABSENT, Path, describe, format_path
 from ._errors import PatchError
 from ._markers import DELETED, NESTED_DELTAS, Replace, TypedDelta
+from ._values import ABSENT, Path, describe, format_path
 
 __all__ = ["apply_delta", "merge"]
 

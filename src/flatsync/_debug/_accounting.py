@@ -30,15 +30,16 @@ from typing import Any
 
 import attrs
 
-from ._base import ATOMS, Handler
-from ._cbor import CborCodec, _float_bytes
-from ._codec import Codec, user_tree
-from ._debug import children, fit, is_collection, join, node, segment
-from ._errors import FlatsyncError
-from ._json import JsonCodec
-from ._markers import DELETED, Marker
-from ._msgpack import MsgpackCodec
-from ._types import TYPES_BY_CLASS
+from .._codecs._cbor import CborCodec, _float_bytes
+from .._codecs._codec import Codec, user_tree
+from .._codecs._json import JsonCodec
+from .._codecs._msgpack import MsgpackCodec
+from .._handlers._base import Handler
+from .._tree._errors import FlatsyncError
+from .._tree._markers import DELETED, Marker
+from .._tree._types import TYPES_BY_CLASS
+from .._tree._values import ATOMS
+from ._show import children, fit, is_collection, join, node, segment
 
 __all__ = ["PathCost", "byte_costs", "cost_report"]
 

@@ -24,12 +24,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ._base import Path, format_path
+from .._tree._errors import DecodeError, EncodeError, LimitError
+from .._tree._markers import DELETED, MARKERS, Marker
+from .._tree._types import TYPES_BY_CLASS, value_from_tree
+from .._tree._values import Path, format_path
 from ._codec import Budget, Codec, check_packet, check_tree, user_tree
-from ._errors import DecodeError, EncodeError, LimitError
 from ._limits import Limits
-from ._markers import DELETED, MARKERS, Marker
-from ._types import TYPES_BY_CLASS, value_from_tree
 
 __all__ = ["MsgpackCodec"]
 

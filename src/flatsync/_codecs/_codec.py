@@ -12,11 +12,11 @@ import abc
 import sys
 from typing import Any
 
-from ._base import ATOMS, Path, format_path, key_ok
-from ._errors import DecodeError, EncodeError, FlatsyncError, LimitError
+from .._tree._errors import DecodeError, EncodeError, FlatsyncError, LimitError
+from .._tree._markers import DELETED, Marker
+from .._tree._types import TYPES_BY_CLASS
+from .._tree._values import ATOMS, Path, format_path, key_ok
 from ._limits import Limits
-from ._markers import DELETED, Marker
-from ._types import TYPES_BY_CLASS
 
 __all__ = [
     "HASH_MODULUS",
@@ -39,8 +39,8 @@ class Codec(abc.ABC):
     into bytes and back. It must round-trip every tree exactly: ``int`` keys
     stay ``int``, tuples stay tuples and lists stay lists, ``bytes`` stay
     ``bytes``, ``bool`` stays ``bool``, floats keep their bits, every marker
-    (:data:`~flatsync.DELETED`, :class:`~flatsync.Replace`,
-    :class:`~flatsync.ListDelta`, ...) survives, and so does every value of a
+    (:data:`~flatsync.DELETED`, :class:`~flatsync.protocol.Replace`,
+    :class:`~flatsync.protocol.ListDelta`, ...) survives, and so does every value of a
     type registered with :func:`~flatsync.register_type`.
 
     Subclasses implement :meth:`encode` and :meth:`decode`, enforce
@@ -50,9 +50,11 @@ class Codec(abc.ABC):
     Args:
         limits: Bounds enforced while decoding and encoding (the defaults of
             :class:`~flatsync.Limits` when omitted).
+
+    Attributes:
+        name: A short name for the codec (used in messages and by tools).
     """
 
-    #: A short name for the codec (used in messages and by tools).
     name: str = "codec"
 
     def __init__(self, *, limits: Limits | None = None) -> None:

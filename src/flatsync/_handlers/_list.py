@@ -6,26 +6,20 @@ import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Self, SupportsIndex, overload
 
+from .._tree._errors import PatchError
+from .._tree._events import Added, Changed, Event, Removed
+from .._tree._markers import DELETED, NESTED_DELTAS, ListDelta, Replace, TypedDelta
+from .._tree._values import ATOMS, VALUE_TYPES, Path, describe, format_path, same_float, same_value
 from ._base import (
-    ATOMS,
     SNAPSHOT_KINDS,
-    VALUE_TYPES,
     WRAPPERS,
     Handler,
-    Path,
     adopt,
     build_value,
     check_snapshot_value,
-    describe,
-    format_path,
     python_value,
-    same_float,
-    same_value,
     snapshot_value,
 )
-from ._errors import PatchError
-from ._events import Added, Changed, Event, Removed
-from ._markers import DELETED, NESTED_DELTAS, ListDelta, Replace, TypedDelta
 
 __all__ = ["ListHandler", "apply_list_delta_to_snapshot", "merge_list_deltas"]
 
@@ -35,7 +29,7 @@ _lappend = list.append
 _linsert = list.insert
 _SCALARS = ATOMS | {float}
 
-#: The :class:`~flatsync.ListDelta` opcodes 0-3, for messages.
+#: The :class:`~flatsync.protocol.ListDelta` opcodes 0-3, for messages.
 _OP_NAMES = ("set", "insert", "delete", "whole")
 _OP_FORMS = ("(0, index, change)", "(1, index, value, ...)", "(2, index, count)", "(3, value, ...)")
 
@@ -113,7 +107,7 @@ class ListHandler(list[Any], Handler):
     ListDelta(())
 
     How changes are recorded: each mutation appends an operation to a short log
-    (the :class:`~flatsync.ListDelta` opcodes: set, insert, delete) with
+    (the :class:`~flatsync.protocol.ListDelta` opcodes: set, insert, delete) with
     peephole compaction, so that the log stays as small as the change. Writes
     since the last insert or delete are kept as a set of indexes whose values
     are read from the list when the log is needed, so a write costs one dict
@@ -916,7 +910,7 @@ class ListHandler(list[Any], Handler):
         return [Added(path=(*path, i), new=value) for i, value in enumerate(self)]
 
     def patch(self, delta: Any) -> list[Event]:
-        """Apply a :class:`~flatsync.ListDelta` (from :meth:`diff` on the source); return what changed.
+        """Apply a :class:`~flatsync.protocol.ListDelta` (from :meth:`diff` on the source); return what changed.
 
         ``patch`` is atomic: it first runs the whole delta against a simulation of
         this list (indexes, arities, nested targets, snapshot values), and a
@@ -1276,7 +1270,7 @@ def apply_list_delta_to_snapshot(snapshot: Any, delta: ListDelta, path: Path) ->
             change = op[2]
             t = type(change)
             if t in NESTED_DELTAS:
-                from ._protocol import apply_delta
+                from .._tree._merge import apply_delta
 
                 out[i] = apply_delta(out[i], change, (*path, i))
             elif change is DELETED:
@@ -1311,7 +1305,7 @@ def merge_list_deltas(first: ListDelta, later: TypedDelta, path: Path) -> ListDe
     merged. Neither argument is modified.
 
     Raises:
-        PatchError: ``later`` is not a :class:`~flatsync.ListDelta`, or it does
+        PatchError: ``later`` is not a :class:`~flatsync.protocol.ListDelta`, or it does
             not fit after ``first`` where the merge has to apply it; the
             message names the path.
     """
@@ -1362,7 +1356,7 @@ def _push(ops: list[tuple[Any, ...]], op: Any, path: Path) -> None:
         if code == 0 and 0 <= k < len(run):
             change = op[2]
             if _is_nested(change):
-                from ._protocol import apply_delta
+                from .._tree._merge import apply_delta
 
                 run[k] = apply_delta(run[k], change, (*path, i))
             elif change is DELETED:

@@ -13,12 +13,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .._codecs._codec import Codec
+from .._handlers._data import DataHandler
+from .._session._frames import Header, parse
+from .._tree._errors import FlatsyncError
 from ._accounting import cost_report
-from ._codec import Codec
-from ._data import DataHandler
-from ._debug import dig, overview, read_recording, write_recording
-from ._errors import FlatsyncError
-from ._frames import Header, parse
+from ._show import dig, overview, read_recording, write_recording
 
 __all__ = ["codecs", "main"]
 

@@ -35,12 +35,23 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
-from ._base import ABSENT, VALUE_TYPES, same_value, snapshot_value
-from ._cbor import CborCodec
-from ._codec import Codec
-from ._data import DataHandler, _stored_key
-from ._errors import DecodeError, FrameError, LimitError, PatchError
-from ._events import Event
+from .._codecs._cbor import CborCodec
+from .._codecs._codec import Codec
+from .._handlers._base import snapshot_value
+from .._handlers._data import DataHandler, _stored_key
+from .._handlers._record import (
+    Schema,
+    has_records,
+    merge_schemas,
+    record_ids,
+    schema_of,
+    schemas_in_use,
+)
+from .._tree._errors import DecodeError, FrameError, LimitError, PatchError
+from .._tree._events import Event
+from .._tree._markers import DELETED, Replace
+from .._tree._merge import apply_delta, merge
+from .._tree._values import ABSENT, VALUE_TYPES, same_value
 from ._frames import (
     Header,
     Kind,
@@ -52,17 +63,7 @@ from ._frames import (
     schema_table,
     snapshot_header,
 )
-from ._markers import DELETED, Replace
-from ._protocol import apply_delta, merge
-from ._record import Schema, has_records, merge_schemas, record_ids, schema_of, schemas_in_use
-from ._views import (
-    View,
-    ViewCompiler,
-    _Node,
-    filter_delta,
-    project_state,
-    transition,
-)
+from ._views import View, ViewCompiler, _Node, filter_delta, project_state, transition
 
 __all__ = ["DropReason", "FrameApplied", "FrameDropped", "Publisher", "Replica", "SessionEvent"]
 
@@ -103,7 +104,7 @@ class FrameDropped:
 
     frame: int
     base: int | None
-    reason: DropReason
+    reason: Literal["duplicate", "stale", "gap"]
 
 
 SessionEvent: TypeAlias = FrameApplied | FrameDropped

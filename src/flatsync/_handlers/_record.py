@@ -2,11 +2,11 @@
 
 The wire layouts (the docs' wire-format page is the specification):
 
-* :class:`RecordSnapshot`, tag 11: an array ``[id, value, value, ...]``: the
+* :class:`~flatsync.protocol.RecordSnapshot`, tag 11: an array ``[id, value, value, ...]``: the
   record's id (an unsigned integer below 65,536, agreed without coordination:
   a hash of the record's name, see :func:`record`), then the field values in
   declaration order.
-* :class:`RecordDelta`, tag 12: a map from field index (declaration order, from
+* :class:`~flatsync.protocol.RecordDelta`, tag 12: a map from field index (declaration order, from
   0) to the change, which reads like a value in a mapping delta.
 """
 
@@ -24,26 +24,28 @@ from typing import Any, ClassVar, TypeAlias, cast, dataclass_transform
 import attr
 import attrs
 
-from ._base import (
+from .._tree._errors import DecodeError, PatchError
+from .._tree._events import Changed, Event
+from .._tree._markers import DELETED, Marker, Replace, TypedDelta, register_marker
+from .._tree._values import (
     ATOMS,
-    SNAPSHOT_KINDS,
     VALUE_TYPES,
-    Handler,
     Path,
-    adopt,
-    build_value,
-    check_snapshot_value,
     check_value,
     describe,
     format_path,
-    python_value,
     same_float,
     same_value,
+)
+from ._base import (
+    SNAPSHOT_KINDS,
+    Handler,
+    adopt,
+    build_value,
+    check_snapshot_value,
+    python_value,
     snapshot_value,
 )
-from ._errors import DecodeError, PatchError
-from ._events import Changed, Event
-from ._markers import DELETED, Marker, Replace, TypedDelta, register_marker
 
 __all__ = [
     "Record",
@@ -160,18 +162,18 @@ def record_schemas() -> dict[int, Schema]:
     """Every record this process knows, by id: ``{id: (name, field names)}``.
 
     The records of every registered class, and those added with
-    :func:`add_record_schemas`. A :class:`~flatsync.Publisher` sends its
+    :func:`~flatsync.protocol.add_record_schemas`. A :class:`~flatsync.Publisher` sends its
     replicas the schemas they need by itself; without a session (a snapshot
     encoded with a codec and decoded elsewhere), send this table once and give
-    it to :func:`add_record_schemas` on the other side, so that records whose
-    classes that process lacks can be rebuilt as :class:`RecordView` mappings.
+    it to :func:`~flatsync.protocol.add_record_schemas` on the other side, so that records whose
+    classes that process lacks can be rebuilt as :class:`~flatsync.RecordView` mappings.
 
     >>> import flatsync
     >>> @flatsync.record
     ... class Crate:
     ...     item: str
     ...     count: int
-    >>> {name: fields for name, fields in flatsync.record_schemas().values()}["Crate"]
+    >>> {name: fields for name, fields in flatsync.protocol.record_schemas().values()}["Crate"]
     ('item', 'count')
     """
     return dict(sorted(_SCHEMAS.items()))
@@ -210,17 +212,17 @@ def _class_mismatch(rid: int, name: str, fields: tuple[str, ...]) -> str | None:
 def add_record_schemas(schemas: Mapping[int, tuple[str, Sequence[str]]]) -> None:
     """Learn the schemas of records whose classes this process does not have.
 
-    ``schemas`` is what :func:`record_schemas` gives on the other side:
+    ``schemas`` is what :func:`~flatsync.protocol.record_schemas` gives on the other side:
     ``{id: (name, field names)}``. Replicas built afterwards (without a
-    session) hold such records as a :class:`RecordView` keyed by these names; a
+    session) hold such records as a :class:`~flatsync.RecordView` keyed by these names; a
     record id that this process knows neither from a class nor from a schema is
     refused with :class:`~flatsync.PatchError`. An id already known with the
     same schema is accepted again. A :class:`~flatsync.Replica` does not need
     this: its publisher sends the schemas along.
 
     >>> import flatsync
-    >>> flatsync.add_record_schemas({4242: ("Ghost", ("name", "haunts"))})
-    >>> flatsync.Record.from_snapshot(flatsync.RecordSnapshot(4242, ("boo", 3)))
+    >>> flatsync.protocol.add_record_schemas({4242: ("Ghost", ("name", "haunts"))})
+    >>> flatsync.Record.from_snapshot(flatsync.protocol.RecordSnapshot(4242, ("boo", 3)))
     RecordView('Ghost', {'name': 'boo', 'haunts': 3})
 
     Raises:
@@ -264,7 +266,7 @@ def _resolve(rid: int, path: Path) -> tuple[str, tuple[str, ...], type[Record] |
         if schema is None:
             raise PatchError(
                 f"{format_path(path)}: record id {rid} is unknown here: register its class, "
-                "add its schema (flatsync.add_record_schemas), or receive it through a Replica"
+                "add its schema (flatsync.protocol.add_record_schemas), or receive it through a Replica"
             )
     name, fields = schema
     cls = _CLASSES.get(name)
@@ -315,7 +317,7 @@ _SKIP_IN_WALK = ATOMS | {float, bytes}
 
 
 def record_ids(tree: Any) -> set[int]:
-    """The ids of every :class:`RecordSnapshot` in a protocol tree (what its schema table needs)."""
+    """The ids of every :class:`~flatsync.protocol.RecordSnapshot` in a protocol tree (what its schema table needs)."""
     out: set[int] = set()
     stack = [tree]
     pop = stack.pop
@@ -351,7 +353,7 @@ class RecordSnapshot(Marker):
     On the wire it is CBOR tag 11 around ``[id, value, ...]``: neither the
     record's name nor its field names are sent (the receiver knows them from
     the class, from its publisher's schema table, or from
-    :func:`add_record_schemas`), so a record is never larger than the
+    :func:`~flatsync.protocol.add_record_schemas`), so a record is never larger than the
     equivalent mapping, whose keys are sent in full.
 
     ``record`` may also be given as a name: the id of the record known in this
@@ -360,14 +362,14 @@ class RecordSnapshot(Marker):
 
     >>> import flatsync
     >>> @flatsync.record
-    ... class Knight:
+    ... class Squire:
     ...     name: str
     ...     pos: tuple[int, int]
     ...     hp: int
-    >>> snapshot = Knight("notch", (2, 2), 8).snapshot()
+    >>> snapshot = Squire("notch", (2, 2), 8).snapshot()
     >>> snapshot
-    RecordSnapshot('Knight', ('notch', (2, 2), 8))
-    >>> snapshot.id == flatsync.RecordSnapshot("Knight", ()).id
+    RecordSnapshot('Squire', ('notch', (2, 2), 8))
+    >>> snapshot.id == flatsync.protocol.RecordSnapshot("Squire", ()).id
     True
 
     Attributes:
@@ -429,7 +431,7 @@ class RecordDelta(Marker, TypedDelta):
     """The delta of a record: field index (declaration order, from 0) -> change.
 
     A change reads like a value in a mapping delta: a new value, a
-    :class:`~flatsync.Replace` or a new handler's snapshot, or the nested delta
+    :class:`~flatsync.protocol.Replace` or a new handler's snapshot, or the nested delta
     of the handler held in the field. A record's fields cannot be deleted. On the
     wire it is CBOR tag 12 around the map, so a changed field costs its index
     (one byte up to field 23) where a mapping pays the whole key.
@@ -499,7 +501,7 @@ class RecordDelta(Marker, TypedDelta):
             PatchError: ``later`` is not a record delta, or it cannot follow this
                 one (a nested delta for a field this one set to a scalar).
         """
-        from ._protocol import _merge_dicts
+        from .._tree._merge import _merge_dicts
 
         if type(later) is not RecordDelta:
             raise PatchError(
@@ -510,14 +512,14 @@ class RecordDelta(Marker, TypedDelta):
         return RecordDelta(_merge_dicts(self.changes, later.changes, path))
 
     def applied_to(self, snapshot: Any, path: tuple[Any, ...]) -> Any:
-        """A new :class:`RecordSnapshot`: ``snapshot`` with this delta applied.
+        """A new :class:`~flatsync.protocol.RecordSnapshot`: ``snapshot`` with this delta applied.
 
         Raises:
             PatchError: ``snapshot`` is not a record snapshot, or the delta does
                 not fit it (a field index out of range, a nested delta for a
                 field that holds no matching container).
         """
-        from ._protocol import apply_delta
+        from .._tree._merge import apply_delta
 
         if type(snapshot) is not RecordSnapshot or type(snapshot.values) is not tuple:
             raise PatchError(
@@ -601,10 +603,10 @@ class Record(Handler):
     A record class is an attrs class (slotted) whose field writes are tracked
     like a :class:`~flatsync.DataHandler`'s keys: writing a field records it and,
     the first time since the last commit, registers the record in its parent's
-    change set. The record's snapshot is a :class:`RecordSnapshot`, its delta a
-    :class:`RecordDelta`. Subclass it explicitly (``class Player(flatsync.Record)``)
+    change set. The record's snapshot is a :class:`~flatsync.protocol.RecordSnapshot`, its delta a
+    :class:`~flatsync.protocol.RecordDelta`. Subclass it explicitly (``class Player(flatsync.Record)``)
     when you want a type checker to see the handler methods; :func:`record` adds
-    it to any class it decorates. :class:`RecordView`, the replica of a record
+    it to any class it decorates. :class:`~flatsync.RecordView`, the replica of a record
     whose class is not registered, derives from it too.
     """
 
@@ -655,7 +657,7 @@ class Record(Handler):
     # -- the protocol -------------------------------------------------------------------------
 
     def snapshot(self) -> RecordSnapshot:
-        """The full state: a :class:`RecordSnapshot` (the name and the field values)."""
+        """The full state: a :class:`~flatsync.protocol.RecordSnapshot` (the name and the field values)."""
         return RecordSnapshot(self._id(), tuple(snapshot_value(v) for v in self._values()))
 
     def _as_new_entry(self) -> RecordSnapshot:
@@ -703,7 +705,7 @@ class Record(Handler):
         _OBJ_SETATTR(self, "_changes", {})
 
     def patch(self, delta: Any) -> list[Event]:
-        """Apply a :class:`RecordDelta` (from :meth:`diff` on the source); return what changed.
+        """Apply a :class:`~flatsync.protocol.RecordDelta` (from :meth:`diff` on the source); return what changed.
 
         ``patch`` is atomic: the whole delta is checked first, and a delta that
         does not fit raises before anything changes. Field values are set as
@@ -794,17 +796,17 @@ class Record(Handler):
 
     @classmethod
     def from_snapshot(cls, tree: Any) -> Any:
-        """Build a read-only replica from a :class:`RecordSnapshot`.
+        """Build a read-only replica from a :class:`~flatsync.protocol.RecordSnapshot`.
 
-        The snapshot's id names the record (see :func:`record_schemas`); the
+        The snapshot's id names the record (see :func:`~flatsync.protocol.record_schemas`); the
         replica is an instance of the class registered under that record's
-        name, or a :class:`RecordView` when no class is registered under it.
+        name, or a :class:`~flatsync.RecordView` when no class is registered under it.
         Called on a record class, it requires that class.
 
         Raises:
             PatchError: ``tree`` is not a valid record snapshot, its id is not
                 known in this process (neither from a class nor from
-                :func:`add_record_schemas`), or, called on a record class, it is
+                :func:`~flatsync.protocol.add_record_schemas`), or, called on a record class, it is
                 not one of that class.
         """
         _check_record_snapshot(tree, ())
@@ -1016,7 +1018,7 @@ def record(
     below 256 or 24 for a record of one field whose name is one or two
     characters long (its mapping is that small). A replica is built as an
     instance of the class registered under the record's name, or as a
-    read-only :class:`RecordView` mapping where none is.
+    read-only :class:`~flatsync.RecordView` mapping where none is.
 
     >>> import flatsync
     >>> @flatsync.record
@@ -1045,7 +1047,7 @@ def record(
             ``commit``, ...), a class without fields, or a name or id of the
             wrong type.
         ValueError: the name is taken by another class or known with other
-            fields (from :func:`add_record_schemas`), the id is taken by
+            fields (from :func:`~flatsync.protocol.add_record_schemas`), the id is taken by
             another record, or an ``id`` out of range or too large for the
             record's size. Nothing is registered then.
     """
@@ -1166,13 +1168,13 @@ class RecordView(Mapping[Any, Any], Record):
     A mapping from field name to value, whose fields also read as attributes.
     The names come from the record's schema: a :class:`~flatsync.Replica`
     receives it from its publisher; without a session, see
-    :func:`add_record_schemas`. It follows its source through ``patch`` like
+    :func:`~flatsync.protocol.add_record_schemas`. It follows its source through ``patch`` like
     any replica.
 
     >>> import flatsync
-    >>> flatsync.add_record_schemas({4243: ("Ghost2", ("name", "hp"))})
+    >>> flatsync.protocol.add_record_schemas({4243: ("Ghost2", ("name", "hp"))})
     >>> view = flatsync.DataHandler.from_snapshot(
-    ...     {"p": flatsync.RecordSnapshot(4243, ("boo", 3))})["p"]
+    ...     {"p": flatsync.protocol.RecordSnapshot(4243, ("boo", 3))})["p"]
     >>> view
     RecordView('Ghost2', {'name': 'boo', 'hp': 3})
     >>> view["name"], view.hp, view.record_name, view.record_id
@@ -1247,7 +1249,7 @@ class RecordView(Mapping[Any, Any], Record):
 
     @classmethod
     def from_snapshot(cls, tree: Any) -> Any:
-        """Build a read-only replica from a :class:`RecordSnapshot` (see :meth:`Record.from_snapshot`).
+        """Build a read-only replica from a :class:`~flatsync.protocol.RecordSnapshot` (see :meth:`Record.from_snapshot`).
 
         Raises:
             PatchError: ``tree`` is not a valid record snapshot.

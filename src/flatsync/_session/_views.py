@@ -25,9 +25,10 @@ from typing import Any
 
 import attrs
 
-from ._base import VALUE_TYPES, key_ok, snapshot_value
-from ._data import DataHandler, _stored_key
-from ._markers import DELETED, Replace, TypedDelta
+from .._handlers._base import snapshot_value
+from .._handlers._data import DataHandler, _stored_key
+from .._tree._markers import DELETED, Replace, TypedDelta
+from .._tree._values import VALUE_TYPES, key_ok
 
 __all__ = [
     "ANY",
@@ -125,10 +126,10 @@ class View:
         rules: The rules, as a set (order does not matter).
     """
 
-    rules: frozenset[Rule]
+    rules: frozenset[tuple[Any, ...]]
     _given: tuple[Rule, ...] = attrs.field(eq=False)
 
-    def __init__(self, *rules: Rule) -> None:
+    def __init__(self, *rules: tuple[Any, ...]) -> None:
         given = tuple(dict.fromkeys(_normalize(rule) for rule in rules))
         self.__attrs_init__(rules=frozenset(given), given=given)
 

@@ -16,9 +16,10 @@ from typing import Any
 
 import attrs
 
-from ._base import ATOMS, VALUE_TYPES, Handler
+from .._handlers._base import Handler
 from ._errors import DecodeError
 from ._markers import Deleted, Marker
+from ._values import ATOMS, VALUE_TYPES
 
 __all__ = ["TYPES_BY_CLASS", "TYPES_BY_NAME", "ValueType", "register_type", "value_from_tree"]
 

@@ -2,10 +2,10 @@
 
 The wire layouts (the docs' wire-format page is the specification):
 
-* :class:`BoardSnapshot`, tag 9: an array ``[item code, [dim, ...], data]``
+* :class:`~flatsync.protocol.BoardSnapshot`, tag 9: an array ``[item code, [dim, ...], data]``
   where ``data`` is one byte string holding every item, little-endian, in
   row-major order.
-* :class:`BoardDelta`, tag 10: one byte string. Empty, it changes nothing.
+* :class:`~flatsync.protocol.BoardDelta`, tag 10: one byte string. Empty, it changes nothing.
   Otherwise its first byte is a header, ``form << 6 | width << 4 | item code``,
   and the rest is the payload of the form: index/value *pairs*, *runs* of
   contiguous items (``first, last, item...``), or the whole *blob*. Indexes are
@@ -24,10 +24,11 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, TypeAlias
 
-from ._base import SNAPSHOT_KINDS, WRAPPERS, Handler, Path, describe, format_path
-from ._errors import DecodeError, PatchError
-from ._events import CellsChanged, Event
-from ._markers import Marker, TypedDelta, register_marker
+from .._tree._errors import DecodeError, PatchError
+from .._tree._events import CellsChanged, Event
+from .._tree._markers import Marker, TypedDelta, register_marker
+from .._tree._values import Path, describe, format_path
+from ._base import SNAPSHOT_KINDS, WRAPPERS, Handler
 
 __all__ = ["ITEM_TYPES", "BoardDelta", "BoardSnapshot", "ByteHandler"]
 
@@ -338,7 +339,7 @@ def _apply_payload_to_bytes(data: bytearray, payload: bytes, size: int) -> None:
 
 
 class BoardSnapshot(Marker):
-    """The snapshot of a :class:`ByteHandler`: item type, shape and packed items.
+    """The snapshot of a :class:`~flatsync.ByteHandler`: item type, shape and packed items.
 
     ``data`` holds every item in row-major order, each packed little-endian in
     its item type's size (IEEE 754 for ``f32``/``f64``, bit for bit). On the
@@ -428,7 +429,7 @@ class BoardSnapshot(Marker):
 
 
 class BoardDelta(Marker, TypedDelta):
-    """The delta of a :class:`ByteHandler`: one byte string.
+    """The delta of a :class:`~flatsync.ByteHandler`: one byte string.
 
     Empty, it changes nothing. Otherwise its first byte is a header,
     ``form << 6 | width << 4 | item code``, and the rest is, by form:
@@ -564,7 +565,7 @@ class BoardDelta(Marker, TypedDelta):
         return BoardDelta(_encode_cells(code, wcode, cells))
 
     def applied_to(self, snapshot: Any, path: tuple[Any, ...]) -> Any:
-        """A new :class:`BoardSnapshot`: ``snapshot`` with this delta applied.
+        """A new :class:`~flatsync.protocol.BoardSnapshot`: ``snapshot`` with this delta applied.
 
         Raises:
             PatchError: ``snapshot`` is not a board snapshot, or the delta does
@@ -794,7 +795,7 @@ class ByteHandler(Handler):
     copy of the whole board taken at that moment; either way a write of the
     value a cell already holds (the same bits, for floats) is not a change, and
     neither is a write that puts the original value back. :meth:`diff` picks,
-    per tick, the smallest of three forms (see :class:`BoardDelta`):
+    per tick, the smallest of three forms (see :class:`~flatsync.protocol.BoardDelta`):
     index/value pairs, runs of contiguous changed items (a run may bridge a
     gap of unchanged items when that is shorter than starting a new run), or
     the whole blob.
@@ -1256,7 +1257,7 @@ class ByteHandler(Handler):
     # -- the protocol -------------------------------------------------------------------
 
     def snapshot(self) -> BoardSnapshot:
-        """The full state: a :class:`BoardSnapshot` (item type, shape, packed items)."""
+        """The full state: a :class:`~flatsync.protocol.BoardSnapshot` (item type, shape, packed items)."""
         return BoardSnapshot(self._item.name, self._shape, self.tobytes())
 
     def _as_new_entry(self) -> BoardSnapshot:
@@ -1268,7 +1269,7 @@ class ByteHandler(Handler):
     def diff(self) -> BoardDelta:
         """The delta since the last :meth:`commit`; ``BoardDelta(b"")`` if nothing changed.
 
-        The smallest of pairs, runs and blob (see :class:`BoardDelta`). The cost
+        The smallest of pairs, runs and blob (see :class:`~flatsync.protocol.BoardDelta`). The cost
         follows the number of changed items, except after a bulk write of many
         items (copy mode), when it follows the size of the board. ``diff``
         forgets nothing: call :meth:`commit` once the delta is sent.
@@ -1332,7 +1333,7 @@ class ByteHandler(Handler):
 
     @classmethod
     def from_snapshot(cls, tree: Any) -> ByteHandler:
-        """Build a read-only replica from a :class:`BoardSnapshot`.
+        """Build a read-only replica from a :class:`~flatsync.protocol.BoardSnapshot`.
 
         Raises:
             PatchError: ``tree`` is not a valid board snapshot.
@@ -1363,7 +1364,7 @@ class ByteHandler(Handler):
         ]
 
     def patch(self, delta: Any) -> list[Event]:
-        """Apply a :class:`BoardDelta` (from :meth:`diff` on the source); return what changed.
+        """Apply a :class:`~flatsync.protocol.BoardDelta` (from :meth:`diff` on the source); return what changed.
 
         ``patch`` is atomic: it checks the whole delta first (its item type, and
         its indexes or length against this board), and a delta that does not

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from ._errors import FrameError
+from .._tree._errors import FrameError
 
 __all__ = [
     "VERSION",

@@ -3,10 +3,10 @@
 A snapshot or a delta is a tree of ``dict``, ``list``, ``tuple``, scalars and
 ``bytes``. Three markers cover what plain data cannot say:
 
-* :data:`DELETED`: in a delta, the key is gone.
-* :class:`Replace`: in a delta, the entry is replaced as a whole by a new value
+* :data:`~flatsync.DELETED`: in a delta, the key is gone.
+* :class:`~flatsync.protocol.Replace`: in a delta, the entry is replaced as a whole by a new value
   given as a snapshot (a plain ``dict`` in a delta would mean a *nested delta*).
-* :class:`TypedDelta` subclasses such as :class:`ListDelta`: the delta of a
+* :class:`~flatsync.protocol.TypedDelta` subclasses such as :class:`~flatsync.protocol.ListDelta`: the delta of a
   handler that is not a mapping.
 """
 
@@ -31,7 +31,7 @@ __all__ = [
 
 
 class Deleted(enum.Enum):
-    """The type of :data:`DELETED` (an enum, so that mypy narrows it with ``is``)."""
+    """The type of :data:`~flatsync.DELETED` (an enum, so that mypy narrows it with ``is``)."""
 
     DELETED = "DELETED"
 
@@ -44,13 +44,13 @@ DELETED = Deleted.DELETED
 
 
 class Marker(abc.ABC):
-    """Base of the protocol-tree items that are not plain data (except :data:`DELETED`).
+    """Base of the protocol-tree items that are not plain data (except :data:`~flatsync.DELETED`).
 
     Each marker class has a number, ``marker_id``, which every codec uses to
     tag it (the CBOR codec as the CBOR tag of that number), and it can turn
     itself into a *content* tree and back, so that a codec encodes any marker
     without knowing what it means. A new kind of handler adds its markers by
-    subclassing and calling :func:`register_marker`.
+    subclassing and calling :func:`~flatsync.protocol.register_marker`.
     """
 
     __slots__ = ()
@@ -204,13 +204,13 @@ class ListDelta(Marker, TypedDelta):
         return f"ListDelta({self.ops!r})"
 
     def merged(self, later: TypedDelta, path: tuple[Any, ...]) -> TypedDelta:
-        from ._list import merge_list_deltas
+        from .._handlers._list import merge_list_deltas
 
         merged: TypedDelta = merge_list_deltas(self, later, path)
         return merged
 
     def applied_to(self, snapshot: Any, path: tuple[Any, ...]) -> Any:
-        from ._list import apply_list_delta_to_snapshot
+        from .._handlers._list import apply_list_delta_to_snapshot
 
         return apply_list_delta_to_snapshot(snapshot, self, path)
 

@@ -5,29 +5,31 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, overload
 
-from ._base import (
+from .._tree._errors import PatchError
+from .._tree._events import Added, Changed, Event, Removed
+from .._tree._markers import DELETED, NESTED_DELTAS, Replace
+from .._tree._values import (
     ABSENT,
     ATOMS,
-    SNAPSHOT_KINDS,
     VALUE_TYPES,
-    WRAPPERS,
-    Handler,
     Path,
-    adopt,
-    build_value,
     check_key,
-    check_snapshot_value,
     describe,
     format_path,
     key_ok,
-    python_value,
     same_float,
     same_value,
+)
+from ._base import (
+    SNAPSHOT_KINDS,
+    WRAPPERS,
+    Handler,
+    adopt,
+    build_value,
+    check_snapshot_value,
+    python_value,
     snapshot_value,
 )
-from ._errors import PatchError
-from ._events import Added, Changed, Event, Removed
-from ._markers import DELETED, NESTED_DELTAS, Replace
 
 __all__ = ["DataHandler"]
 

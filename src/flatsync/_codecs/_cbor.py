@@ -37,12 +37,12 @@ from typing import Any
 
 import cbor2
 
-from ._base import format_path
+from .._tree._errors import DecodeError, EncodeError, FlatsyncError, LimitError
+from .._tree._markers import DELETED, MARKERS, Deleted, Marker
+from .._tree._types import TYPES_BY_CLASS, value_from_tree
+from .._tree._values import format_path
 from ._codec import HASH_MODULUS, Codec, check_packet, check_tree, depth_cap
-from ._errors import DecodeError, EncodeError, FlatsyncError, LimitError
 from ._limits import Limits
-from ._markers import DELETED, MARKERS, Deleted, Marker
-from ._types import TYPES_BY_CLASS, value_from_tree
 
 __all__ = ["TAG_LIST", "TAG_VALUE", "CborCodec"]
 

@@ -3,7 +3,7 @@
 Everything here works on any *state tree*: a handler, plain data, a snapshot or
 a delta. It knows only the shapes every kind shares: a mapping (a ``dict`` or a
 mapping handler), a sequence (a ``list`` or a list handler), a
-:class:`~flatsync.Marker` (shown as its class name and its content), and leaves
+:class:`~flatsync.protocol.Marker` (shown as its class name and its content), and leaves
 (scalars, ``bytes``, tuples, :data:`~flatsync.DELETED`). A record reads as
 the mapping of its fields; any other handler that is neither a mapping nor a
 sequence (a board) is shown as its snapshot.
@@ -24,9 +24,9 @@ from typing import Any
 
 import attrs
 
-from ._base import Handler
-from ._errors import DecodeError
-from ._markers import DELETED, Marker
+from .._handlers._base import Handler
+from .._tree._errors import DecodeError
+from .._tree._markers import DELETED, Marker
 
 __all__ = ["FIELDS", "Recording", "dig", "overview", "read_recording", "write_recording"]
 
@@ -514,7 +514,7 @@ _MAGIC = b"FSREC1\n"
 
 @attrs.frozen(kw_only=True)
 class Recording:
-    """A recorded stream of packets, as :func:`write_recording` stores it.
+    """A recorded stream of packets, as :func:`~flatsync.debug.write_recording` stores it.
 
     Attributes:
         codec: The name of the codec of the packets' payloads (``Codec.name``).
@@ -588,7 +588,7 @@ def write_recording(packets: Iterable[bytes], *, codec: str, framed: bool) -> by
 
 
 def read_recording(data: bytes) -> Recording:
-    """Read what :func:`write_recording` wrote.
+    """Read what :func:`~flatsync.debug.write_recording` wrote.
 
     Raises:
         DecodeError: ``data`` is not a recording, or is cut short.

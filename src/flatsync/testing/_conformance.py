@@ -17,10 +17,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ._codec import HASH_MODULUS, Codec
-from ._errors import DecodeError, EncodeError, FlatsyncError, LimitError
-from ._limits import Limits
-from ._markers import DELETED, MARKERS, ListDelta, Marker, Replace
+from .._codecs._codec import HASH_MODULUS, Codec
+from .._codecs._limits import Limits
+from .._tree._errors import DecodeError, EncodeError, FlatsyncError, LimitError
+from .._tree._markers import DELETED, MARKERS, ListDelta, Marker, Replace
 
 __all__ = [
     "check_codec",
@@ -35,7 +35,7 @@ __all__ = [
 
 
 def _board_markers() -> list[st.SearchStrategy[Any]]:
-    from ._board import ITEM_TYPES, BoardSnapshot, ByteHandler
+    from .._handlers._board import ITEM_TYPES, BoardSnapshot, ByteHandler
 
     def board_snapshot(item: str, shape: tuple[int, ...], seed: bytes) -> Any:
         size = math.prod(shape) * ITEM_TYPES[item].size
@@ -63,8 +63,8 @@ def _board_markers() -> list[st.SearchStrategy[Any]]:
 
 
 def _record_markers(inner: st.SearchStrategy[Any]) -> list[st.SearchStrategy[Any]]:
-    from ._record import RecordDelta, RecordSnapshot
-    from .testing import values
+    from .._handlers._record import RecordDelta, RecordSnapshot
+    from ..testing import values
 
     return [
         st.builds(
@@ -83,7 +83,7 @@ def _record_markers(inner: st.SearchStrategy[Any]) -> list[st.SearchStrategy[Any
 
 @functools.cache
 def _delta_node(depth: int, extra: st.SearchStrategy[Any] | None) -> st.SearchStrategy[Any]:
-    from .testing import keys, snapshots, values
+    from ..testing import keys, snapshots, values
 
     plain = values() if extra is None else st.one_of(values(), extra)
     leaf = st.one_of(plain, st.just(DELETED))
@@ -110,7 +110,7 @@ def _delta_node(depth: int, extra: st.SearchStrategy[Any] | None) -> st.SearchSt
 
 @st.composite
 def _protocol_trees(draw: st.DrawFn, max_depth: int, extra: st.SearchStrategy[Any] | None) -> Any:
-    from .testing import keys, snapshots
+    from ..testing import keys, snapshots
 
     return draw(
         st.one_of(
@@ -128,8 +128,8 @@ def protocol_trees(
 
     Nested ``dict`` and ``list``, tuples, every scalar (bigints, NaNs with any
     payload, ``-0.0``, keys that Python confuses such as ``1``, ``1.0`` and
-    ``True``), :data:`~flatsync.DELETED`, :class:`~flatsync.Replace`,
-    :class:`~flatsync.ListDelta`, board and record markers.
+    ``True``), :data:`~flatsync.DELETED`, :class:`~flatsync.protocol.Replace`,
+    :class:`~flatsync.protocol.ListDelta`, board and record markers.
 
     Args:
         max_depth: How deep containers nest.
@@ -424,7 +424,7 @@ def _run(test: Callable[[], None], max_examples: int) -> None:
 
 def _decode_or_refuse(codec: Codec, packet: bytes, what: str) -> Any:
     """Decode ``packet``; an accepted tree must round-trip. Returns it, or the error raised."""
-    from .testing import assert_strict_equal
+    from ..testing import assert_strict_equal
 
     try:
         tree = codec.decode(packet)
@@ -474,7 +474,7 @@ def check_codec(
     Raises:
         AssertionError: the first broken promise, described.
     """
-    from .testing import assert_strict_equal
+    from ..testing import assert_strict_equal
 
     @given(protocol_trees(values=values))
     def round_trip(tree: Any) -> None:

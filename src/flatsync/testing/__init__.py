@@ -35,8 +35,13 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from ._cbor import CborCodec
-from ._codec import Codec
+from .._codecs._cbor import CborCodec
+from .._codecs._codec import Codec
+from .._handlers._data import DataHandler
+from .._handlers._list import ListHandler
+from .._tree._events import Event
+from .._tree._markers import DELETED, ListDelta, Replace
+from .._tree._merge import apply_delta, merge
 from ._conformance import (
     check_codec,
     colliding_keys,
@@ -44,11 +49,6 @@ from ._conformance import (
     permissive_twin,
     protocol_trees,
 )
-from ._data import DataHandler
-from ._events import Event
-from ._list import ListHandler
-from ._markers import DELETED, ListDelta, Replace
-from ._protocol import apply_delta, merge
 
 __all__ = [
     "Convergence",
@@ -191,11 +191,11 @@ def strict_equal(a: Any, b: Any) -> bool:
     ``dict`` and a :class:`~flatsync.ListHandler` as a ``list``, so that a
     replica compares with its source or with a snapshot. A
     :class:`~flatsync.ByteHandler` compares with its
-    :class:`~flatsync.BoardSnapshot` (item type, shape and packed bytes), and a
-    record with its :class:`~flatsync.RecordSnapshot` or its read-only mapping
+    :class:`~flatsync.protocol.BoardSnapshot` (item type, shape and packed bytes), and a
+    record with its :class:`~flatsync.protocol.RecordSnapshot` or its read-only mapping
     replica (record name and field values). Markers
-    (:data:`~flatsync.DELETED`, :class:`~flatsync.Replace`,
-    :class:`~flatsync.ListDelta`, :class:`~flatsync.BoardDelta`, ...) compare by
+    (:data:`~flatsync.DELETED`, :class:`~flatsync.protocol.Replace`,
+    :class:`~flatsync.protocol.ListDelta`, :class:`~flatsync.protocol.BoardDelta`, ...) compare by
     content. The insertion order of mappings is not compared.
 
     >>> strict_equal({1: (2.0, b"x")}, {1: (2.0, b"x")})

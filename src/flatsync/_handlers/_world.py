@@ -11,10 +11,10 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+from .._tree._events import CellsChanged
 from ._base import WRAPPERS
 from ._board import ByteHandler, _check_shape, _item_type
 from ._data import DataHandler
-from ._events import CellsChanged
 
 __all__ = ["TiledWorld"]
 
@@ -63,11 +63,13 @@ class TiledWorld:
             of another shape or item type.
         TypeError: ``chunks`` is not a DataHandler, holds something that is not
             a board, or a key that is not a tuple of ints.
+
+    Attributes:
+        chunks: The chunk mapping, from chunk coordinates to chunk boards.
     """
 
     __slots__ = ("_item", "_ndim", "_shape", "chunks")
 
-    #: The chunk mapping, from chunk coordinates to chunk boards.
     chunks: DataHandler
 
     def __init__(

@@ -1,0 +1,1 @@
+"""On top: tools that print, weigh and record trees and packets, and the command line."""

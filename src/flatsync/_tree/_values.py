@@ -1,0 +1,141 @@
+"""Values: what a handler stores as is, how two values compare, how keys and paths read.
+
+The bottom of the package: every layer above (markers, handlers, codecs,
+sessions) uses these rules, and they import nothing of flatsync but the errors.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from typing import Any
+
+from ._errors import PatchError
+
+__all__ = [
+    "ABSENT",
+    "ATOMS",
+    "MAX_TUPLE_DEPTH",
+    "VALUE_TYPES",
+    "Path",
+    "check_key",
+    "check_value",
+    "describe",
+    "format_path",
+    "key_ok",
+    "same_float",
+    "same_value",
+]
+Path = tuple[Any, ...]
+
+NoneType = type(None)
+
+#: Immutable scalar types compared with ``==`` once their types match.
+ATOMS: frozenset[type] = frozenset({int, str, bool, NoneType, bytes})
+#: Every immutable value type a handler stores as is. A set, not a frozenset:
+#: :func:`flatsync.register_type` adds the user's value types to it.
+VALUE_TYPES: set[type] = set(ATOMS | {float, tuple})
+
+#: How deep tuples may nest inside one value.
+MAX_TUPLE_DEPTH = 32
+
+
+class _Absent(enum.Enum):
+    ABSENT = "ABSENT"
+
+
+ABSENT = _Absent.ABSENT
+"""Private sentinel: no value (a key that did not exist)."""
+
+_pack_double = struct.Struct("<d").pack
+
+
+def format_path(path: Path) -> str:
+    """Render a path the way Python would index it: ``root[3]['pos']``."""
+    return "root" + "".join(f"[{key!r}]" for key in path)
+
+
+def describe(value: Any) -> str:
+    """A short description of a value's type for error messages."""
+    if value is ABSENT:
+        return "nothing"
+    return type(value).__name__
+
+
+def same_float(a: float, b: float) -> bool:
+    """Whether two floats have the same bits (so ``0.0`` and ``-0.0`` differ, a NaN is itself)."""
+    if a == b and a != 0.0:
+        return True
+    return _pack_double(a) == _pack_double(b)
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Strict equality of two immutable values: same types all the way down, floats by bits."""
+    t = type(a)
+    if t is not type(b):
+        return False
+    if t is float:
+        return same_float(a, b)
+    if t is tuple:
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def key_ok(key: Any) -> bool:
+    """Whether ``key`` may be a mapping key (cheap; no message)."""
+    t = type(key)
+    if t in ATOMS:
+        return True
+    if t is float:
+        return bool(key == key)
+    if t is tuple:
+        return all(key_ok(item) for item in key)
+    return False
+
+
+def check_key(key: Any, path: Path, error: type[Exception] = TypeError) -> None:
+    """Check that ``key`` may be a mapping key: a scalar, bytes, or a tuple of those.
+
+    Raises ``error`` (``TypeError`` for a local write, :class:`PatchError` for a
+    delta) naming the path, or ``ValueError``/``PatchError`` for a NaN key (a NaN
+    is never equal to itself, so it could never be found again).
+    """
+    t = type(key)
+    if t in ATOMS:
+        return
+    if t is float:
+        if key != key:
+            raise (PatchError if error is PatchError else ValueError)(
+                f"{format_path(path)}: a NaN cannot be a key (it is never equal to itself)"
+            )
+        return
+    if t is tuple:
+        for item in key:
+            if type(item) not in ATOMS:  # floats too: a NaN inside a tuple is refused
+                check_key(item, path, error)
+        return
+    raise error(
+        f"{format_path(path)}: unsupported key type {t.__name__}; keys are int, str, bytes, "
+        "bool, float, None, or tuples of those"
+    )
+
+
+def check_value(value: Any, path: Path, error: type[Exception] = TypeError, depth: int = 0) -> None:
+    """Check an immutable value (scalar, bytes, float, tuple of values)."""
+    t = type(value)
+    if t in ATOMS or t is float:
+        return
+    if t is tuple:
+        if depth >= MAX_TUPLE_DEPTH:
+            raise error(f"{format_path(path)}: tuples nest deeper than {MAX_TUPLE_DEPTH}")
+        for item in value:
+            if type(item) not in ATOMS:
+                check_value(item, path, error, depth + 1)
+        return
+    if t in VALUE_TYPES:  # a type registered with flatsync.register_type
+        return
+    raise error(
+        f"{format_path(path)}: unsupported value type {t.__name__}; values are int, str, bytes, "
+        "bool, float, None, tuples of those, dict, list, flatsync handlers, or classes "
+        "registered with flatsync.register_type"
+    )

@@ -1,0 +1,46 @@
+"""The protocol tree, for those who write a handler kind, a codec or a decoder.
+
+A snapshot or a delta is a tree of ``dict``, ``list``, ``tuple``, scalars and
+``bytes``, plus the few markers here: :data:`~flatsync.DELETED`, :class:`~flatsync.protocol.Replace`, and
+the typed deltas and snapshots of the handlers that are not mappings. A new
+handler kind subclasses :class:`~flatsync.protocol.Marker` (and :class:`~flatsync.protocol.TypedDelta` for its
+delta) and calls :func:`~flatsync.protocol.register_marker`; every codec then carries it.
+"""
+
+from __future__ import annotations
+
+from ._handlers._base import Handler
+from ._handlers._board import BoardDelta, BoardSnapshot
+from ._handlers._record import RecordDelta, RecordSnapshot, add_record_schemas, record_schemas
+from ._public import publish
+from ._tree._markers import (
+    DELETED,
+    Deleted,
+    ListDelta,
+    Marker,
+    Replace,
+    TypedDelta,
+    register_marker,
+)
+from ._tree._merge import apply_delta, merge
+
+__all__ = [
+    "DELETED",
+    "BoardDelta",
+    "BoardSnapshot",
+    "Deleted",
+    "Handler",
+    "ListDelta",
+    "Marker",
+    "RecordDelta",
+    "RecordSnapshot",
+    "Replace",
+    "TypedDelta",
+    "add_record_schemas",
+    "apply_delta",
+    "merge",
+    "record_schemas",
+    "register_marker",
+]
+
+publish("flatsync.protocol", globals(), __all__)
