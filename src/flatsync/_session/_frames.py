@@ -30,6 +30,7 @@ from collections.abc import Iterable
 
 import attrs
 
+from .._codecs._varint import VarintError, read_uvarint, uvarint
 from .._tree._errors import FrameError
 
 __all__ = [
@@ -99,28 +100,13 @@ class Header:
     schemas: tuple[SchemaEntry, ...] = ()
 
 
-def _uvarint(value: int) -> bytes:
-    """Unsigned LEB128: seven bits per byte, low bits first, high bit = more follows."""
-    if value < 0:
-        raise ValueError(f"a frame number cannot be negative ({value})")
-    out = bytearray()
-    while True:
-        low = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(low | 0x80)
-        else:
-            out.append(low)
-            return bytes(out)
-
-
 def _first(kind: Kind, schemas: bool = False) -> bytes:
     return bytes(((VERSION << 4) | kind | (_SCHEMAS_FLAG if schemas else 0),))
 
 
 def _text(text: str) -> bytes:
     data = text.encode()
-    return _uvarint(len(data)) + data
+    return uvarint(len(data)) + data
 
 
 def schema_table(entries: Iterable[SchemaEntry]) -> bytes:
@@ -128,13 +114,13 @@ def schema_table(entries: Iterable[SchemaEntry]) -> bytes:
     ordered = sorted(entries)
     if not ordered:
         raise ValueError("a schema table holds at least one record")
-    out = [_uvarint(len(ordered))]
+    out = [uvarint(len(ordered))]
     last = -1
     for rid, name, fields in ordered:
         if not last < rid < _ID_LIMIT:
             raise ValueError(f"record ids in a schema table are distinct, below {_ID_LIMIT}")
         last = rid
-        out.append(_uvarint(rid) + _text(name) + _uvarint(len(fields)))
+        out.append(uvarint(rid) + _text(name) + uvarint(len(fields)))
         out.extend(_text(field) for field in fields)
     return b"".join(out)
 
@@ -146,44 +132,39 @@ def delta_header(frame: int, base: int, table: bytes = b"") -> bytes:
     """
     if base >= frame:
         raise ValueError(f"a delta's base ({base}) must come before its frame ({frame})")
-    return _first(Kind.DELTA, bool(table)) + _uvarint(frame) + _uvarint(frame - base) + table
+    return _first(Kind.DELTA, bool(table)) + uvarint(frame) + uvarint(frame - base) + table
 
 
 def snapshot_header(frame: int, table: bytes = b"") -> bytes:
     """The header of a snapshot of frame ``frame`` (``table``: a :func:`schema_table`, or nothing)."""
-    return _first(Kind.SNAPSHOT, bool(table)) + _uvarint(frame) + table
+    return _first(Kind.SNAPSHOT, bool(table)) + uvarint(frame) + table
 
 
 def ack(frame: int) -> bytes:
     """An acknowledgement: the replica holds frame ``frame`` (a whole packet)."""
-    return _first(Kind.ACK) + _uvarint(frame)
+    return _first(Kind.ACK) + uvarint(frame)
 
 
 def resync(held: int, rejected_base: int) -> bytes:
     """A request to resend from frame ``held`` (a whole packet)."""
-    return _first(Kind.RESYNC) + _uvarint(held) + _uvarint(rejected_base)
+    return _first(Kind.RESYNC) + uvarint(held) + uvarint(rejected_base)
 
 
 def refresh(rejected_base: int | None) -> bytes:
     """A request for a snapshot (a whole packet); ``None``: asked for explicitly."""
-    return _first(Kind.REFRESH) + _uvarint(0 if rejected_base is None else rejected_base + 1)
+    return _first(Kind.REFRESH) + uvarint(0 if rejected_base is None else rejected_base + 1)
 
 
 def _read_uvarint(data: bytes | bytearray | memoryview, pos: int, what: str) -> tuple[int, int]:
-    value = 0
-    shift = 0
-    for count in range(_MAX_VARINT_BYTES):
-        if pos >= len(data):
-            raise FrameError(f"the frame header is cut short in its {what}")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            if byte == 0 and count:
-                raise FrameError(f"the {what} is not in its shortest form")
-            return value, pos
-        shift += 7
-    raise FrameError(f"the {what} is longer than {_MAX_VARINT_BYTES} bytes")
+    try:
+        value, end = read_uvarint(data, pos, _MAX_VARINT_BYTES)
+    except VarintError as exc:
+        if exc.cut:
+            raise FrameError(f"the frame header is cut short in its {what}") from None
+        raise FrameError(f"the {what} is longer than {_MAX_VARINT_BYTES} bytes") from None
+    if data[end - 1] == 0 and end - pos > 1:
+        raise FrameError(f"the {what} is not in its shortest form")
+    return value, end
 
 
 def _read_text(data: bytes | bytearray | memoryview, pos: int, what: str) -> tuple[str, int]:
