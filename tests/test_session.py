@@ -49,6 +49,7 @@ from flatsync import (
     Replica,
     View,
 )
+from flatsync._codecs._varint import VarintError, read_uvarint, uvarint
 from flatsync._handlers._record import _CLASSES, _SCHEMAS
 from flatsync._session._frames import Kind, parse
 from flatsync._session._state import (
@@ -147,6 +148,26 @@ def test_parse(hex_bytes: str, kind: Kind, frame: int, base: int | None, size: i
     header = parse(bytes.fromhex(hex_bytes))
     assert (header.kind, header.frame, header.base, header.size) == (kind, frame, base, size)
     assert header.schemas == (() if hex_bytes[1] in "01234" else header.schemas)
+
+
+@given(st.integers(0, 2**63 - 1))
+def test_varints_round_trip_in_their_shortest_form(value: int) -> None:
+    data = uvarint(value)
+    assert len(data) == max(1, (value.bit_length() + 6) // 7)
+    assert data[-1] < 0x80
+    assert read_uvarint(b"\x00" + data + b"\x00", 1, 9) == (value, 1 + len(data))
+    with pytest.raises(VarintError) as cut:
+        read_uvarint(data[:-1], 0, 9)
+    assert cut.value.cut
+    if len(data) > 1:
+        with pytest.raises(VarintError) as long:
+            read_uvarint(data, 0, len(data) - 1)
+        assert not long.value.cut
+
+
+def test_a_varint_is_never_negative() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        uvarint(-1)
 
 
 def test_parse_a_schema_table() -> None:
