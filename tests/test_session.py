@@ -158,11 +158,16 @@ def test_varints_round_trip_in_their_shortest_form(value: int) -> None:
     assert read_uvarint(b"\x00" + data + b"\x00", 1, 9) == (value, 1 + len(data))
     with pytest.raises(VarintError) as cut:
         read_uvarint(data[:-1], 0, 9)
-    assert cut.value.cut
+    assert cut.value.reason == "cut"
     if len(data) > 1:
         with pytest.raises(VarintError) as long:
             read_uvarint(data, 0, len(data) - 1)
-        assert not long.value.cut
+        assert long.value.reason == "long"
+    padded = data[:-1] + bytes((data[-1] | 0x80, 0))
+    assert read_uvarint(padded, 0, 10) == (value, len(padded))
+    with pytest.raises(VarintError) as shortest:
+        read_uvarint(padded, 0, 10, True)
+    assert shortest.value.reason == "padded"
 
 
 def test_a_varint_is_never_negative() -> None:

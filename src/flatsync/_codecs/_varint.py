@@ -16,13 +16,15 @@ class VarintError(Exception):
     """A varint that cannot be read; its reader turns it into its own error.
 
     Attributes:
-        cut: The data ends inside the varint (otherwise it is longer than allowed).
+        reason: ``"cut"``: the data ends inside the varint. ``"long"``: its
+            first ``max_bytes`` bytes all say that more follow. ``"padded"``:
+            it is not in its shortest form (when only that form is accepted).
         end: The offset where reading stopped.
     """
 
-    def __init__(self, *, cut: bool, end: int) -> None:
-        super().__init__("cut short" if cut else "too long")
-        self.cut = cut
+    def __init__(self, reason: str, end: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
         self.end = end
 
 
@@ -48,29 +50,34 @@ def uvarint(value: int) -> bytes:
             return bytes(out)
 
 
-def read_uvarint(data: bytes | bytearray | memoryview, pos: int, max_bytes: int) -> tuple[int, int]:
+def read_uvarint(
+    data: bytes | bytearray | memoryview, pos: int, max_bytes: int, shortest: bool = False
+) -> tuple[int, int]:
     """The varint at ``data[pos]`` and the offset after it; it may take up to ``max_bytes`` bytes.
 
-    Any form is read, the shortest or not (a reader that wants only the
-    shortest checks that the last byte is not ``0x00`` unless it is the first).
+    ``shortest``: accept only the shortest form (no ``0x00`` last byte after
+    the first); otherwise any form is read.
 
     >>> read_uvarint(b"\\x00\\xac\\x02", 1, 9)
     (300, 3)
 
     Raises:
-        VarintError: the data ends inside the varint (``cut``), or its first
-            ``max_bytes`` bytes all say that more follow.
+        VarintError: the data ends inside the varint (``"cut"``), its first
+            ``max_bytes`` bytes all say that more follow (``"long"``), or it is
+            padded where only the shortest form is accepted (``"padded"``).
     """
     value = 0
     shift = 0
     size = len(data)
-    for _ in range(max_bytes):
+    for count in range(max_bytes):
         if pos >= size:
-            raise VarintError(cut=True, end=pos)
+            raise VarintError("cut", pos)
         byte = data[pos]
         pos += 1
         value |= (byte & 0x7F) << shift
         if not byte & 0x80:
+            if shortest and byte == 0 and count:
+                raise VarintError("padded", pos)
             return value, pos
         shift += 7
-    raise VarintError(cut=False, end=pos)
+    raise VarintError("long", pos)

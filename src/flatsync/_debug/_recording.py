@@ -44,7 +44,7 @@ def _read_length(data: bytes, pos: int) -> tuple[int, int]:
     try:
         return read_uvarint(data, pos, _MAX_LENGTH_BYTES)
     except VarintError as exc:
-        if exc.cut or exc.end >= len(data):
+        if exc.reason == "cut" or exc.end >= len(data):
             raise DecodeError("the recording is cut short inside a length") from None
         raise DecodeError("the recording holds a length longer than 64 bits") from None
 

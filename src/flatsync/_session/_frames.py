@@ -155,16 +155,19 @@ def refresh(rejected_base: int | None) -> bytes:
     return _first(Kind.REFRESH) + uvarint(0 if rejected_base is None else rejected_base + 1)
 
 
+def _varint_error(exc: VarintError, what: str) -> FrameError:
+    if exc.reason == "cut":
+        return FrameError(f"the frame header is cut short in its {what}")
+    if exc.reason == "padded":
+        return FrameError(f"the {what} is not in its shortest form")
+    return FrameError(f"the {what} is longer than {_MAX_VARINT_BYTES} bytes")
+
+
 def _read_uvarint(data: bytes | bytearray | memoryview, pos: int, what: str) -> tuple[int, int]:
     try:
-        value, end = read_uvarint(data, pos, _MAX_VARINT_BYTES)
+        return read_uvarint(data, pos, _MAX_VARINT_BYTES, True)
     except VarintError as exc:
-        if exc.cut:
-            raise FrameError(f"the frame header is cut short in its {what}") from None
-        raise FrameError(f"the {what} is longer than {_MAX_VARINT_BYTES} bytes") from None
-    if data[end - 1] == 0 and end - pos > 1:
-        raise FrameError(f"the {what} is not in its shortest form")
-    return value, end
+        raise _varint_error(exc, what) from None
 
 
 def _read_text(data: bytes | bytearray | memoryview, pos: int, what: str) -> tuple[str, int]:
@@ -239,20 +242,29 @@ def parse(data: bytes | bytearray | memoryview) -> Header:
         kind = _KIND_NAMES[code & 0x07]
     if kind is None:
         raise FrameError(f"unknown packet kind {code}")
-    if kind is Kind.REFRESH:
-        code, pos = _read_uvarint(data, 1, "rejected base")
-        return Header(kind=kind, frame=0, base=None if code == 0 else code - 1, size=pos)
-    frame, pos = _read_uvarint(data, 1, "frame number")
+    # The header's varints are read in place (every packet passes here); ``what``
+    # names the one being read for the error message.
+    what = "frame number"
     base: int | None = None
-    if kind is Kind.DELTA:
-        distance, pos = _read_uvarint(data, pos, "base distance")
-        if distance == 0:
-            raise FrameError(f"a delta to frame {frame} cannot have itself as its base")
-        if distance > frame:
-            raise FrameError(f"a delta to frame {frame} cannot start {distance} frames earlier")
-        base = frame - distance
-    elif kind is Kind.RESYNC:
-        base, pos = _read_uvarint(data, pos, "rejected base")
+    try:
+        if kind is Kind.REFRESH:
+            what = "rejected base"
+            code, pos = read_uvarint(data, 1, _MAX_VARINT_BYTES, True)
+            return Header(kind=kind, frame=0, base=None if code == 0 else code - 1, size=pos)
+        frame, pos = read_uvarint(data, 1, _MAX_VARINT_BYTES, True)
+        if kind is Kind.DELTA:
+            what = "base distance"
+            distance, pos = read_uvarint(data, pos, _MAX_VARINT_BYTES, True)
+            if distance == 0:
+                raise FrameError(f"a delta to frame {frame} cannot have itself as its base")
+            if distance > frame:
+                raise FrameError(f"a delta to frame {frame} cannot start {distance} frames earlier")
+            base = frame - distance
+        elif kind is Kind.RESYNC:
+            what = "rejected base"
+            base, pos = read_uvarint(data, pos, _MAX_VARINT_BYTES, True)
+    except VarintError as exc:
+        raise _varint_error(exc, what) from None
     schemas: tuple[SchemaEntry, ...] = ()
     if code & _SCHEMAS_FLAG:
         schemas, pos = _read_table(data, pos)
