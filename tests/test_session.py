@@ -337,6 +337,17 @@ PUBLISHER_STEPS = st.lists(
 )
 
 
+def test_only_the_state_module_changes_a_client_mode() -> None:
+    for path in sorted((SRC / "_session").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    for item in ast.walk(target):
+                        if isinstance(item, ast.Attribute) and item.attr == "mode":
+                            assert path.name == "_state.py", f"{path.name}:{node.lineno}"
+
+
 @given(PUBLISHER_STEPS)
 @settings(max_examples=200)
 def test_every_client_stays_in_the_indexes_of_its_mode(steps: list[tuple[str, int]]) -> None:
