@@ -19,6 +19,7 @@ import ast
 import contextlib
 import gc
 import pathlib
+import re
 import tracemalloc
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
@@ -30,6 +31,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import flatsync
+import flatsync._session._state
 import flatsync.protocol
 from flatsync import (
     ANY,
@@ -253,6 +255,23 @@ DOCUMENTED_TRANSITIONS = {
     (Mode.SHARED, Trigger.VIEW_CHANGED): Mode.PRIVATE,
     (Mode.SHARED, Trigger.RING_LEFT): Mode.PRIVATE,
 }
+
+
+def test_the_state_module_documents_the_same_table() -> None:
+    doc = flatsync._session._state.__doc__
+    assert doc is not None
+    lines = doc.split("The moves")[1].splitlines()
+    header = next(line for line in lines if "trigger" in line)
+    triggers = [Trigger(name) for name in re.split(r"\s{2,}", header.strip())[1:]]
+    table = {}
+    for line in lines[lines.index(header) + 1 :]:
+        cells = line.split()
+        if not cells or cells[0] not in Mode.__members__:
+            break
+        for trigger, cell in zip(triggers, cells[1:], strict=True):
+            if cell != "-":
+                table[Mode[cells[0]], trigger] = Mode[cell]
+    assert table == DOCUMENTED_TRANSITIONS
 
 
 def assert_indexed(out: Outboxes, clients: Iterable[Client]) -> None:

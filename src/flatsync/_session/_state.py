@@ -22,6 +22,16 @@ rarely, one private merged delta or a snapshot::
     PRIVATE    one merged delta from sent to the latest  that delta (its own bytes)
     SHARED     nothing: the frames since sent are in     the merge of the ring's frames from sent,
                the ring                                  encoded once for every client alike
+
+The moves (:data:`TRANSITIONS`; a dash is illegal)::
+
+    mode \\ trigger  want snapshot  snapshot taken  drained  view changed  ring left
+    NEW             NEW            SNAPSHOT        -        -             -
+    SNAPSHOT        NEW            -               SHARED   -             -
+    PRIVATE         NEW            -               SHARED   PRIVATE       -
+    SHARED          NEW            -               SHARED   PRIVATE       PRIVATE
+
+A client joins in NEW and leaves from any mode.
 """
 
 from __future__ import annotations
