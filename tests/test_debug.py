@@ -307,22 +307,32 @@ def test_recordings_round_trip(packets: list[bytes], codec: str, framed: bool) -
 
 
 @pytest.mark.parametrize(
-    "data",
+    ("data", "message"),
     [
-        b"",
-        b"FSREC1\n",
-        b"XSREC1\n\x00\x00",
-        b"FSREC1\n\x02\x00",
-        b"FSREC1\n\x00\x05cb",
-        b"FSREC1\n\x00\x01\xff",
-        b"FSREC1\n\x00\x00\x05ab",
-        b"FSREC1\n\x00\x00\x80",
-        b"FSREC1\n\x00\x00" + b"\xff" * 10 + b"\x01",
+        (b"", "not a flatsync recording"),
+        (b"FSREC1\n", "not a flatsync recording"),
+        (b"XSREC1\n\x00\x00", "not a flatsync recording"),
+        (b"FSREC1\n\x02\x00", "unknown recording flag 2"),
+        (b"FSREC1\n\x00\x05cb", "cut short inside the codec name"),
+        (b"FSREC1\n\x00\x01\xff", "codec name is not UTF-8"),
+        (b"FSREC1\n\x00\x00\x05ab", "cut short inside a packet"),
+        (b"FSREC1\n\x00\x00\x80", "cut short inside a length"),
+        (b"FSREC1\n\x00\x00" + b"\xff" * 10 + b"\x01", "a length longer than 64 bits"),
+        (b"FSREC1\n\x00\x00" + b"\xff" * 10, "cut short inside a length"),
+        (b"FSREC1\n\x00" + b"\xff" * 11, "a length longer than 64 bits"),
     ],
 )
-def test_bad_recordings_are_refused(data: bytes) -> None:
-    with pytest.raises(flatsync.DecodeError):
+def test_bad_recordings_are_refused(data: bytes, message: str) -> None:
+    with pytest.raises(flatsync.DecodeError, match=message):
         flatsync.debug.read_recording(data)
+
+
+def test_a_recording_reads_lengths_in_any_form() -> None:
+    # Unlike a frame header, a recording does not insist on the shortest form.
+    data = b"FSREC1\n\x01\x84\x80\x00cbor\x82\x00ab"
+    assert flatsync.debug.read_recording(data) == flatsync.debug.Recording(
+        codec="cbor", framed=True, packets=(b"ab",)
+    )
 
 
 def test_a_recording_refuses_what_is_not_bytes() -> None:

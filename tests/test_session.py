@@ -19,8 +19,9 @@ import ast
 import contextlib
 import gc
 import pathlib
+import re
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
 import attrs
@@ -30,6 +31,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import flatsync
+import flatsync._session._state
 import flatsync.protocol
 from flatsync import (
     ANY,
@@ -49,8 +51,19 @@ from flatsync import (
     Replica,
     View,
 )
+from flatsync._codecs._varint import VarintError, read_uvarint, uvarint
 from flatsync._handlers._record import _CLASSES, _SCHEMAS
 from flatsync._session._frames import Kind, parse
+from flatsync._session._state import (
+    TRANSITIONS,
+    Client,
+    Mode,
+    Outboxes,
+    TransitionError,
+    Trigger,
+    next_mode,
+)
+from flatsync._session._views import ViewCompiler
 from flatsync.testing import assert_strict_equal
 
 SRC = pathlib.Path(flatsync.__file__).parent
@@ -139,6 +152,31 @@ def test_parse(hex_bytes: str, kind: Kind, frame: int, base: int | None, size: i
     assert header.schemas == (() if hex_bytes[1] in "01234" else header.schemas)
 
 
+@given(st.integers(0, 2**63 - 1))
+def test_varints_round_trip_in_their_shortest_form(value: int) -> None:
+    data = uvarint(value)
+    assert len(data) == max(1, (value.bit_length() + 6) // 7)
+    assert data[-1] < 0x80
+    assert read_uvarint(b"\x00" + data + b"\x00", 1, 9) == (value, 1 + len(data))
+    with pytest.raises(VarintError) as cut:
+        read_uvarint(data[:-1], 0, 9)
+    assert cut.value.reason == "cut"
+    if len(data) > 1:
+        with pytest.raises(VarintError) as long:
+            read_uvarint(data, 0, len(data) - 1)
+        assert long.value.reason == "long"
+    padded = data[:-1] + bytes((data[-1] | 0x80, 0))
+    assert read_uvarint(padded, 0, 10) == (value, len(padded))
+    with pytest.raises(VarintError) as shortest:
+        read_uvarint(padded, 0, 10, True)
+    assert shortest.value.reason == "padded"
+
+
+def test_a_varint_is_never_negative() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        uvarint(-1)
+
+
 def test_parse_a_schema_table() -> None:
     header = parse(bytes.fromhex("19 07 02 05 01 41 01 01 61 96 a4 01 01 42 02 01 61 01 62"))
     assert header.schemas == ((5, "A", ("a",)), (21014, "B", ("a", "b")))
@@ -187,8 +225,10 @@ def test_frame_error_is_a_flatsync_error_and_a_value_error() -> None:
 
 
 def test_no_io_in_the_session_layer() -> None:
-    for name in ("_session/_core.py", "_session/_views.py", "_session/_frames.py"):
-        tree = ast.parse((SRC / name).read_text())
+    modules = sorted((SRC / "_session").glob("*.py"))
+    assert {path.name for path in modules} >= {"_publisher.py", "_replica.py", "_state.py"}
+    for path in modules:
+        tree = ast.parse(path.read_text())
         imported: set[str] = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -196,6 +236,175 @@ def test_no_io_in_the_session_layer() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 imported.add(node.module.split(".")[0])
         assert not imported & {"socket", "asyncio", "threading", "time", "select", "selectors"}
+
+
+# -- the client state machine --------------------------------------------------------------------
+
+#: The client state machine as ``_session/_state.py`` documents it: (mode, trigger) -> mode.
+#: Any pair not here is illegal.
+DOCUMENTED_TRANSITIONS = {
+    (Mode.NEW, Trigger.WANT_SNAPSHOT): Mode.NEW,
+    (Mode.NEW, Trigger.SNAPSHOT_TAKEN): Mode.SNAPSHOT,
+    (Mode.SNAPSHOT, Trigger.WANT_SNAPSHOT): Mode.NEW,
+    (Mode.SNAPSHOT, Trigger.DRAINED): Mode.SHARED,
+    (Mode.PRIVATE, Trigger.WANT_SNAPSHOT): Mode.NEW,
+    (Mode.PRIVATE, Trigger.DRAINED): Mode.SHARED,
+    (Mode.PRIVATE, Trigger.VIEW_CHANGED): Mode.PRIVATE,
+    (Mode.SHARED, Trigger.WANT_SNAPSHOT): Mode.NEW,
+    (Mode.SHARED, Trigger.DRAINED): Mode.SHARED,
+    (Mode.SHARED, Trigger.VIEW_CHANGED): Mode.PRIVATE,
+    (Mode.SHARED, Trigger.RING_LEFT): Mode.PRIVATE,
+}
+
+
+def test_the_state_module_documents_the_same_table() -> None:
+    doc = flatsync._session._state.__doc__
+    assert doc is not None
+    lines = doc.split("The moves")[1].splitlines()
+    header = next(line for line in lines if "trigger" in line)
+    triggers = [Trigger(name) for name in re.split(r"\s{2,}", header.strip())[1:]]
+    table = {}
+    for line in lines[lines.index(header) + 1 :]:
+        cells = line.split()
+        if not cells or cells[0] not in Mode.__members__:
+            break
+        for trigger, cell in zip(triggers, cells[1:], strict=True):
+            if cell != "-":
+                table[Mode[cells[0]], trigger] = Mode[cell]
+    assert table == DOCUMENTED_TRANSITIONS
+
+
+def assert_indexed(out: Outboxes, clients: Iterable[Client]) -> None:
+    """Each client is in exactly the indexes its mode puts it in."""
+    for c in clients:
+        assert (c in out.want) == (c.mode is Mode.NEW)
+        assert (c in out.holding) == (c.mode in {Mode.SNAPSHOT, Mode.PRIVATE})
+        waits = [sent for sent, waiting in out.waiting.items() if c in waiting]
+        assert waits == ([c.sent] if c.mode is Mode.SHARED else [])
+        assert (c in out.resyncs) == (c.resync is not None)
+        if c.mode is Mode.NEW or c.mode is Mode.SHARED:
+            assert c.private is None
+            assert c.snap is None
+    assert all(out.waiting.values())
+
+
+def client_in(mode: Mode) -> tuple[Outboxes, Client]:
+    """A client brought to ``mode`` through legal moves only."""
+    out = Outboxes()
+    c = Client("c", None, ViewCompiler().everything)
+    out.join(c)
+    if mode is not Mode.NEW:
+        out.snapshot_taken(c, {"hp": 8}, 1)
+    if mode in {Mode.SHARED, Mode.PRIVATE}:
+        out.drained(c, 1)
+    if mode is Mode.PRIVATE:
+        out.diverged(c, {"hp": 7}, Trigger.VIEW_CHANGED)
+    assert c.mode is mode
+    assert_indexed(out, [c])
+    return out, c
+
+
+def fire(out: Outboxes, c: Client, trigger: Trigger) -> None:
+    """Fire ``trigger`` on ``c`` through the method of ``out`` the publisher calls for it."""
+    if trigger is Trigger.WANT_SNAPSHOT:
+        out.want_snapshot(c)
+    elif trigger is Trigger.SNAPSHOT_TAKEN:
+        out.snapshot_taken(c, {"hp": 6}, 2)
+    elif trigger is Trigger.DRAINED:
+        out.drained(c, 2)
+    else:
+        out.diverged(c, {"hp": 5}, trigger)
+
+
+@pytest.mark.parametrize("trigger", list(Trigger))
+@pytest.mark.parametrize("mode", list(Mode))
+def test_the_client_state_machine_is_the_documented_table(mode: Mode, trigger: Trigger) -> None:
+    assert set(TRANSITIONS) == set(Mode)
+    expected = DOCUMENTED_TRANSITIONS.get((mode, trigger))
+    out, c = client_in(mode)
+    if expected is None:
+        with pytest.raises(TransitionError, match=f"mode {mode.value} cannot take"):
+            next_mode(mode, trigger)
+        held = (set(out.want), set(out.holding), dict(out.waiting), c.private, c.snap, c.sent)
+        with pytest.raises(TransitionError):
+            fire(out, c, trigger)
+        assert c.mode is mode  # refused before anything changed
+        assert held == (
+            set(out.want),
+            set(out.holding),
+            dict(out.waiting),
+            c.private,
+            c.snap,
+            c.sent,
+        )
+    else:
+        assert next_mode(mode, trigger) is expected
+        fire(out, c, trigger)
+        assert c.mode is expected
+    assert_indexed(out, [c])
+
+
+PUBLISHER_STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["join", "leave", "tick", "drain", "lose", "answer", "snapshot", "view", "refresh"]
+        ),
+        st.integers(0, 2),
+    ),
+    min_size=30,
+    max_size=100,
+)
+
+
+def test_only_the_state_module_changes_a_client_mode() -> None:
+    for path in sorted((SRC / "_session").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    for item in ast.walk(target):
+                        if isinstance(item, ast.Attribute) and item.attr == "mode":
+                            assert path.name == "_state.py", f"{path.name}:{node.lineno}"
+
+
+@given(PUBLISHER_STEPS)
+@settings(max_examples=200)
+def test_every_client_stays_in_the_indexes_of_its_mode(steps: list[tuple[str, int]]) -> None:
+    pub = Publisher(DataHandler({"hp": 0, "zone": {"a": 1}}), history=2)
+    views = [None, View(("zone",)), View(("hp",))]
+    replicas: dict[int, Replica] = {}
+    for who in range(3):
+        replicas[who] = Replica()
+        pub.add_client(who, views[who])
+    for op, who in steps:
+        if op == "join":
+            if who not in replicas:
+                replicas[who] = Replica()
+                pub.add_client(who, views[who])
+        elif op == "tick":
+            pub.root["hp"] += 1
+            pub.root["zone"]["a"] += who
+            pub.tick()
+        elif who not in replicas:
+            pass
+        elif op == "leave":
+            pub.remove_client(who)
+            del replicas[who]
+        elif op in {"drain", "lose"}:
+            for packet in pub.packets_for(who):
+                if op == "drain":
+                    replicas[who].receive(packet)
+        elif op == "answer":
+            answer = replicas[who].packet_to_send()
+            if answer is not None:
+                pub.receive(who, answer)
+        elif op == "snapshot":
+            pub.request_snapshot(who)
+        elif op == "view":
+            pub.set_view(who, views[(who + pub.frame) % 3])
+        else:
+            replicas[who].request_refresh()
+        assert_indexed(pub._out, pub._clients.values())
 
 
 # -- the publisher --------------------------------------------------------------------------------

@@ -24,7 +24,9 @@ from ._handlers._list import ListHandler
 from ._handlers._record import Record, RecordView, record
 from ._handlers._world import TiledWorld
 from ._public import publish
-from ._session._core import FrameApplied, FrameDropped, Publisher, Replica, SessionEvent
+from ._session._events import FrameApplied, FrameDropped, SessionEvent
+from ._session._publisher import Publisher
+from ._session._replica import Replica
 from ._session._views import ANY, AnyKey, View
 from ._tree._errors import (
     DecodeError,

@@ -7,7 +7,8 @@ decode|pack|replay``).
 from __future__ import annotations
 
 from ._debug._accounting import PathCost, byte_costs, cost_report
-from ._debug._show import Recording, dig, overview, read_recording, write_recording
+from ._debug._recording import Recording, read_recording, write_recording
+from ._debug._show import dig, overview
 from ._public import publish
 
 __all__ = [

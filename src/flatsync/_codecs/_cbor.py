@@ -41,7 +41,7 @@ from .._tree._errors import DecodeError, EncodeError, FlatsyncError, LimitError
 from .._tree._markers import DELETED, MARKERS, Deleted, Marker
 from .._tree._types import TYPES_BY_CLASS, value_from_tree
 from .._tree._values import format_path
-from ._codec import HASH_MODULUS, Codec, check_packet, check_tree, depth_cap
+from ._codec import Codec, check_packet, check_tree, count_key_hash, depth_cap, packet_bytes
 from ._limits import Limits
 
 __all__ = ["TAG_LIST", "TAG_VALUE", "CborCodec"]
@@ -172,7 +172,6 @@ _ROOT, _MAP, _TUPLE, _LIST, _RAW, _MARKER, _VALUE = range(7)
 _V, _T, _R = range(3)
 _ITEM_CONTEXT = {_ROOT: _V, _MAP: _V, _TUPLE: _T, _LIST: _V, _RAW: _R, _MARKER: _R, _VALUE: _V}
 _MISSING = object()
-_HM = HASH_MODULUS
 
 
 class _Refused(Exception):
@@ -458,19 +457,10 @@ class _Parser:
     def key(self, depth: int, pos: int, hashes: dict[int, int] | None) -> tuple[Any, int, Any]:
         """Read a map key that is not a short text or small integer; count its hash."""
         key, end = self.build_key(depth, pos)
-        t = type(key)
-        if t is not str and t is not bytes and (t is not int or not -_HM < key < _HM):
-            if hashes is None:
-                hashes = {}
-            group = hash(key) % _HM
-            seen = hashes.get(group, 0) + 1
-            if seen > self.max_collisions:
-                raise _Refused(
-                    f"more than {self.max_collisions} keys of this map share one hash "
-                    "value (max_hash_collisions, a guard against hash flooding)",
-                    True,
-                )
-            hashes[group] = seen
+        try:
+            hashes = count_key_hash(key, hashes, self.max_collisions, None)
+        except LimitError as exc:  # the path comes from where the parser stopped
+            raise _Refused(str(exc), True) from None
         return key, end, hashes
 
     def build_key(self, depth: int, pos: int) -> tuple[Any, int]:
@@ -582,17 +572,9 @@ class CborCodec(Codec):
 
         Decoding changes no state.
         """
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise TypeError(f"decode() takes bytes, not {type(data).__name__}")
         limits = self.limits
-        if type(data) is not bytes:
-            data = bytes(data)
-        size = len(data)
-        if size > limits.max_packet_size:
-            raise LimitError(
-                f"a packet of {size} bytes is over the limit of {limits.max_packet_size}"
-            )
-        if size == 0:
+        data = packet_bytes(data, limits)
+        if not data:
             raise DecodeError("an empty packet")
         parser = _Parser(data, limits)
         try:

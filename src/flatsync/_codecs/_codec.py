@@ -24,12 +24,70 @@ __all__ = [
     "Codec",
     "check_packet",
     "check_tree",
+    "count_key_hash",
     "depth_cap",
+    "packet_bytes",
     "user_tree",
 ]
 
 #: CPython hashes numbers modulo this prime; keys are grouped by ``hash(key) % HASH_MODULUS``.
 HASH_MODULUS = (1 << 61) - 1
+
+
+def count_key_hash(
+    key: Any, hashes: dict[int, int] | None, max_collisions: int, path: Path | None
+) -> dict[int, int] | None:
+    """The hash-flood guard: count ``key``'s hash among the keys of one map; return the counts.
+
+    The one home of the rule, for encoders and decoders alike. Keys that are
+    strings, bytes or integers below ``HASH_MODULUS`` in magnitude are not
+    counted (their hashes cannot be made to collide); any other key is counted
+    in its group ``hash(key) % HASH_MODULUS``. Start each map with ``hashes =
+    None``, call it before the key goes into a dict, and keep what it returns.
+
+    Raises:
+        LimitError: more than ``max_collisions`` keys of the map share one
+            hash. The message starts with ``path`` (the map's), or, when
+            ``path`` is ``None``, with nothing (the caller names the place).
+    """
+    tk = type(key)
+    if tk is str or tk is bytes or (tk is int and -HASH_MODULUS < key < HASH_MODULUS):
+        return hashes
+    if hashes is None:
+        hashes = {}
+    group = hash(key) % HASH_MODULUS
+    seen = hashes.get(group, 0) + 1
+    if seen > max_collisions:
+        message = (
+            f"more than {max_collisions} keys of this map share one hash value "
+            "(max_hash_collisions, a guard against hash flooding)"
+        )
+        raise LimitError(message if path is None else f"{format_path(path)}: {message}")
+    hashes[group] = seen
+    return hashes
+
+
+def packet_bytes(data: Any, limits: Limits) -> bytes:
+    """The preamble of every decoder: ``data`` as ``bytes``, within ``limits.max_packet_size``.
+
+    What comes after it (an empty packet, trailing bytes) depends on the format.
+
+    Raises:
+        TypeError: ``data`` is not bytes-like (a local misuse).
+        LimitError: ``data`` is larger than ``limits.max_packet_size``.
+    """
+    packet: bytes
+    if type(data) is bytes:
+        packet = data
+    elif isinstance(data, bytes | bytearray | memoryview):
+        packet = bytes(data)
+    else:
+        raise TypeError(f"decode() takes bytes, not {type(data).__name__}")
+    if len(packet) > limits.max_packet_size:
+        raise LimitError(
+            f"a packet of {len(packet)} bytes is over the limit of {limits.max_packet_size}"
+        )
+    return packet
 
 
 class Codec(abc.ABC):
@@ -183,6 +241,8 @@ class _Checker:
             hashes: dict[int, int] | None = None
             for key, value in tree.items():
                 tk = type(key)
+                # Strings, bytes and small ints are valid keys that count_key_hash
+                # does not count: the common keys skip the call.
                 if (
                     tk is not str
                     and (tk is not int or not -HASH_MODULUS < key < HASH_MODULUS)
@@ -233,7 +293,7 @@ class _Checker:
 
     def key(
         self, key: Any, depth: int, path: Path, hashes: dict[int, int] | None
-    ) -> dict[int, int]:
+    ) -> dict[int, int] | None:
         if not key_ok(key):
             raise EncodeError(
                 f"{format_path(path)}: cannot encode the key {key!r:.80} of type "
@@ -241,17 +301,7 @@ class _Checker:
             )
         if type(key) is tuple:
             self.key_tuple(key, depth, path)
-        if hashes is None:
-            hashes = {}
-        group = hash(key) % HASH_MODULUS
-        seen = hashes.get(group, 0) + 1
-        if seen > self.max_collisions:
-            raise LimitError(
-                f"{format_path(path)}: more than {self.max_collisions} keys of this map share "
-                "one hash value (max_hash_collisions, a guard against hash flooding)"
-            )
-        hashes[group] = seen
-        return hashes
+        return count_key_hash(key, hashes, self.max_collisions, path)
 
     def key_tuple(self, key: tuple[Any, ...], depth: int, path: Path) -> None:
         self.deeper(depth, path)
@@ -371,17 +421,4 @@ class Budget:
         Raises:
             LimitError: more than ``max_hash_collisions`` keys share one hash.
         """
-        tk = type(key)
-        if tk is str or tk is bytes or (tk is int and -HASH_MODULUS < key < HASH_MODULUS):
-            return hashes
-        if hashes is None:
-            hashes = {}
-        group = hash(key) % HASH_MODULUS
-        seen = hashes.get(group, 0) + 1
-        if seen > self.max_collisions:
-            raise LimitError(
-                f"{format_path(path)}: more than {self.max_collisions} keys of this map share "
-                "one hash value (max_hash_collisions, a guard against hash flooding)"
-            )
-        hashes[group] = seen
-        return hashes
+        return count_key_hash(key, hashes, self.max_collisions, path)

@@ -25,7 +25,7 @@ from .._tree._errors import DecodeError, EncodeError, LimitError
 from .._tree._markers import DELETED, MARKERS, Marker
 from .._tree._types import TYPES_BY_CLASS, value_from_tree
 from .._tree._values import Path, format_path
-from ._codec import Budget, Codec, check_packet, check_tree, user_tree
+from ._codec import Budget, Codec, check_packet, check_tree, packet_bytes, user_tree
 from ._limits import Limits
 
 try:  # pragma: no cover - which branch runs depends on the environment
@@ -422,16 +422,10 @@ class JsonCodec(Codec):
 
         Decoding changes no state.
         """
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise TypeError(f"decode() takes bytes, not {type(data).__name__}")
         limits = self.limits
-        size = len(data) if type(data) is not memoryview else data.nbytes
-        if size > limits.max_packet_size:
-            raise LimitError(
-                f"a packet of {size} bytes is over the limit of {limits.max_packet_size}"
-            )
+        data = packet_bytes(data, limits)
         try:
-            text = bytes(data).decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DecodeError(f"the packet is not UTF-8: {exc}") from None
         try:

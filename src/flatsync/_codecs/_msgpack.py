@@ -28,7 +28,7 @@ from .._tree._errors import DecodeError, EncodeError, LimitError
 from .._tree._markers import DELETED, MARKERS, Marker
 from .._tree._types import TYPES_BY_CLASS, value_from_tree
 from .._tree._values import Path, format_path
-from ._codec import Budget, Codec, check_packet, check_tree, user_tree
+from ._codec import Budget, Codec, check_packet, check_tree, packet_bytes, user_tree
 from ._limits import Limits
 
 __all__ = ["MsgpackCodec"]
@@ -155,14 +155,8 @@ class MsgpackCodec(Codec):
 
         Decoding changes no state.
         """
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise TypeError(f"decode() takes bytes, not {type(data).__name__}")
         limits = self.limits
-        data = bytes(data)
-        if len(data) > limits.max_packet_size:
-            raise LimitError(
-                f"a packet of {len(data)} bytes is over the limit of {limits.max_packet_size}"
-            )
+        data = packet_bytes(data, limits)
         reader = _Reader(self._msgpack, limits)
         return reader.tree(reader.unpack(data, ()), 0, (), "v")
 

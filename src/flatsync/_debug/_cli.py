@@ -18,7 +18,8 @@ from .._handlers._data import DataHandler
 from .._session._frames import Header, parse
 from .._tree._errors import FlatsyncError
 from ._accounting import cost_report
-from ._show import dig, overview, read_recording, write_recording
+from ._recording import read_recording, write_recording
+from ._show import dig, overview
 
 __all__ = ["codecs", "main"]
 

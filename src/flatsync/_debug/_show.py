@@ -1,4 +1,4 @@
-"""Debugging tools over state trees: a type overview, a folding printer, a recording format.
+"""Debugging printers over state trees: a type overview and a folding printer.
 
 Everything here works on any *state tree*: a handler, plain data, a snapshot or
 a delta. It knows only the shapes every kind shares: a mapping (a ``dict`` or a
@@ -11,24 +11,22 @@ sequence (a board) is shown as its snapshot.
 A mapping is a *collection* (its keys are entity ids, folded as ``[*]``) when
 one of its keys is not a string or it has more than :data:`FIELDS` keys;
 otherwise it is a *record* (its keys are field names, shown one by one).
-Nothing here does I/O: the functions take trees and bytes and return strings
-and bytes.
+Nothing here does I/O: the functions take trees and return strings.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from .._handlers._base import Handler
-from .._tree._errors import DecodeError
 from .._tree._markers import DELETED, Marker
 
-__all__ = ["FIELDS", "Recording", "dig", "overview", "read_recording", "write_recording"]
+__all__ = ["FIELDS", "dig", "overview"]
 
 #: A mapping with more keys than this (or with a key that is not a ``str``) is a collection.
 FIELDS = 12
@@ -505,117 +503,3 @@ def dig(tree: Any, *, width: int = 100, depth: int = 6, lines: int = 40, fold: i
     if len(out) > lines:
         out = [*out[: lines - 1], f"… {len(out) - lines + 1:,} more lines"]
     return "\n".join(out)
-
-
-# -- recordings -----------------------------------------------------------------------------
-
-_MAGIC = b"FSREC1\n"
-
-
-@attrs.frozen(kw_only=True)
-class Recording:
-    """A recorded stream of packets, as :func:`~flatsync.debug.write_recording` stores it.
-
-    Attributes:
-        codec: The name of the codec of the packets' payloads (``Codec.name``).
-        framed: Whether each packet starts with a session frame header (the
-            publisher's packets) or is a bare codec packet (a snapshot first,
-            then deltas).
-        packets: The packets, in order.
-    """
-
-    codec: str
-    framed: bool
-    packets: tuple[bytes, ...]
-
-
-def _uvarint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _read_uvarint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(data):
-            raise DecodeError("the recording is cut short inside a length")
-        if shift > 63:
-            raise DecodeError("the recording holds a length longer than 64 bits")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, pos
-
-
-def write_recording(packets: Iterable[bytes], *, codec: str, framed: bool) -> bytes:
-    """Store packets in the recording format, for bug reports and tests.
-
-    The format: the 7 bytes ``FSREC1\\n``; one byte, ``1`` when the packets
-    carry session frame headers and ``0`` when they are bare codec packets;
-    the codec's name as an unsigned LEB128 length and its UTF-8 bytes; then
-    each packet as an unsigned LEB128 length and its bytes, to the end.
-
-    >>> write_recording([b"\\xa1\\x62hp\\x08"], codec="cbor", framed=False).hex(" ")
-    '46 53 52 45 43 31 0a 00 04 63 62 6f 72 05 a1 62 68 70 08'
-
-    Args:
-        packets: The packets, in the order they were sent.
-        codec: The name of their codec (``Codec.name``).
-        framed: Whether they start with session frame headers.
-
-    Raises:
-        TypeError: a packet is not bytes-like.
-    """
-    name = codec.encode("utf-8")
-    out = bytearray(_MAGIC)
-    out.append(1 if framed else 0)
-    out += _uvarint(len(name)) + name
-    for packet in packets:
-        if not isinstance(packet, bytes | bytearray | memoryview):
-            raise TypeError(f"a packet is bytes, not {type(packet).__name__}")
-        out += _uvarint(len(packet))
-        out += packet
-    return bytes(out)
-
-
-def read_recording(data: bytes) -> Recording:
-    """Read what :func:`~flatsync.debug.write_recording` wrote.
-
-    Raises:
-        DecodeError: ``data`` is not a recording, or is cut short.
-    """
-    if not data.startswith(_MAGIC) or len(data) <= len(_MAGIC):
-        raise DecodeError("not a flatsync recording (it must start with 'FSREC1\\n')")
-    flag = data[len(_MAGIC)]
-    if flag not in (0, 1):
-        raise DecodeError(f"unknown recording flag {flag}")
-    length, pos = _read_uvarint(data, len(_MAGIC) + 1)
-    if pos + length > len(data):
-        raise DecodeError("the recording is cut short inside the codec name")
-    try:
-        name = data[pos : pos + length].decode("utf-8")
-    except UnicodeDecodeError:
-        raise DecodeError("the recording's codec name is not UTF-8") from None
-    pos += length
-    packets = []
-    for length, start in _lengths(data, pos):
-        packets.append(bytes(data[start : start + length]))
-    return Recording(codec=name, framed=flag == 1, packets=tuple(packets))
-
-
-def _lengths(data: bytes, pos: int) -> Iterator[tuple[int, int]]:
-    while pos < len(data):
-        length, pos = _read_uvarint(data, pos)
-        if pos + length > len(data):
-            raise DecodeError("the recording is cut short inside a packet")
-        yield length, pos
-        pos += length

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 
 import attrs
 
+from .._codecs._varint import VarintError, read_uvarint, uvarint
 from .._tree._errors import FrameError
 
 __all__ = [
@@ -99,28 +100,13 @@ class Header:
     schemas: tuple[SchemaEntry, ...] = ()
 
 
-def _uvarint(value: int) -> bytes:
-    """Unsigned LEB128: seven bits per byte, low bits first, high bit = more follows."""
-    if value < 0:
-        raise ValueError(f"a frame number cannot be negative ({value})")
-    out = bytearray()
-    while True:
-        low = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(low | 0x80)
-        else:
-            out.append(low)
-            return bytes(out)
-
-
 def _first(kind: Kind, schemas: bool = False) -> bytes:
     return bytes(((VERSION << 4) | kind | (_SCHEMAS_FLAG if schemas else 0),))
 
 
 def _text(text: str) -> bytes:
     data = text.encode()
-    return _uvarint(len(data)) + data
+    return uvarint(len(data)) + data
 
 
 def schema_table(entries: Iterable[SchemaEntry]) -> bytes:
@@ -128,13 +114,13 @@ def schema_table(entries: Iterable[SchemaEntry]) -> bytes:
     ordered = sorted(entries)
     if not ordered:
         raise ValueError("a schema table holds at least one record")
-    out = [_uvarint(len(ordered))]
+    out = [uvarint(len(ordered))]
     last = -1
     for rid, name, fields in ordered:
         if not last < rid < _ID_LIMIT:
             raise ValueError(f"record ids in a schema table are distinct, below {_ID_LIMIT}")
         last = rid
-        out.append(_uvarint(rid) + _text(name) + _uvarint(len(fields)))
+        out.append(uvarint(rid) + _text(name) + uvarint(len(fields)))
         out.extend(_text(field) for field in fields)
     return b"".join(out)
 
@@ -146,44 +132,42 @@ def delta_header(frame: int, base: int, table: bytes = b"") -> bytes:
     """
     if base >= frame:
         raise ValueError(f"a delta's base ({base}) must come before its frame ({frame})")
-    return _first(Kind.DELTA, bool(table)) + _uvarint(frame) + _uvarint(frame - base) + table
+    return _first(Kind.DELTA, bool(table)) + uvarint(frame) + uvarint(frame - base) + table
 
 
 def snapshot_header(frame: int, table: bytes = b"") -> bytes:
     """The header of a snapshot of frame ``frame`` (``table``: a :func:`schema_table`, or nothing)."""
-    return _first(Kind.SNAPSHOT, bool(table)) + _uvarint(frame) + table
+    return _first(Kind.SNAPSHOT, bool(table)) + uvarint(frame) + table
 
 
 def ack(frame: int) -> bytes:
     """An acknowledgement: the replica holds frame ``frame`` (a whole packet)."""
-    return _first(Kind.ACK) + _uvarint(frame)
+    return _first(Kind.ACK) + uvarint(frame)
 
 
 def resync(held: int, rejected_base: int) -> bytes:
     """A request to resend from frame ``held`` (a whole packet)."""
-    return _first(Kind.RESYNC) + _uvarint(held) + _uvarint(rejected_base)
+    return _first(Kind.RESYNC) + uvarint(held) + uvarint(rejected_base)
 
 
 def refresh(rejected_base: int | None) -> bytes:
     """A request for a snapshot (a whole packet); ``None``: asked for explicitly."""
-    return _first(Kind.REFRESH) + _uvarint(0 if rejected_base is None else rejected_base + 1)
+    return _first(Kind.REFRESH) + uvarint(0 if rejected_base is None else rejected_base + 1)
+
+
+def _varint_error(exc: VarintError, what: str) -> FrameError:
+    if exc.reason == "cut":
+        return FrameError(f"the frame header is cut short in its {what}")
+    if exc.reason == "padded":
+        return FrameError(f"the {what} is not in its shortest form")
+    return FrameError(f"the {what} is longer than {_MAX_VARINT_BYTES} bytes")
 
 
 def _read_uvarint(data: bytes | bytearray | memoryview, pos: int, what: str) -> tuple[int, int]:
-    value = 0
-    shift = 0
-    for count in range(_MAX_VARINT_BYTES):
-        if pos >= len(data):
-            raise FrameError(f"the frame header is cut short in its {what}")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            if byte == 0 and count:
-                raise FrameError(f"the {what} is not in its shortest form")
-            return value, pos
-        shift += 7
-    raise FrameError(f"the {what} is longer than {_MAX_VARINT_BYTES} bytes")
+    try:
+        return read_uvarint(data, pos, _MAX_VARINT_BYTES, True)
+    except VarintError as exc:
+        raise _varint_error(exc, what) from None
 
 
 def _read_text(data: bytes | bytearray | memoryview, pos: int, what: str) -> tuple[str, int]:
@@ -258,20 +242,29 @@ def parse(data: bytes | bytearray | memoryview) -> Header:
         kind = _KIND_NAMES[code & 0x07]
     if kind is None:
         raise FrameError(f"unknown packet kind {code}")
-    if kind is Kind.REFRESH:
-        code, pos = _read_uvarint(data, 1, "rejected base")
-        return Header(kind=kind, frame=0, base=None if code == 0 else code - 1, size=pos)
-    frame, pos = _read_uvarint(data, 1, "frame number")
+    # The header's varints are read in place (every packet passes here); ``what``
+    # names the one being read for the error message.
+    what = "frame number"
     base: int | None = None
-    if kind is Kind.DELTA:
-        distance, pos = _read_uvarint(data, pos, "base distance")
-        if distance == 0:
-            raise FrameError(f"a delta to frame {frame} cannot have itself as its base")
-        if distance > frame:
-            raise FrameError(f"a delta to frame {frame} cannot start {distance} frames earlier")
-        base = frame - distance
-    elif kind is Kind.RESYNC:
-        base, pos = _read_uvarint(data, pos, "rejected base")
+    try:
+        if kind is Kind.REFRESH:
+            what = "rejected base"
+            code, pos = read_uvarint(data, 1, _MAX_VARINT_BYTES, True)
+            return Header(kind=kind, frame=0, base=None if code == 0 else code - 1, size=pos)
+        frame, pos = read_uvarint(data, 1, _MAX_VARINT_BYTES, True)
+        if kind is Kind.DELTA:
+            what = "base distance"
+            distance, pos = read_uvarint(data, pos, _MAX_VARINT_BYTES, True)
+            if distance == 0:
+                raise FrameError(f"a delta to frame {frame} cannot have itself as its base")
+            if distance > frame:
+                raise FrameError(f"a delta to frame {frame} cannot start {distance} frames earlier")
+            base = frame - distance
+        elif kind is Kind.RESYNC:
+            what = "rejected base"
+            base, pos = read_uvarint(data, pos, _MAX_VARINT_BYTES, True)
+    except VarintError as exc:
+        raise _varint_error(exc, what) from None
     schemas: tuple[SchemaEntry, ...] = ()
     if code & _SCHEMAS_FLAG:
         schemas, pos = _read_table(data, pos)

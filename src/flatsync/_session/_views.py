@@ -26,13 +26,15 @@ from typing import Any
 import attrs
 
 from .._handlers._base import snapshot_value
-from .._handlers._data import DataHandler, _stored_key
+from .._handlers._data import DataHandler
+from .._handlers._data import _stored_key as stored_key  # private there: to be renamed
 from .._tree._markers import DELETED, Replace, TypedDelta
 from .._tree._values import VALUE_TYPES, key_ok
 
 __all__ = [
     "ANY",
     "AnyKey",
+    "Node",
     "View",
     "ViewCompiler",
     "filter_delta",
@@ -158,7 +160,7 @@ class View:
 # -- compiled views ---------------------------------------------------------------------
 
 
-class _Node:
+class Node:
     """A compiled position in a view: the rules' remaining items at one place in the tree.
 
     Nodes are interned by their remaining rules, so two places (in one view or
@@ -170,9 +172,9 @@ class _Node:
 
     covered: bool
     #: For each literal key: the node of that key's child (the ANY rules included).
-    fixed: dict[Any, _Node | None]
+    fixed: dict[Any, Node | None]
     #: The node of any other key (None: hidden), predicates aside.
-    default: _Node | None
+    default: Node | None
     #: ``(predicate, remaining rule)`` pairs; ``None`` when there are none.
     preds: tuple[tuple[Callable[[Any], bool], Rule], ...] | None
     any_tails: tuple[Rule, ...]
@@ -180,7 +182,7 @@ class _Node:
     enumerable: bool
     compiler: ViewCompiler
 
-    def child(self, key: Any) -> _Node | None:
+    def child(self, key: Any) -> Node | None:
         """The node of ``key``'s child, or ``None`` when nothing of it is shown."""
         if self.preds is None:
             return self.fixed.get(key, self.default)
@@ -191,15 +193,15 @@ class ViewCompiler:
     """Compiles views into interned nodes (one compiler per publisher)."""
 
     def __init__(self) -> None:
-        self._nodes: dict[frozenset[Rule], _Node] = {}
+        self._nodes: dict[frozenset[Rule], Node] = {}
         self._tails: dict[int, dict[Any, tuple[Rule, ...]]] = {}
         everything = self.everything = self._new(covered=True)
         everything.default = everything
         nothing = self.nothing = self._new(covered=False)
         nothing.enumerable = True
 
-    def _new(self, *, covered: bool) -> _Node:
-        node = _Node()
+    def _new(self, *, covered: bool) -> Node:
+        node = Node()
         node.covered = covered
         node.fixed = {}
         node.default = None
@@ -209,14 +211,14 @@ class ViewCompiler:
         node.compiler = self
         return node
 
-    def root(self, view: View | None) -> _Node:
+    def root(self, view: View | None) -> Node:
         """The node of the root under ``view`` (``None``: everything)."""
         if view is None:
             return self.everything
         node = self._node(view._given)
         return self.nothing if node is None else node
 
-    def _node(self, tails: tuple[Rule, ...]) -> _Node | None:
+    def _node(self, tails: tuple[Rule, ...]) -> Node | None:
         # ``tails`` in a stable order (the rules' order, sets sorted by repr), so
         # that the keys of projections come in the same order in every process.
         if not tails:
@@ -254,7 +256,7 @@ class ViewCompiler:
         node.enumerable = node.default is None and node.preds is None
         return node
 
-    def _child_with_predicates(self, node: _Node, key: Any) -> _Node | None:
+    def _child_with_predicates(self, node: Node, key: Any) -> Node | None:
         tails = list(self._tails[id(node)].get(key, node.any_tails))
         assert node.preds is not None
         for predicate, rest in node.preds:
@@ -266,7 +268,7 @@ class ViewCompiler:
 # -- the trees a view gets ----------------------------------------------------------------
 
 
-def _keys_to_visit(mapping: dict[Any, Any], node: _Node) -> Iterable[tuple[Any, Any]]:
+def _keys_to_visit(mapping: dict[Any, Any], node: Node) -> Iterable[tuple[Any, Any]]:
     """The (stored key, value) pairs of ``mapping`` that ``node`` may show.
 
     A small mapping is walked in its own order; a large one with only a few
@@ -274,14 +276,14 @@ def _keys_to_visit(mapping: dict[Any, Any], node: _Node) -> Iterable[tuple[Any, 
     """
     if node.enumerable and 4 * len(node.fixed) + 8 < len(mapping):
         return [
-            (_stored_key(mapping, key), dict.__getitem__(mapping, key))
+            (stored_key(mapping, key), dict.__getitem__(mapping, key))
             for key in node.fixed
             if dict.__contains__(mapping, key)
         ]
     return dict.items(mapping)
 
 
-def project_snapshot(tree: dict[Any, Any], node: _Node) -> dict[Any, Any]:
+def project_snapshot(tree: dict[Any, Any], node: Node) -> dict[Any, Any]:
     """The part of a mapping snapshot that ``node`` shows (subtrees are shared, not copied)."""
     if node.covered:
         return tree
@@ -297,7 +299,7 @@ def project_snapshot(tree: dict[Any, Any], node: _Node) -> dict[Any, Any]:
     return out
 
 
-def project_state(mapping: DataHandler, node: _Node) -> dict[Any, Any]:
+def project_state(mapping: DataHandler, node: Node) -> dict[Any, Any]:
     """The snapshot of the part of a live mapping that ``node`` shows."""
     if node.covered:
         return mapping.snapshot()
@@ -313,7 +315,7 @@ def project_state(mapping: DataHandler, node: _Node) -> dict[Any, Any]:
     return out
 
 
-def filter_delta(delta: dict[Any, Any], node: _Node) -> dict[Any, Any]:
+def filter_delta(delta: dict[Any, Any], node: Node) -> dict[Any, Any]:
     """The delta a client under ``node`` gets for ``delta`` (a mapping delta).
 
     Applying the result to the projection of the old state gives the
@@ -326,7 +328,7 @@ def filter_delta(delta: dict[Any, Any], node: _Node) -> dict[Any, Any]:
     return _filter(delta, node)
 
 
-def _filter(delta: dict[Any, Any], node: _Node) -> dict[Any, Any]:
+def _filter(delta: dict[Any, Any], node: Node) -> dict[Any, Any]:
     out: dict[Any, Any] = {}
     for key, change in delta.items():
         child = node.child(key)
@@ -356,7 +358,7 @@ def _new_entry(value: Any) -> Any:
     return value if type(value) in VALUE_TYPES else value._as_new_entry()
 
 
-def transition(mapping: DataHandler, old: _Node, new: _Node) -> dict[Any, Any]:
+def transition(mapping: DataHandler, old: Node, new: Node) -> dict[Any, Any]:
     """The delta from what ``old`` shows of ``mapping`` to what ``new`` shows of it.
 
     ``mapping`` is the live root (or a mapping inside it). Subtrees that enter
@@ -370,7 +372,7 @@ def transition(mapping: DataHandler, old: _Node, new: _Node) -> dict[Any, Any]:
         keys = dict.fromkeys(old.fixed)
         keys.update(dict.fromkeys(new.fixed))
         items: Iterable[tuple[Any, Any]] = [
-            (_stored_key(mapping, key), dict.__getitem__(mapping, key))
+            (stored_key(mapping, key), dict.__getitem__(mapping, key))
             for key in keys
             if dict.__contains__(mapping, key)
         ]

@@ -1,0 +1,570 @@
+"""The server side of a session: :class:`Publisher` commits frames and makes each client's packets.
+
+Like h11 and wsproto, the session layer does no I/O at all: no socket,
+thread, timer or event loop. The publisher turns the state into packets and
+the packets the clients send back into decisions; the caller moves the
+bytes. How the pieces fit (the docs' sessions page tells it at length):
+
+* Each :meth:`Publisher.tick` commits the root's delta as frame ``n`` into a
+  bounded ring. Nothing is encoded yet.
+* :meth:`Publisher.packets_for` drains one client's outbox (its modes and
+  their moves are in ``_state.py``): whatever arrives at the caller is one
+  packet from ``sent`` to the latest frame (the frames in between merged:
+  latest state wins), built from the ring and encoded once for every client
+  with the same view and the same ``sent``.
+* A replica that could not use a packet asks to resync from the frame it
+  holds, and the publisher answers with the merge of the frames since then
+  (or a snapshot, when they have left the ring).
+* Records travel by id. A packet whose payload holds a record snapshot
+  carries, in its header, the schema (name and field names) of each record
+  the replica may not have yet, so that a replica rebuilds records whose
+  classes its process lacks as mappings with the right field names (see
+  :meth:`Publisher._schema_packet` for the rule that decides "may not have").
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable
+from typing import Any, TypeAlias
+
+from .._codecs._cbor import CborCodec
+from .._codecs._codec import Codec
+from .._handlers._data import DataHandler
+from .._tree._errors import FrameError
+from .._tree._merge import apply_delta, merge
+from ._frames import Kind, delta_header, parse, schema_table, snapshot_header
+from ._records import has_records, record_ids, schema_of
+from ._state import NEW, PRIVATE, RING_LEFT, SHARED, SNAPSHOT, VIEW_CHANGED, Client, Outboxes
+from ._views import Node, View, ViewCompiler, filter_delta, project_state, transition
+
+__all__ = ["Publisher"]
+
+#: A packet as the publisher caches it: its bytes (header without a schema
+#: table, then the payload), the header's size, and the record ids of the payload.
+_Built: TypeAlias = tuple[bytes, int, frozenset[int]]
+
+_NO_IDS: frozenset[int] = frozenset()
+
+
+class _Frame:
+    """One committed frame: the root's delta and, lazily, what each view gets of it."""
+
+    __slots__ = ("_records", "delta", "number", "views")
+
+    def __init__(self, number: int, delta: dict[Any, Any]) -> None:
+        self.number = number
+        self.delta = delta
+        self.views: dict[Node, dict[Any, Any]] = {}
+        self._records: bool | None = None
+
+    def has_records(self) -> bool:
+        """Whether the delta holds a record snapshot (so a view of it may need a schema table)."""
+        if self._records is None:
+            self._records = has_records() and bool(record_ids(self.delta))
+        return self._records
+
+    def for_view(self, node: Node) -> dict[Any, Any]:
+        tree = self.views.get(node)
+        if tree is None:
+            tree = self.views[node] = filter_delta(self.delta, node)
+        return tree
+
+
+class Publisher:
+    """The server side of a session: owns the root, commits frames, makes each client's packets.
+
+    The publisher does no I/O. Each tick of the application's loop:
+
+    1. mutate :attr:`root`;
+    2. call :meth:`tick`, which commits the root's delta as the next frame;
+    3. for each client whose transport can take a packet now, send what
+       :meth:`packets_for` returns (a client that cannot take one is simply
+       not asked: its pending frames merge into one, latest state wins);
+    4. hand whatever the clients sent back to :meth:`receive`.
+
+    Clients join with :meth:`add_client`, leave with :meth:`remove_client`,
+    and change what they see with :meth:`set_view`. A new client gets a
+    snapshot at the next tick, then one delta per drain.
+
+    >>> import flatsync
+    >>> pub = flatsync.Publisher(flatsync.DataHandler({"hp": 8}))
+    >>> pub.add_client("ann")
+    >>> pub.tick()
+    1
+    >>> [p.hex(" ") for p in pub.packets_for("ann")]
+    ['11 01 a1 62 68 70 08']
+    >>> pub.root["hp"] = 7
+    >>> pub.tick()
+    2
+    >>> [p.hex(" ") for p in pub.packets_for("ann")]
+    ['10 02 01 a1 62 68 70 07']
+
+    Args:
+        root: The state. The publisher commits it now (what it holds is frame
+            0) and at every tick; nothing else should call its ``commit``.
+        codec: The codec of every payload (a :class:`~flatsync.CborCodec` by
+            default). Replicas must use the same.
+        history: How many frames the ring keeps. A client whose last frame has
+            left the ring gets a snapshot instead of a catch-up delta.
+
+    Raises:
+        TypeError: ``root`` is not a :class:`~flatsync.DataHandler`.
+        ValueError: ``root`` is a read-only replica or sits inside another
+            handler, or ``history`` is below 1.
+    """
+
+    def __init__(self, root: DataHandler, *, codec: Codec | None = None, history: int = 64) -> None:
+        if not isinstance(root, DataHandler):
+            raise TypeError(f"a publisher's root is a DataHandler, not {type(root).__name__}")
+        if root.readonly:
+            raise ValueError("a read-only replica cannot be published (it records no changes)")
+        if root.parent is not None:
+            raise ValueError("a publisher's root must be a root (it sits inside another handler)")
+        if history < 1:
+            raise ValueError(f"history must be at least 1, not {history}")
+        self._root = root
+        self._codec: Codec = CborCodec() if codec is None else codec
+        self._history = history
+        self._frame = 0
+        self._ring: deque[_Frame] = deque()
+        self._clients: dict[Hashable, Client] = {}
+        self._compiler = ViewCompiler()
+        self._out = Outboxes()
+        self._changing: set[Client] = set()
+        self._cache: dict[tuple[Any, ...], _Built] = {}
+        root.commit()
+
+    # -- what it holds ------------------------------------------------------------------
+
+    @property
+    def root(self) -> DataHandler:
+        """The state, to mutate between ticks."""
+        return self._root
+
+    @property
+    def codec(self) -> Codec:
+        """The codec of every payload."""
+        return self._codec
+
+    @property
+    def frame(self) -> int:
+        """The number of the latest committed frame (``0`` before the first tick)."""
+        return self._frame
+
+    @property
+    def history(self) -> int:
+        """How many frames the ring keeps."""
+        return self._history
+
+    @property
+    def clients(self) -> tuple[Hashable, ...]:
+        """The ids of the clients, in the order they joined."""
+        return tuple(self._clients)
+
+    def view(self, client: Hashable) -> View | None:
+        """The view ``client`` has now (``None``: everything); a :meth:`set_view` applies at the next tick.
+
+        Raises:
+            KeyError: no such client.
+        """
+        return self._client(client).view
+
+    def acked(self, client: Hashable) -> int | None:
+        """The newest frame ``client``'s replica said it holds, or ``None``.
+
+        Raises:
+            KeyError: no such client.
+        """
+        return self._client(client).acked
+
+    def pending(self, client: Hashable) -> bool:
+        """Whether :meth:`packets_for` would return something for ``client`` now.
+
+        Raises:
+            KeyError: no such client.
+        """
+        c = self._client(client)
+        if c.mode is NEW:
+            return False
+        if c.mode is not SHARED or c.resync is not None:
+            return True
+        return c.sent is not None and c.sent < self._frame
+
+    def _client(self, client: Hashable) -> Client:
+        try:
+            return self._clients[client]
+        except KeyError:
+            raise KeyError(f"no client {client!r}") from None
+
+    # -- clients ------------------------------------------------------------------------
+
+    def add_client(self, client: Hashable, view: View | None = None) -> None:
+        """A client joins; its first packet, a snapshot under ``view``, comes at the next tick.
+
+        Args:
+            client: Any hashable id (a connection, an address, a player id).
+            view: What the client sees; ``None`` (the default) is everything.
+
+        Raises:
+            ValueError: a client with this id is already there (nothing changes).
+            TypeError: ``view`` is not a :class:`~flatsync.View` or ``None``.
+        """
+        if client in self._clients:
+            raise ValueError(f"client {client!r} has already joined")
+        node = self._compiler.root(_check_view(view))
+        c = Client(client, view, node)
+        self._clients[client] = c
+        self._out.join(c)
+
+    def remove_client(self, client: Hashable) -> None:
+        """A client leaves; everything kept for it is dropped.
+
+        Raises:
+            KeyError: no such client (nothing changes).
+        """
+        c = self._client(client)
+        self._out.leave(c)
+        self._changing.discard(c)
+        del self._clients[client]
+
+    def set_view(self, client: Hashable, view: View | None) -> None:
+        """Change what ``client`` sees, from the next tick on.
+
+        At the next tick the client's packet takes it from what it held to the
+        new view of the new frame: subtrees that enter the view come as
+        snapshots of their current state, subtrees that leave it as deletes.
+
+        Raises:
+            KeyError: no such client. TypeError: ``view`` is not a
+                :class:`~flatsync.View` or ``None``. Nothing changes then.
+        """
+        c = self._client(client)
+        c.next_view = _check_view(view)
+        if c.next_view == c.view:
+            self._changing.discard(c)
+        else:
+            self._changing.add(c)
+
+    def request_snapshot(self, client: Hashable) -> None:
+        """Send ``client`` a snapshot at the next tick, in place of its deltas.
+
+        Raises:
+            KeyError: no such client (nothing changes).
+        """
+        self._out.want_snapshot(self._client(client))
+
+    # -- the merged frames -------------------------------------------------------------
+
+    def _merged(self, node: Node, base: int, target: int) -> dict[Any, Any]:
+        """The merge of frames ``base + 1`` to ``target`` as ``node`` sees them."""
+        ring = self._ring
+        first = ring[0].number
+        out: dict[Any, Any] | None = None
+        for index in range(base + 1 - first, target + 1 - first):
+            delta = ring[index].for_view(node)
+            if out is None:
+                out = delta
+            elif delta:
+                out = merge(out, delta)
+        assert out is not None
+        return out
+
+    # -- the tick -----------------------------------------------------------------------
+
+    def tick(self) -> int:
+        """Commit the root's changes as the next frame and return its number.
+
+        The cost follows the size of the change and the number of distinct
+        views with a client to serve, plus, for the few clients that need one,
+        a snapshot (new clients, refresh requests, clients whose last frame
+        left the ring) or a view transition. Nothing is encoded here.
+
+        Raises:
+            Exception: whatever a view's predicate raises. The publisher must
+                then be discarded (some clients may have moved to the new frame
+                and others not).
+        """
+        root = self._root
+        n = self._frame + 1
+        frame = _Frame(n, root.diff())
+        ring = self._ring
+        ring.append(frame)
+
+        # Clients that hold their pending packet: the new frame merges into it.
+        out = self._out
+        for c in out.holding:
+            delta = frame.for_view(c.node)
+            if c.private is None:
+                c.private = delta
+            elif delta:
+                c.private = merge(c.private, delta)
+
+        # View changes: the frame under the old view, then the transition to the new one.
+        if self._changing:
+            transitions: dict[tuple[Node, Node], dict[Any, Any]] = {}
+            for c in self._changing:
+                old, view = c.node, c.next_view
+                new = self._compiler.root(view)
+                c.view = view
+                c.node = new
+                if old is new:
+                    continue
+                if c.mode is NEW or c.mode is SNAPSHOT or c.resync is not None:
+                    out.want_snapshot(c)
+                    continue
+                pair = (old, new)
+                step = transitions.get(pair)
+                if step is None:
+                    step = transitions[pair] = transition(root, old, new)
+                if c.mode is PRIVATE:
+                    assert c.private is not None
+                    pending = c.private
+                else:
+                    assert c.sent is not None
+                    pending = self._merged(old, c.sent, n)
+                out.diverged(c, merge(pending, step) if step else pending, VIEW_CHANGED)
+                c.epoch = n
+            self._changing.clear()
+
+        # The ring is bounded: before a frame leaves it, the clients that still
+        # need it take their merged pending delta privately.
+        while len(ring) > self._history:
+            leaving = ring[0].number
+            for c in list(out.waiting.get(leaving - 1, ())):
+                assert c.sent is not None
+                out.diverged(c, self._merged(c.node, c.sent, n), RING_LEFT)
+            ring.popleft()
+            for c in [c for c in out.resyncs if c.resync is not None and c.resync < leaving]:
+                out.want_snapshot(c)
+
+        # Snapshots, one per distinct view.
+        if out.want:
+            snapshots: dict[Node, dict[Any, Any]] = {}
+            for c in list(out.want):
+                tree = snapshots.get(c.node)
+                if tree is None:
+                    tree = snapshots[c.node] = project_state(root, c.node)
+                out.snapshot_taken(c, tree, n)
+
+        root.commit()
+        self._frame = n
+        self._cache.clear()
+        return n
+
+    # -- packets out ----------------------------------------------------------------------
+
+    def packets_for(self, client: Hashable) -> list[bytes]:
+        """Drain ``client``'s outbox: the packets to send it now, in order.
+
+        Call it when the client's transport can take packets. Usually one
+        packet: a delta from the frame the client will hold once everything
+        sent before arrives to the latest frame (the frames in between merged,
+        so a client that was not drained for a while costs one packet), or a
+        snapshot. An answer to a resync request comes first when there is one.
+        The list is empty when there is nothing new (or a snapshot is due at
+        the next tick).
+
+        Packets are encoded once per tick for all clients with the same view
+        and the same starting frame; the bytes returned are shared.
+
+        Raises:
+            KeyError: no such client.
+            EncodeError, LimitError: the codec refused the tree (the state holds
+                something the codec cannot encode, or the packet is over its
+                limits). The outbox is as it was.
+        """
+        c = self._client(client)
+        latest = self._frame
+        mode = c.mode
+        if mode is NEW:
+            return []
+        # Whether a packet to the latest frame went out before, in this frame: then
+        # a schema sent now may be missing on a replica that holds the latest frame.
+        again = mode is SHARED and c.sent == latest
+        if mode is SNAPSHOT:
+            key: tuple[Any, ...] = ("s", c.node, c.snap_frame)
+            built = self._cache.get(key)
+            if built is None:
+                assert c.snap is not None
+                tree = c.snap if not c.private else apply_delta(c.snap, c.private)
+                header = snapshot_header(latest)
+                packet = header + self._codec.encode(tree)
+                ids = frozenset(record_ids(tree)) if has_records() else _NO_IDS
+                built = self._cache[key] = (packet, len(header), ids)
+            self._out.drained(c, latest)
+            c.epoch = latest
+            c.answered = (None, latest)
+            return [self._schema_packet(c, built, None, latest, again)]
+        assert c.sent is not None
+        sent = c.sent
+        planned: list[tuple[_Built, int, int]] = []  # (packet, base, frame)
+        catchup = c.resync
+        if catchup is not None:
+            planned.append((self._shared_delta(c.node, catchup, sent), catchup, sent))
+        if mode is PRIVATE:
+            assert c.private is not None
+            header = delta_header(latest, sent)
+            packet = header + self._codec.encode(c.private)
+            ids = frozenset(record_ids(c.private)) if has_records() else _NO_IDS
+            planned.append(((packet, len(header), ids), sent, latest))
+        elif sent < latest:
+            planned.append((self._shared_delta(c.node, sent, latest), sent, latest))
+        out = [self._schema_packet(c, built, base, frame, again) for built, base, frame in planned]
+        if catchup is not None:
+            self._out.resync_answered(c)
+            c.answered = (catchup, sent)
+        if mode is PRIVATE or sent < latest:
+            self._out.drained(c, latest)
+        return out
+
+    def _shared_delta(self, node: Node, base: int, target: int) -> _Built:
+        key = ("d", node, base, target)
+        built = self._cache.get(key)
+        if built is None:
+            tree = self._merged(node, base, target)
+            header = delta_header(target, base)
+            packet = header + self._codec.encode(tree)
+            ring = self._ring
+            first = ring[0].number
+            records = any(
+                ring[index].has_records() for index in range(base + 1 - first, target + 1 - first)
+            )
+            ids = frozenset(record_ids(tree)) if records else _NO_IDS
+            built = self._cache[key] = (packet, len(header), ids)
+        return built
+
+    def _schema_packet(
+        self, c: Client, built: _Built, base: int | None, frame: int, again: bool
+    ) -> bytes:
+        """The packet to send ``c``: ``built``, with a schema table in its header if needed.
+
+        A packet carries the schema of each record whose id its payload holds
+        and that was never sent to this client, and of each record sent in a
+        packet that a replica holding ``base`` may not have applied. Frames go
+        up in the order packets are drained, and each packet brings a replica
+        at most to the latest frame, so: a schema first sent while frame ``L``
+        is the latest is on every replica that holds a frame after ``L`` (it
+        crossed from ``L`` or before in a packet drained since, which carried it
+        again), and, unless an earlier packet of the same frame reached ``L``
+        without it (``again``), on every replica that holds ``L``. A packet
+        based on an earlier frame carries it again; a delta for a client that
+        has the schemas carries nothing, not a byte. A snapshot (``base`` is
+        ``None``) starts afresh: it carries the schemas its payload needs, and
+        only those count as sent.
+        """
+        packet, size, ids = built
+        schemas = c.schemas
+        if base is None:
+            schemas.clear()
+            c.schemas_top = 0
+            carry = set(ids)
+        elif base < c.schemas_top:
+            carry = {rid for rid, until in schemas.items() if base < until}
+            carry.update(rid for rid in ids if rid not in schemas)
+        elif ids and not ids.issubset(schemas):
+            carry = {rid for rid in ids if rid not in schemas}
+        else:
+            return packet
+        until = self._frame + 1 if again and base is not None else self._frame
+        for rid in ids:
+            if rid not in schemas:
+                schemas[rid] = until
+                c.schemas_top = max(c.schemas_top, until)
+        entries = []
+        for rid in carry:
+            schema = schema_of(rid)
+            if schema is not None:  # a record this process does not know cannot be named
+                entries.append((rid, schema[0], schema[1]))
+        if not entries:
+            return packet
+        table = schema_table(entries)
+        header = snapshot_header(frame, table) if base is None else delta_header(frame, base, table)
+        return header + packet[size:]
+
+    # -- packets in -----------------------------------------------------------------------
+
+    def receive(self, client: Hashable, packet: bytes | bytearray | memoryview) -> None:
+        """Take a packet that ``client``'s replica sent (see :meth:`Replica.packet_to_send`).
+
+        An acknowledgement records which frame the replica holds. A resync
+        request (the replica could not use a packet) schedules the merge of the
+        frames since the frame it holds, in front of its next packet; when those
+        frames have left the ring, or its view changed since, a snapshot at the
+        next tick instead. A refresh request schedules a snapshot. Requests that
+        an answer already drained covers (they crossed it on the way) are
+        ignored, as are acknowledgements older than one already received.
+
+        Raises:
+            KeyError: no such client.
+            FrameError: the packet is malformed, of another format version, not
+                something a replica sends, or it names a frame the publisher has
+                not sent to this client. Nothing changes.
+        """
+        c = self._client(client)
+        header = parse(packet)
+        kind = header.kind
+        if kind is Kind.DELTA or kind is Kind.SNAPSHOT:
+            raise FrameError(
+                f"client {client!r} sent a {kind.name.lower()} frame; a publisher receives "
+                "acknowledgements and requests"
+            )
+        if header.size != len(packet):
+            raise FrameError(
+                f"{len(packet) - header.size} bytes after the {kind.name.lower()} packet "
+                f"of client {client!r}"
+            )
+        if kind is Kind.REFRESH:
+            if c.mode is NEW or c.mode is SNAPSHOT:
+                return  # a snapshot is on its way
+            rejected = header.base
+            answered = c.answered
+            if (
+                rejected is not None
+                and answered is not None
+                and answered[0] is None
+                and rejected < answered[1]
+            ):
+                return  # it rejected a packet sent before our last snapshot
+            self._out.want_snapshot(c)
+            return
+        held = header.frame
+        if held > self._frame:
+            raise FrameError(
+                f"client {client!r} says it holds frame {held}, but the latest frame is "
+                f"{self._frame} (a replica follows one publisher: make a new one to follow another)"
+            )
+        if c.sent is None:
+            return  # from an earlier connection: this one has had nothing yet
+        if held > c.sent:
+            raise FrameError(f"client {client!r} says it holds frame {held}, never sent to it")
+        if c.acked is not None and held < c.acked:
+            return  # an old packet, overtaken
+        c.acked = held
+        if kind is Kind.ACK or c.mode is NEW or c.mode is SNAPSHOT or held == c.sent:
+            return
+        rejected = header.base
+        assert rejected is not None
+        answered = c.answered
+        if (
+            answered is not None
+            and rejected < answered[1]
+            and (answered[0] is None or answered[0] == held)
+        ):
+            return  # it rejected a packet sent before our answer to the same request
+        if held >= c.epoch and held >= self._ring[0].number - 1:
+            self._out.ask_resync(c, held)
+        else:
+            self._out.want_snapshot(c)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Publisher frame={self._frame} clients={len(self._clients)} "
+            f"history={self._history} codec={self._codec.name}>"
+        )
+
+
+def _check_view(view: Any) -> View | None:
+    if view is not None and not isinstance(view, View):
+        raise TypeError(f"a view is a flatsync.View or None, not {type(view).__name__}")
+    return view

@@ -1,0 +1,275 @@
+"""The client side of a session: :class:`Replica` applies a publisher's packets in order.
+
+Like the rest of the session layer it does no I/O: it turns packets into state
+and events, and tells what to send back (an acknowledgement, a resync request,
+a refresh request); the caller moves the bytes. The replica applies a delta
+only on the exact frame it was built for; a packet it cannot use (lost,
+reordered, duplicated) leaves its state as it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._codecs._cbor import CborCodec
+from .._codecs._codec import Codec
+from .._handlers._base import snapshot_value
+from .._handlers._data import DataHandler
+from .._handlers._data import _stored_key as stored_key  # private there: to be renamed
+from .._tree._errors import DecodeError, FrameError, LimitError, PatchError
+from .._tree._events import Event
+from .._tree._markers import DELETED, Replace
+from .._tree._values import ABSENT, VALUE_TYPES, same_value
+from ._events import DropReason, FrameApplied, FrameDropped
+from ._frames import Header, Kind, ack, parse, refresh, resync
+from ._records import Schema, merge_schemas, schemas_in_use
+
+__all__ = ["Replica"]
+
+
+class Replica:
+    """The client side of a session: applies a publisher's packets in order, and tells what to send back.
+
+    :attr:`state` is a read-only :class:`~flatsync.DataHandler`, empty until
+    the first snapshot arrives, and the same object for the replica's whole
+    life (a snapshot that refreshes it is applied as a change, with events).
+    A delta is applied only to the exact frame it was built for; any other
+    packet leaves the state as it was and is reported as a
+    :class:`FrameDropped`, and when the replica is missing something it asks
+    to resync. After each :meth:`receive`, send what :meth:`packet_to_send`
+    returns (an acknowledgement or a request).
+
+    >>> import flatsync
+    >>> replica = flatsync.Replica()
+    >>> replica.receive(bytes.fromhex("11 01 a1 62 68 70 08"))
+    [Added(path=('hp',), new=8), FrameApplied(frame=1, base=None)]
+    >>> replica.packet_to_send().hex(" ")
+    '12 01'
+    >>> replica.receive(bytes.fromhex("10 03 01 a1 62 68 70 06"))
+    [FrameDropped(frame=3, base=2, reason='gap')]
+    >>> replica.state, replica.packet_to_send().hex(" ")
+    (DataHandler({'hp': 8}), '13 01 02')
+
+    Records arrive as instances of their class where it is registered in the
+    replica's process, and as read-only :class:`~flatsync.RecordView` mappings
+    with the same fields where it is not: the publisher sends each record's
+    name and field names along, once (:attr:`schemas`).
+
+    Args:
+        codec: The publisher's codec (a :class:`~flatsync.CborCodec` by default).
+    """
+
+    def __init__(self, codec: Codec | None = None) -> None:
+        self._codec: Codec = CborCodec() if codec is None else codec
+        self._state = DataHandler.from_snapshot({})
+        self._schemas: dict[int, Schema] = {}
+        self._frame: int | None = None
+        self._ack: int | None = None
+        #: A pending request: (kind, the rejected base or None).
+        self._request: tuple[Kind, int | None] | None = None
+
+    @property
+    def state(self) -> DataHandler:
+        """The replicated state, read-only, as the client's view shows frame :attr:`frame`."""
+        return self._state
+
+    @property
+    def frame(self) -> int | None:
+        """The frame the state is at, or ``None`` before the first snapshot."""
+        return self._frame
+
+    @property
+    def codec(self) -> Codec:
+        """The codec of every payload."""
+        return self._codec
+
+    @property
+    def schemas(self) -> dict[int, Schema]:
+        """What the publisher sent of record schemas, as ``{id: (name, field names)}`` (a copy)."""
+        return dict(self._schemas)
+
+    def _learn(self, header: Header) -> dict[int, Schema]:
+        """The schemas with the packet's table added (applied once the packet is)."""
+        if not header.schemas:
+            return self._schemas
+        return merge_schemas(self._schemas, ((rid, (n, f)) for rid, n, f in header.schemas))
+
+    def receive(
+        self, packet: bytes | bytearray | memoryview
+    ) -> list[Event | FrameApplied | FrameDropped]:
+        """Apply one packet from the publisher; return what changed.
+
+        A snapshot newer than the state, or a delta built on exactly the frame
+        the state is at, is applied: the result is the
+        :class:`~flatsync.Added`/:class:`~flatsync.Removed`/:class:`~flatsync.Changed`
+        events, then a :class:`FrameApplied`, and an acknowledgement is queued.
+        Any other packet changes nothing and gives one :class:`FrameDropped`:
+        a duplicate or an older packet is ignored, and a packet that shows the
+        replica missed something (a gap) queues a request to resync from the
+        frame it holds (or, before the first snapshot, a refresh request).
+
+        When it raises, the state, the frame and the record schemas are exactly
+        as they were.
+
+        Raises:
+            FrameError: the header is malformed (its schema table too), of
+                another format version, or not a frame (an acknowledgement).
+            DecodeError, LimitError: the payload does not decode; the packet
+                counts as lost (a resync request is queued).
+            PatchError: the payload decodes but does not fit the state, which
+                means the two sides disagree: a refresh request is queued. Also
+                when the packet's schema table gives a record other fields than
+                the class registered here under its name: the two programs
+                declare it differently, which no refresh mends, so nothing is
+                queued.
+        """
+        header = parse(packet)
+        kind = header.kind
+        frame = header.frame
+        held = self._frame
+        if kind is Kind.DELTA:
+            base = header.base
+            assert base is not None
+            if held is None or base != held:
+                if held is not None and frame <= held:
+                    reason: DropReason = "duplicate" if frame == held else "stale"
+                else:
+                    reason = "gap" if held is None or base > held else "stale"
+                    self._ask(Kind.RESYNC if held is not None else Kind.REFRESH, base)
+                return [FrameDropped(frame=frame, base=base, reason=reason)]
+            schemas = self._learn(header)
+            try:
+                delta = self._codec.decode(memoryview(packet)[header.size :])
+            except (DecodeError, LimitError):
+                self._ask(Kind.RESYNC, base)
+                raise
+            try:
+                with schemas_in_use(schemas):
+                    events: list[Event | FrameApplied | FrameDropped] = list(
+                        self._state.patch(delta)
+                    )
+            except PatchError:
+                self._ask(Kind.REFRESH, None)
+                raise
+            self._schemas = schemas
+            self._applied(frame)
+            events.append(FrameApplied(frame=frame, base=base))
+            return events
+        if kind is Kind.SNAPSHOT:
+            if held is not None and frame <= held:
+                reason = "duplicate" if frame == held else "stale"
+                return [FrameDropped(frame=frame, base=None, reason=reason)]
+            schemas = self._learn(header)
+            try:
+                tree = self._codec.decode(memoryview(packet)[header.size :])
+            except (DecodeError, LimitError):
+                self._ask(Kind.REFRESH, None)
+                raise
+            try:
+                if type(tree) is not dict:
+                    raise PatchError(
+                        f"root: a snapshot must be a mapping (dict), got {type(tree).__name__}"
+                    )
+                with schemas_in_use(schemas):
+                    events = list(self._state.patch(_refresh_delta(self._state, tree)))
+            except PatchError:
+                self._ask(Kind.REFRESH, None)
+                raise
+            self._schemas = schemas
+            self._applied(frame)
+            self._request = None
+            events.append(FrameApplied(frame=frame, base=None))
+            return events
+        raise FrameError(f"a replica receives frames, not a {kind.name.lower()} packet")
+
+    def _applied(self, frame: int) -> None:
+        self._frame = frame
+        self._ack = frame
+        if self._request is not None and self._request[0] is Kind.RESYNC:
+            self._request = None  # it is somewhere else now; a new gap asks again
+
+    def _ask(self, kind: Kind, rejected: int | None) -> None:
+        request = self._request
+        if request is None:
+            self._request = (kind, rejected)
+            return
+        old_kind, old_rejected = request
+        if old_kind is Kind.REFRESH and old_rejected is None:
+            return  # an explicit refresh covers everything
+        if kind is Kind.REFRESH and rejected is None:
+            self._request = (kind, None)
+            return
+        if old_rejected is not None and (rejected is None or rejected < old_rejected):
+            rejected = old_rejected
+        self._request = (Kind.REFRESH if Kind.REFRESH in (kind, old_kind) else kind, rejected)
+
+    def request_refresh(self) -> None:
+        """Ask the publisher for a snapshot (sent with the next :meth:`packet_to_send`).
+
+        The state is left as it is until the snapshot arrives.
+        """
+        self._request = (Kind.REFRESH, None)
+
+    def packet_to_send(self) -> bytes | None:
+        """The packet to send to the publisher now, or ``None``: a request, else an acknowledgement.
+
+        Requests and acknowledgements coalesce: only the newest matters, so
+        calling this once per received packet, or once per tick, is the
+        caller's choice. A request also acknowledges the frame the replica holds.
+        """
+        request = self._request
+        if request is not None:
+            self._request = None
+            self._ack = None
+            kind, rejected = request
+            if kind is Kind.REFRESH or self._frame is None:
+                return refresh(rejected)
+            return resync(self._frame, self._frame if rejected is None else rejected)
+        if self._ack is not None:
+            frame, self._ack = self._ack, None
+            return ack(frame)
+        return None
+
+    def __repr__(self) -> str:
+        return f"<Replica frame={self._frame} entries={len(self._state)}>"
+
+
+def _refresh_delta(current: DataHandler, tree: dict[Any, Any]) -> dict[Any, Any]:
+    """The delta from ``current`` to the snapshot ``tree`` (the replica's refresh)."""
+    out: dict[Any, Any] = {}
+    for key in current:
+        if key not in tree:
+            out[key] = DELETED
+    for key, value in tree.items():
+        old = dict.get(current, key, ABSENT)
+        if old is ABSENT or not same_value(stored_key(current, key), key):
+            out[key] = Replace(value)
+        elif isinstance(old, DataHandler) and type(value) is dict:
+            sub = _refresh_delta(old, value)
+            if sub:
+                out[key] = sub
+        elif not _same_tree(snapshot_value(old), value):
+            out[key] = Replace(value)
+    return out
+
+
+def _same_tree(a: Any, b: Any) -> bool:
+    """Strict equality of two snapshot trees: types, key types and float bits."""
+    t = type(a)
+    if t is not type(b):
+        return False
+    if t is dict:
+        if len(a) != len(b):
+            return False
+        for key, value in a.items():
+            other = b.get(key, ABSENT)
+            if other is ABSENT or not same_value(stored_key(b, key), key):
+                return False
+            if not _same_tree(value, other):
+                return False
+        return True
+    if t is list:
+        return len(a) == len(b) and all(_same_tree(x, y) for x, y in zip(a, b, strict=True))
+    if t in VALUE_TYPES:
+        return same_value(a, b)
+    return bool(a == b)
