@@ -16,9 +16,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from flatsync import Record
+from flatsync.testing import record_registry
 
 settings.register_profile(
     "ci",
@@ -36,3 +41,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 if str(EXAMPLES) not in sys.path:
     sys.path.insert(0, str(EXAMPLES))
+
+
+@pytest.fixture
+def records() -> Iterator[Mapping[str, type[Record]]]:
+    """The registered record classes by name; the registry is put back after the test.
+
+    For tests that declare record classes or add schemas (see
+    :func:`flatsync.testing.record_registry`).
+    """
+    with record_registry() as classes:
+        yield classes
