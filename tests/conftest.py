@@ -9,7 +9,7 @@ Choose one with the ``HYPOTHESIS_PROFILE`` environment variable (default ``dev``
   reproducible; prints the blob that replays a failure.
 * ``dev``: a developer's plain ``pytest``. Random, 100 examples per test.
 * ``long``: 5,000 examples per test, for hunting bugs by hand, e.g.
-  ``HYPOTHESIS_PROFILE=long pytest tests/test_stateful.py``.
+  ``HYPOTHESIS_PROFILE=long pytest tests/test_machine.py``.
 """
 
 from __future__ import annotations

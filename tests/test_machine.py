@@ -14,7 +14,10 @@ bug that also corrupts the source is caught. Each tick ships the delta through
 and checks that they all strictly equal the source (types, float bits, tuple
 vs list, key types), that ``apply_delta(old snapshot, delta)`` is the new
 snapshot, that ``diff()`` is ``{}`` after ``commit()``, and that the snapshot
-round-trips through the codec.
+round-trips through the codec (:class:`~flatsync.testing.ConvergenceMachine`
+and its :class:`~flatsync.testing.Convergence`). Every operation is a rule of
+its own, so that a failure names it and hypothesis's swarm testing can switch
+it off.
 """
 
 from __future__ import annotations

@@ -99,26 +99,29 @@ def _publish(scope: dict[str, Any]) -> None:
 _publish({name: globals()[name] for name in __all__ if name not in _WITH_HYPOTHESIS})
 
 
-def __getattr__(name: str) -> Any:
-    """Import a name that needs hypothesis on first use (PEP 562)."""
-    module_name = _WITH_HYPOTHESIS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        module = importlib.import_module(f"{__name__}.{module_name}")
-    except ImportError as exc:
-        if exc.name is None or exc.name.partition(".")[0] != "hypothesis":
-            raise
-        raise ImportError(
-            f"flatsync.testing.{name} needs hypothesis: "
-            'install the extra flatsync[testing] (pip install "flatsync[testing]")',
-            name=exc.name,
-        ) from exc
-    scope = {key: getattr(module, key) for key in module.__all__}
-    _publish(scope)
-    globals().update(scope)
-    return scope[name]
+# Hidden from type checkers, which see the imports above instead: a module-level
+# __getattr__ would make every misspelt name of this module an Any to them.
+if not TYPE_CHECKING:
 
+    def __getattr__(name: str) -> Any:
+        """Import a name that needs hypothesis on first use (PEP 562)."""
+        module_name = _WITH_HYPOTHESIS.get(name)
+        if module_name is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        try:
+            module = importlib.import_module(f"{__name__}.{module_name}")
+        except ImportError as exc:
+            if exc.name is None or exc.name.partition(".")[0] != "hypothesis":
+                raise
+            raise ImportError(
+                f"flatsync.testing.{name} needs hypothesis: "
+                'install the extra flatsync[testing] (pip install "flatsync[testing]")',
+                name=exc.name,
+            ) from exc
+        scope = {key: getattr(module, key) for key in module.__all__}
+        _publish(scope)
+        globals().update(scope)
+        return scope[name]
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})
