@@ -9,16 +9,21 @@ Choose one with the ``HYPOTHESIS_PROFILE`` environment variable (default ``dev``
   reproducible; prints the blob that replays a failure.
 * ``dev``: a developer's plain ``pytest``. Random, 100 examples per test.
 * ``long``: 5,000 examples per test, for hunting bugs by hand, e.g.
-  ``HYPOTHESIS_PROFILE=long pytest tests/test_stateful.py``.
+  ``HYPOTHESIS_PROFILE=long pytest tests/test_machine.py``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from flatsync import Record
+from flatsync.testing import record_registry
 
 settings.register_profile(
     "ci",
@@ -36,3 +41,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 if str(EXAMPLES) not in sys.path:
     sys.path.insert(0, str(EXAMPLES))
+
+
+@pytest.fixture
+def records() -> Iterator[Mapping[str, type[Record]]]:
+    """The registered record classes by name; the registry is put back after the test.
+
+    For tests that declare record classes or add schemas (see
+    :func:`flatsync.testing.record_registry`).
+    """
+    with record_registry() as classes:
+        yield classes

@@ -17,7 +17,7 @@ import cbor2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import initialize, rule
 
 from flatsync import (
     ByteHandler,
@@ -33,7 +33,7 @@ from flatsync import (
     merge,
 )
 from flatsync.protocol import BoardDelta, BoardSnapshot, ListDelta, Replace, apply_delta
-from flatsync.testing import Convergence, assert_strict_equal, nans, strict_equal
+from flatsync.testing import ConvergenceMachine, assert_strict_equal, nans, strict_equal
 
 CODEC = CborCodec()
 
@@ -1087,8 +1087,10 @@ def axis_keys(draw: st.DrawFn, shape: tuple[int, ...]) -> tuple[Any, ...]:
 SHAPES = [(16,), (300,), (4, 5), (2, 3, 2), (1, 1)]
 
 
-class BoardMachine(RuleBasedStateMachine):
+class BoardMachine(ConvergenceMachine):
     """Boards nested in a DataHandler (and a ListHandler); a model; three replicas."""
+
+    codec = CODEC
 
     @initialize(
         items=st.lists(st.sampled_from(list(ITEMS)), min_size=3, max_size=3),
@@ -1107,7 +1109,7 @@ class BoardMachine(RuleBasedStateMachine):
                 "l": [1, ByteHandler(items[2], shapes[2])],
             }
         )
-        self.sync = Convergence(self.source, CODEC)
+        self.start(self.source)
 
     PATHS = (("a",), ("n", "b"), ("l", 1))
 
@@ -1128,47 +1130,64 @@ class BoardMachine(RuleBasedStateMachine):
         assert CODEC.encode(self.source.snapshot()) == before
         assert_strict_equal(self.source.diff(), delta)
 
-    @rule(data=st.data())
-    def write_cell(self, data: st.DataObject) -> None:
+    def pick_cell(self, data: st.DataObject) -> tuple[ByteHandler, ModelBoard, tuple[int, ...]]:
+        """A board that has cells, and the index of one of them."""
         board, model = self.pick(data)
+        index = tuple(data.draw(st.integers(-dim, dim - 1), label="index") for dim in board.shape)
+        return board, model, index
+
+    def cell_key(self, data: st.DataObject, board: ByteHandler, index: tuple[int, ...]) -> Any:
+        """``index``, or its one int on a 1-d board."""
+        return index[0] if board.ndim == 1 and data.draw(st.booleans(), label="int key") else index
+
+    @rule(data=st.data())
+    def write_a_cell(self, data: st.DataObject) -> None:
+        board, model, index = self.pick_cell(data)
         if not board.size:
             return
-        index = tuple(data.draw(st.integers(-dim, dim - 1), label="index") for dim in board.shape)
-        key: Any = index[0] if board.ndim == 1 and data.draw(st.booleans()) else index
-        if data.draw(st.integers(0, 9), label="bad") == 0:
-            value = data.draw(item_values(model.item, valid=False), label="bad value")
-            self.unchanged(board, lambda: board.__setitem__(key, value), (TypeError, OverflowError))
-            return
-        if data.draw(st.integers(0, 9), label="out of range") == 0:
-            dim = board.shape[0]
-            bad = (data.draw(st.sampled_from([dim, -dim - 1])), *index[1:])
-            self.unchanged(board, lambda: board.__setitem__(bad, 0), IndexError)
-            return
+        key = self.cell_key(data, board, index)
         value = data.draw(item_values(model.item), label="value")
         board[key] = value
         model.assign(index, [model.pack(value)])
 
     @rule(data=st.data())
-    def write_region(self, data: st.DataObject) -> None:
+    def write_a_bad_value(self, data: st.DataObject) -> None:
+        """A value of the wrong type or out of the item's range: refused, nothing changes."""
+        board, model, index = self.pick_cell(data)
+        if not board.size:
+            return
+        key = self.cell_key(data, board, index)
+        value = data.draw(item_values(model.item, valid=False), label="bad value")
+        self.unchanged(board, lambda: board.__setitem__(key, value), (TypeError, OverflowError))
+
+    @rule(data=st.data())
+    def write_out_of_range(self, data: st.DataObject) -> None:
+        """An index past the first axis: IndexError, nothing changes."""
+        board, _, index = self.pick_cell(data)
+        if not board.size:
+            return
+        dim = board.shape[0]
+        bad = (data.draw(st.sampled_from([dim, -dim - 1]), label="bad index"), *index[1:])
+        self.unchanged(board, lambda: board.__setitem__(bad, 0), IndexError)
+
+    @rule(data=st.data())
+    def write_one_value_to_a_region(self, data: st.DataObject) -> None:
+        board, model = self.pick(data)
+        keys = data.draw(axis_keys(board.shape), label="keys")
+        value = data.draw(item_values(model.item), label="value")
+        board[keys] = value
+        model.assign(keys, [model.pack(value)] * model.count(keys))
+
+    @rule(data=st.data())
+    def write_a_region(self, data: st.DataObject) -> None:
+        """Values for each item of a region: a list, nested lists, or a buffer (an array)."""
         board, model = self.pick(data)
         keys = data.draw(axis_keys(board.shape), label="keys")
         count = model.count(keys)
-        how = data.draw(st.sampled_from(["one", "list", "nested", "buffer", "wrong"]), label="how")
         if len(keys) == board.ndim and all(type(key) is int for key in keys):
-            how = "one"  # a single item takes a number
-        if how == "one":
-            value = data.draw(item_values(model.item), label="value")
-            board[keys] = value
-            model.assign(keys, [model.pack(value)] * count)
-            return
+            return  # a single item takes a number (write_one_value_to_a_region)
+        how = data.draw(st.sampled_from(["list", "nested", "buffer"]), label="how")
         values = data.draw(many_values(model.item, count), label="values")
-        if how == "wrong":
-            extra = data.draw(st.sampled_from([-1, 1]))
-            wrong = [*values, values[0] if values else 0] if extra > 0 else values[:-1]
-            if count == 0 and extra < 0:
-                return
-            self.unchanged(board, lambda: board.__setitem__(keys, wrong), ValueError)
-            return
         given_values: Any = values
         if how == "buffer":
             given_values = array(ByteHandler(model.item).view().format, values)
@@ -1178,16 +1197,33 @@ class BoardMachine(RuleBasedStateMachine):
         model.assign(keys, [model.pack(value) for value in values])
 
     @rule(data=st.data())
-    def fill_or_replace_all(self, data: st.DataObject) -> None:
+    def write_a_region_of_the_wrong_size(self, data: st.DataObject) -> None:
+        """One value more or less than the region has items: ValueError, nothing changes."""
         board, model = self.pick(data)
-        if data.draw(st.booleans(), label="fill"):
-            value = data.draw(item_values(model.item), label="value")
-            board.fill(value)
-            model.assign((), [model.pack(value)] * board.size)
-        else:
-            values = data.draw(many_values(model.item, board.size), label="values")
-            board[:] = values
-            model.assign((), [model.pack(value) for value in values])
+        keys = data.draw(axis_keys(board.shape), label="keys")
+        count = model.count(keys)
+        if len(keys) == board.ndim and all(type(key) is int for key in keys):
+            return  # a single item takes a number, not a sequence
+        values = data.draw(many_values(model.item, count), label="values")
+        extra = data.draw(st.sampled_from([-1, 1]), label="extra")
+        if count == 0 and extra < 0:
+            return
+        wrong = [*values, values[0] if values else 0] if extra > 0 else values[:-1]
+        self.unchanged(board, lambda: board.__setitem__(keys, wrong), ValueError)
+
+    @rule(data=st.data())
+    def fill(self, data: st.DataObject) -> None:
+        board, model = self.pick(data)
+        value = data.draw(item_values(model.item), label="value")
+        board.fill(value)
+        model.assign((), [model.pack(value)] * board.size)
+
+    @rule(data=st.data())
+    def replace_every_cell(self, data: st.DataObject) -> None:
+        board, model = self.pick(data)
+        values = data.draw(many_values(model.item, board.size), label="values")
+        board[:] = values
+        model.assign((), [model.pack(value) for value in values])
 
     @rule(data=st.data())
     def rewrite_the_same_values(self, data: st.DataObject) -> None:
@@ -1219,31 +1255,10 @@ class BoardMachine(RuleBasedStateMachine):
         self.source["x"] = value
         self.model["x"] = value
 
-    def tick(self, join: bool) -> None:
+    # -- the checks (the ticks, the settling teardown and diff_explains_every_change: the base)
+
+    def check_model(self) -> None:
         assert_strict_equal(self.source.snapshot(), expected(self.model))
-        self.sync.tick(join)
-
-    @rule(join=st.integers(0, 3))
-    def tick_a(self, join: int) -> None:
-        self.tick(join == 0)
-
-    @rule()
-    def tick_b(self) -> None:
-        self.tick(False)
-
-    @invariant()
-    def source_matches_model(self) -> None:
-        if hasattr(self, "sync"):
-            assert_strict_equal(self.source.snapshot(), expected(self.model))
-            assert_strict_equal(
-                apply_delta(self.sync.previous, self.source.diff()), self.source.snapshot()
-            )
-
-    def teardown(self) -> None:
-        if hasattr(self, "sync"):
-            self.tick(False)
-            self.tick(False)
-            assert_strict_equal(self.sync.merged, self.source)
 
 
 BoardMachine.TestCase.settings = settings(stateful_step_count=30)

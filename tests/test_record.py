@@ -3,20 +3,19 @@ mapping replicas, patch errors, merge, and a state machine through the CBOR code
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import inspect
 import math
 import pickle
 import struct
-from collections.abc import Iterator
+from collections.abc import Mapping
 from typing import Any, cast
 
 import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import initialize, rule
 
 import flatsync
 import flatsync.protocol
@@ -34,7 +33,7 @@ from flatsync import (
     RecordView,
     merge,
 )
-from flatsync._handlers._record import _CLASSES, _RESERVED, _SCHEMAS, _name_hash
+from flatsync._handlers._record import _RESERVED, _name_hash
 from flatsync.protocol import (
     BoardSnapshot,
     ListDelta,
@@ -43,7 +42,14 @@ from flatsync.protocol import (
     Replace,
     apply_delta,
 )
-from flatsync.testing import Convergence, assert_strict_equal, strict_equal, values
+from flatsync.testing import (
+    ConvergenceMachine,
+    assert_strict_equal,
+    forget_records,
+    record_registry,
+    strict_equal,
+    values,
+)
 
 CODEC = CborCodec()
 
@@ -90,29 +96,6 @@ class Locked(Record):
     note: str = ""
 
 
-@contextlib.contextmanager
-def unregistered(name: str) -> Iterator[None]:
-    """The registry without the class ``name`` (its schema stays known, as if added)."""
-    cls = _CLASSES.pop(name)
-    try:
-        yield
-    finally:
-        _CLASSES[name] = cls
-
-
-@contextlib.contextmanager
-def foreign(*names: str) -> Iterator[None]:
-    """A process that knows neither the classes ``names`` nor their schemas."""
-    classes = {name: _CLASSES.pop(name) for name in names}
-    ids = {cls.__flatsync_record__.id for cls in classes.values()}
-    schemas = {rid: _SCHEMAS.pop(rid) for rid in ids}
-    try:
-        yield
-    finally:
-        _CLASSES.update(classes)
-        _SCHEMAS.update(schemas)
-
-
 def rid(cls: Any) -> int:
     """A record class's id."""
     return int(cls.__flatsync_record__.id)
@@ -154,7 +137,7 @@ def test_inheritance_and_super() -> None:
     assert Boss.__flatsync_record__.name == "Boss"
 
 
-def test_explicit_base_class_and_keyword_only() -> None:
+def test_explicit_base_class_and_keyword_only(records: Mapping[str, type[Record]]) -> None:
     @flatsync.record(kw_only=True, name="Cfg")
     class Config(flatsync.Record):
         width: int
@@ -189,7 +172,7 @@ def test_validators_and_converters_on_init_and_on_write() -> None:
     assert locked.diff() == RecordDelta({1: "ok"})
 
 
-def test_post_init_and_no_op_on_setattr() -> None:
+def test_post_init_and_no_op_on_setattr(records: Mapping[str, type[Record]]) -> None:
     @flatsync.record(name="Counter", on_setattr=attrs.setters.NO_OP)
     class Counter(Record):
         count: int = attrs.field(default=0, validator=attrs.validators.ge(0))
@@ -216,7 +199,9 @@ def test_post_init_and_no_op_on_setattr() -> None:
         ({}, TypeError, "has no fields"),
     ],
 )
-def test_declaration_errors(body: dict[str, Any], error: type[Exception], match: str) -> None:
+def test_declaration_errors(
+    records: Mapping[str, type[Record]], body: dict[str, Any], error: type[Exception], match: str
+) -> None:
     cls = type("Position", (), {"__annotations__": body})
     with pytest.raises(error, match=match):
         flatsync.record(cls)
@@ -234,12 +219,16 @@ def test_declaration_errors(body: dict[str, Any], error: type[Exception], match:
     ],
 )
 def test_explicit_ids_are_checked(
-    body: dict[str, Any], given: Any, error: type[Exception], match: str
+    records: Mapping[str, type[Record]],
+    body: dict[str, Any],
+    given: Any,
+    error: type[Exception],
+    match: str,
 ) -> None:
     cls = type("BadId", (), {"__annotations__": body})
     with pytest.raises(error, match=match):
         flatsync.record(id=given)(cls)
-    assert "BadId" not in _CLASSES
+    assert "BadId" not in records
 
 
 def mapping_of(record: Record) -> dict[str, Any]:
@@ -247,7 +236,7 @@ def mapping_of(record: Record) -> dict[str, Any]:
     return {name: getattr(record, name) for name in names}
 
 
-def test_any_name_is_as_compact_as_the_mapping() -> None:
+def test_any_name_is_as_compact_as_the_mapping(records: Mapping[str, type[Record]]) -> None:
     @flatsync.record
     class Position(Record):
         x: int
@@ -297,25 +286,23 @@ def test_a_record_is_never_larger_than_the_mapping_whatever_its_name(
     name: str, fields: list[str]
 ) -> None:
     body = {"__annotations__": dict.fromkeys(fields, int)}
-    cls: Any = None
-    try:
-        cls = flatsync.record(name=name)(type("Anything", (), body))
-    except ValueError as error:  # an id or a name that another record has
-        message = str(error)
-        taken = "taken by" in message or "already known" in message
-        assert taken, message
-        return
-    try:
+    with record_registry() as classes:  # the class is forgotten afterwards
+        try:
+            cls = flatsync.record(name=name)(type("Anything", (), body))
+        except ValueError as error:  # an id or a name that another record has
+            message = str(error)
+            taken = "taken by" in message or "already known" in message
+            assert taken, message
+            return
         instance = cls(*range(len(fields)))
         as_record = len(CODEC.encode(instance.snapshot()))
         as_mapping = len(CODEC.encode(dict(zip(fields, range(len(fields)), strict=True))))
         assert as_record <= as_mapping
-    finally:
-        _CLASSES.pop(name)
-        _SCHEMAS.pop(rid(cls))
+        assert classes[name] is cls
+        assert rid(cls) in flatsync.protocol.record_schemas()
 
 
-def test_ids_that_collide_are_refused_with_a_way_out() -> None:
+def test_ids_that_collide_are_refused_with_a_way_out(records: Mapping[str, type[Record]]) -> None:
     @flatsync.record(id=4000)
     class First(Record):
         a: int
@@ -328,7 +315,7 @@ def test_ids_that_collide_are_refused_with_a_way_out() -> None:
             a: int
             b: int
 
-    assert "Second" not in _CLASSES
+    assert "Second" not in records
 
     @flatsync.record(id=4001)
     class Second(Record):  # the way out the error gives
@@ -339,7 +326,7 @@ def test_ids_that_collide_are_refused_with_a_way_out() -> None:
     assert Record.from_snapshot(RecordSnapshot(4001, (1, 2))) == Second(1, 2)
 
 
-def test_names_are_unique() -> None:
+def test_names_are_unique(records: Mapping[str, type[Record]]) -> None:
     with pytest.raises(ValueError, match="taken by"):
 
         @flatsync.record(name="Player")
@@ -352,7 +339,7 @@ def test_names_are_unique() -> None:
         flatsync.record(name="")(type("Z", (), {"__annotations__": {"abc": int}}))
 
 
-def test_redefining_the_same_class_replaces_it() -> None:
+def test_redefining_the_same_class_replaces_it(records: Mapping[str, type[Record]]) -> None:
     def make() -> type:
         @flatsync.record(name="Again")
         class Again(Record):
@@ -362,11 +349,11 @@ def test_redefining_the_same_class_replaces_it() -> None:
 
     first = make()
     second = make()
-    assert _CLASSES["Again"] is second
+    assert records["Again"] is second
     assert type(Record.from_snapshot(first(1).snapshot())) is second
 
 
-def test_schemas() -> None:
+def test_schemas(records: Mapping[str, type[Record]]) -> None:
     schemas = flatsync.protocol.record_schemas()
     assert schemas[rid(Player)] == ("Player", ("name", "pos", "hp"))
     assert schemas[rid(Entity)] == ("Ent", ("kind", "stats", "bag", "speed", "board", "pet"))
@@ -593,13 +580,13 @@ def test_a_replica_of_a_registered_class_is_typed_and_read_only() -> None:
 def test_a_replica_of_an_unregistered_class_is_a_read_only_mapping() -> None:
     source = DataHandler({1: Player("notch", (2, 2), 8)})
     packet = CODEC.encode(source.snapshot())
-    with foreign("Player"):  # a process that knows nothing of Player: refused, not guessed
+    with forget_records(Player):  # a process that knows nothing of Player: refused, not guessed
         with pytest.raises(PatchError, match=r"root\[1\]: record id 59590 is unknown here"):
             DataHandler.from_snapshot(CODEC.decode(packet))
         # What the server's record_schemas() gives, added on the client: mappings by name.
         flatsync.protocol.add_record_schemas({59590: ("Player", ("name", "pos", "hp"))})
         replica = DataHandler.from_snapshot(CODEC.decode(packet))
-    with unregistered("Player"):
+    with forget_records(Player, keep_schemas=True):
         view = replica[1]
         assert type(view) is RecordView
         assert view.readonly
@@ -637,7 +624,7 @@ def test_a_replica_of_an_unregistered_class_is_a_read_only_mapping() -> None:
 
 def test_a_view_tracks_its_children_in_a_writable_tree() -> None:
     source = DataHandler({"e": Entity("z", {"a": 1})})
-    with unregistered("Ent"):
+    with forget_records(Entity, keep_schemas=True):
         writable = DataHandler()
         writable.patch(wire({"e": source["e"].snapshot()}))
     writable.commit()
@@ -802,9 +789,22 @@ def model_value(value: Any) -> Any:
     return value
 
 
-class RecordMachine(RuleBasedStateMachine):
+#: A new record to put into the tree (built once: building it costs milliseconds).
+NEW_RECORDS = st.one_of(
+    st.builds(Player, st.text(max_size=3), st.just((1, 1)), st.integers(0, 9)),
+    st.builds(
+        Entity,
+        st.text(max_size=3),
+        st.dictionaries(st.text(max_size=1), values(), max_size=2),
+    ),
+)
+
+
+class RecordMachine(ConvergenceMachine):
     """Records nested in a DataHandler and a ListHandler; a typed replica, a late joiner,
     a merged replica, and a replica that does not know the class ``Ent`` (RecordViews)."""
+
+    codec = CODEC
 
     @initialize()
     def setup(self) -> None:
@@ -813,9 +813,9 @@ class RecordMachine(RuleBasedStateMachine):
         )
         self.model = plain(self.source)
         snapshot = self.source.snapshot()
-        with unregistered("Ent"):
+        with forget_records(Entity, keep_schemas=True):
             self.viewer = DataHandler.from_snapshot(wire(snapshot))
-        self.sync = Convergence(self.source, CODEC)
+        self.start(self.source)
 
     def records(self) -> list[tuple[Any, Any]]:
         """Every record in the source, with its model."""
@@ -847,56 +847,86 @@ class RecordMachine(RuleBasedStateMachine):
         if field == "speed" and type(value) is int:
             model.fields[index] = value
 
-    @rule(data=st.data())
-    def edit_inside_a_field(self, data: st.DataObject) -> None:
+    def pick_entity(self, data: st.DataObject) -> tuple[Any, ModelRecord] | None:
         entities = [(r, m) for r, m in self.records() if m.name == "Ent"]
         if not entities:
-            return
+            return None
         entity, model = entities[data.draw(st.integers(0, len(entities) - 1), label="entity")]
-        what = data.draw(st.sampled_from(["stats", "bag", "board", "pet"]), label="what")
-        value = data.draw(values(), label="value")
-        if what == "stats":
-            key = data.draw(st.text(max_size=2), label="key")
-            entity.stats[key] = value
-            model.fields[1][key] = value
-        elif what == "bag":
-            entity.bag.append(value)
-            model.fields[2].append(value)
-        elif what == "board" and entity.board is not None and entity.board.size:
-            cell = data.draw(st.integers(0, entity.board.size - 1), label="cell")
-            byte = data.draw(st.integers(0, 255), label="byte")
-            entity.board[cell] = byte
-            data_ = bytearray(model.fields[4].data)
-            data_[cell] = byte
-            model.fields[4] = BoardSnapshot("u8", model.fields[4].shape, bytes(data_))
-        elif what == "pet" and entity.pet is not None:
-            hp = data.draw(st.integers(0, 9), label="hp")
-            entity.pet.hp = hp
-            model.fields[5].fields[2] = hp
+        return entity, model
 
     @rule(data=st.data())
-    def add_or_replace_a_record(self, data: st.DataObject) -> None:
-        record = data.draw(
-            st.one_of(
-                st.builds(Player, st.text(max_size=3), st.just((1, 1)), st.integers(0, 9)),
-                st.builds(
-                    Entity,
-                    st.text(max_size=3),
-                    st.dictionaries(st.text(max_size=1), values(), max_size=2),
-                ),
-            ),
-            label="record",
-        )
-        where = data.draw(st.sampled_from(["p", "new", "list", "nested"]), label="where")
-        if where == "list":
-            self.source["l"].append(record)
-            self.model["l"].append(plain(record))
-        elif where == "nested":
+    def edit_inside_the_stats_field(self, data: st.DataObject) -> None:
+        found = self.pick_entity(data)
+        if found is None:
+            return
+        entity, model = found
+        value = data.draw(values(), label="value")
+        key = data.draw(st.text(max_size=2), label="key")
+        entity.stats[key] = value
+        model.fields[1][key] = value
+
+    @rule(data=st.data())
+    def append_to_the_bag_field(self, data: st.DataObject) -> None:
+        found = self.pick_entity(data)
+        if found is None:
+            return
+        entity, model = found
+        value = data.draw(values(), label="value")
+        entity.bag.append(value)
+        model.fields[2].append(value)
+
+    @rule(data=st.data())
+    def write_a_cell_of_the_board_field(self, data: st.DataObject) -> None:
+        found = self.pick_entity(data)
+        if found is None:
+            return
+        entity, model = found
+        if entity.board is None or not entity.board.size:
+            return
+        cell = data.draw(st.integers(0, entity.board.size - 1), label="cell")
+        byte = data.draw(st.integers(0, 255), label="byte")
+        entity.board[cell] = byte
+        data_ = bytearray(model.fields[4].data)
+        data_[cell] = byte
+        model.fields[4] = BoardSnapshot("u8", model.fields[4].shape, bytes(data_))
+
+    @rule(data=st.data())
+    def write_a_field_of_the_pet_record(self, data: st.DataObject) -> None:
+        found = self.pick_entity(data)
+        if found is None:
+            return
+        entity, model = found
+        if entity.pet is None:
+            return
+        hp = data.draw(st.integers(0, 9), label="hp")
+        entity.pet.hp = hp
+        model.fields[5].fields[2] = hp
+
+    def new_record(self, data: st.DataObject) -> Record:
+        record: Record = data.draw(NEW_RECORDS, label="record")
+        return record
+
+    @rule(data=st.data())
+    def replace_a_record(self, data: st.DataObject) -> None:
+        record = self.new_record(data)
+        if data.draw(st.booleans(), label="nested"):
             self.source["n"]["e"] = record
             self.model["n"]["e"] = plain(record)
         else:
-            self.source[where] = record
-            self.model[where] = plain(record)
+            self.source["p"] = record
+            self.model["p"] = plain(record)
+
+    @rule(data=st.data())
+    def put_a_record_under_a_new_key(self, data: st.DataObject) -> None:
+        record = self.new_record(data)
+        self.source["new"] = record
+        self.model["new"] = plain(record)
+
+    @rule(data=st.data())
+    def append_a_record_to_a_list(self, data: st.DataObject) -> None:
+        record = self.new_record(data)
+        self.source["l"].append(record)
+        self.model["l"].append(plain(record))
 
     @rule()
     def write_the_same_values(self) -> None:
@@ -908,35 +938,17 @@ class RecordMachine(RuleBasedStateMachine):
                     setattr(record, field.name, value)
         assert_strict_equal(self.source.diff(), before)
 
-    def tick(self, join: bool) -> None:
-        delta = self.source.diff()
-        assert_strict_equal(self.source.snapshot(), self.model)
-        with unregistered("Ent"):
-            self.viewer.patch(wire(delta))
-        self.sync.tick(join)
+    # -- the checks (the ticks, the settling teardown and diff_explains_every_change: the base)
+
+    def check_model(self) -> None:
+        assert_strict_equal(self.source, self.model)
+
+    def after_tick(self, delta: Any) -> None:
+        """The snapshot is the model; the viewer, which lacks the class ``Ent``, follows too."""
+        assert_strict_equal(self.sync.previous, self.model)
+        with forget_records(Entity, keep_schemas=True):
+            self.viewer.patch(delta)
         assert_strict_equal(self.viewer, self.source)
-
-    @rule(join=st.integers(0, 3))
-    def tick_a(self, join: int) -> None:
-        self.tick(join == 0)
-
-    @rule()
-    def tick_b(self) -> None:
-        self.tick(False)
-
-    @invariant()
-    def source_matches_model(self) -> None:
-        if hasattr(self, "sync"):
-            assert_strict_equal(self.source, self.model)
-            assert_strict_equal(
-                apply_delta(self.sync.previous, self.source.diff()), self.source.snapshot()
-            )
-
-    def teardown(self) -> None:
-        if hasattr(self, "sync"):
-            self.tick(False)
-            self.tick(False)
-            assert_strict_equal(self.sync.merged, self.source)
 
 
 RecordMachine.TestCase.settings = settings(stateful_step_count=30)

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import initialize, precondition, rule
 
 from flatsync import ByteHandler, CborCodec, CellsChanged, DataHandler, ReadOnlyError, TiledWorld
 from flatsync.protocol import BoardDelta, BoardSnapshot
-from flatsync.testing import Convergence, assert_strict_equal
+from flatsync.testing import ConvergenceMachine, assert_strict_equal
 
 CODEC = CborCodec()
 
@@ -164,8 +164,10 @@ def test_repr() -> None:
 CHUNK = (4, 3)
 
 
-class WorldMachine(RuleBasedStateMachine):
+class WorldMachine(ConvergenceMachine):
     """A world in a DataHandler; a model of its cells; three replicas read as worlds."""
+
+    codec = CODEC
 
     @initialize(item=st.sampled_from(["u8", "i16", "f32"]))
     def setup(self, item: str) -> None:
@@ -176,7 +178,7 @@ class WorldMachine(RuleBasedStateMachine):
         self.model_chunks: set[tuple[int, int]] = set()
         self.model_cells: dict[tuple[int, int], Any] = {}
         self.touched: set[tuple[int, int]] = set()
-        self.sync = Convergence(self.source, CODEC)
+        self.start(self.source)
 
     def value(self, data: st.DataObject) -> Any:
         if self.item == "u8":
@@ -201,6 +203,8 @@ class WorldMachine(RuleBasedStateMachine):
     def zero(self, value: Any) -> bool:
         return value == 0 and math.copysign(1.0, value) > 0 if type(value) is float else value == 0
 
+    # -- the operations ------------------------------------------------------------------------
+
     @rule(data=st.data())
     def write_a_cell(self, data: st.DataObject) -> None:
         x = data.draw(st.integers(-12, 12), label="x")
@@ -222,10 +226,9 @@ class WorldMachine(RuleBasedStateMachine):
         self.world.chunk(key, create=True)
         self.model_chunks.add(key)
 
+    @precondition(lambda self: self.model_chunks)
     @rule(data=st.data())
     def fill_a_chunk(self, data: st.DataObject) -> None:
-        if not self.model_chunks:
-            return
         key = data.draw(st.sampled_from(sorted(self.model_chunks)), label="chunk")
         value = self.value(data)
         board = self.world.chunk(key)
@@ -236,10 +239,9 @@ class WorldMachine(RuleBasedStateMachine):
                 self.model_cells[key[0] * CHUNK[0] + lx, key[1] * CHUNK[1] + ly] = value
         self.touched.add(key)
 
+    @precondition(lambda self: self.model_chunks)
     @rule(data=st.data())
     def drop_a_chunk(self, data: st.DataObject) -> None:
-        if not self.model_chunks:
-            return
         key = data.draw(st.sampled_from(sorted(self.model_chunks)), label="chunk")
         del self.world.chunks[key]
         self.model_chunks.discard(key)
@@ -254,35 +256,18 @@ class WorldMachine(RuleBasedStateMachine):
     def elsewhere(self, score: int) -> None:
         self.source["score"] = score
 
-    def tick(self, join: bool) -> None:
-        delta = self.source.diff()
-        assert set(delta.get("world", {})) <= self.touched  # no chunk ships another's change
+    # -- the checks (the ticks, the settling teardown and diff_explains_every_change: the base)
+
+    def check_model(self) -> None:
         assert_strict_equal(self.source.snapshot()["world"], self.expected())
-        self.sync.tick(join)
+
+    def after_tick(self, delta: Any) -> None:
+        assert set(delta.get("world", {})) <= self.touched  # no chunk ships another's change
         self.touched = set()
         for replica in self.sync.replicas:
             mirror = TiledWorld(CHUNK, self.item, replica["world"])
             for x, y in self.model_cells:
                 assert_strict_equal(mirror[x, y], self.world[x, y])
-
-    @rule(join=st.integers(0, 3))
-    def tick_a(self, join: int) -> None:
-        self.tick(join == 0)
-
-    @rule()
-    def tick_b(self) -> None:
-        self.tick(False)
-
-    @invariant()
-    def world_matches_model(self) -> None:
-        if hasattr(self, "sync"):
-            assert_strict_equal(self.source.snapshot()["world"], self.expected())
-
-    def teardown(self) -> None:
-        if hasattr(self, "sync"):
-            self.tick(False)
-            self.tick(False)
-            assert_strict_equal(self.sync.merged, self.source)
 
 
 WorldMachine.TestCase.settings = settings(stateful_step_count=30)

@@ -19,8 +19,12 @@ from hypothesis import strategies as st
 
 from .._codecs._codec import HASH_MODULUS, Codec
 from .._codecs._limits import Limits
+from .._handlers._board import ITEM_TYPES, BoardSnapshot, ByteHandler
+from .._handlers._record import RecordDelta, RecordSnapshot
 from .._tree._errors import DecodeError, EncodeError, FlatsyncError, LimitError
 from .._tree._markers import DELETED, MARKERS, ListDelta, Marker, Replace
+from . import _strategies
+from ._equal import assert_strict_equal
 
 __all__ = [
     "check_codec",
@@ -35,8 +39,6 @@ __all__ = [
 
 
 def _board_markers() -> list[st.SearchStrategy[Any]]:
-    from .._handlers._board import ITEM_TYPES, BoardSnapshot, ByteHandler
-
     def board_snapshot(item: str, shape: tuple[int, ...], seed: bytes) -> Any:
         size = math.prod(shape) * ITEM_TYPES[item].size
         return BoardSnapshot(item, shape, (seed * (size // max(len(seed), 1) + 1))[:size])
@@ -63,14 +65,11 @@ def _board_markers() -> list[st.SearchStrategy[Any]]:
 
 
 def _record_markers(inner: st.SearchStrategy[Any]) -> list[st.SearchStrategy[Any]]:
-    from .._handlers._record import RecordDelta, RecordSnapshot
-    from ..testing import values
-
     return [
         st.builds(
             RecordSnapshot,
             st.text(min_size=1, max_size=6),
-            st.lists(values(), max_size=3).map(tuple),
+            st.lists(_strategies.values(), max_size=3).map(tuple),
         ),
         st.builds(
             RecordDelta,
@@ -83,8 +82,7 @@ def _record_markers(inner: st.SearchStrategy[Any]) -> list[st.SearchStrategy[Any
 
 @functools.cache
 def _delta_node(depth: int, extra: st.SearchStrategy[Any] | None) -> st.SearchStrategy[Any]:
-    from ..testing import keys, snapshots, values
-
+    keys, snapshots, values = _strategies.keys, _strategies.snapshots, _strategies.values
     plain = values() if extra is None else st.one_of(values(), extra)
     leaf = st.one_of(plain, st.just(DELETED))
     if depth <= 0:
@@ -110,12 +108,10 @@ def _delta_node(depth: int, extra: st.SearchStrategy[Any] | None) -> st.SearchSt
 
 @st.composite
 def _protocol_trees(draw: st.DrawFn, max_depth: int, extra: st.SearchStrategy[Any] | None) -> Any:
-    from ..testing import keys, snapshots
-
     return draw(
         st.one_of(
-            snapshots(max_depth=max_depth),
-            st.dictionaries(keys(), _delta_node(max_depth, extra), max_size=4),
+            _strategies.snapshots(max_depth=max_depth),
+            st.dictionaries(_strategies.keys(), _delta_node(max_depth, extra), max_size=4),
             _delta_node(max_depth, extra),
         )
     )
@@ -424,8 +420,6 @@ def _run(test: Callable[[], None], max_examples: int) -> None:
 
 def _decode_or_refuse(codec: Codec, packet: bytes, what: str) -> Any:
     """Decode ``packet``; an accepted tree must round-trip. Returns it, or the error raised."""
-    from ..testing import assert_strict_equal
-
     try:
         tree = codec.decode(packet)
     except FlatsyncError as exc:
@@ -474,7 +468,6 @@ def check_codec(
     Raises:
         AssertionError: the first broken promise, described.
     """
-    from ..testing import assert_strict_equal
 
     @given(protocol_trees(values=values))
     def round_trip(tree: Any) -> None:
