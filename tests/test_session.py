@@ -16,12 +16,11 @@ equal the source as its view shows it.
 from __future__ import annotations
 
 import ast
-import contextlib
 import gc
 import pathlib
 import re
 import tracemalloc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import attrs
@@ -52,7 +51,6 @@ from flatsync import (
     View,
 )
 from flatsync._codecs._varint import VarintError, read_uvarint, uvarint
-from flatsync._handlers._record import _CLASSES, _SCHEMAS
 from flatsync._session._frames import Kind, parse
 from flatsync._session._state import (
     TRANSITIONS,
@@ -64,7 +62,7 @@ from flatsync._session._state import (
     next_mode,
 )
 from flatsync._session._views import ViewCompiler
-from flatsync.testing import assert_strict_equal
+from flatsync.testing import assert_strict_equal, forget_records
 
 SRC = pathlib.Path(flatsync.__file__).parent
 
@@ -1188,18 +1186,6 @@ class Imp(Record):
     loot: list[Any] = attrs.field(factory=list)
 
 
-@contextlib.contextmanager
-def foreign(*names: str) -> Iterator[None]:
-    """A process that knows neither the record classes ``names`` nor their schemas."""
-    classes = {name: _CLASSES.pop(name) for name in names}
-    schemas = {cls.__flatsync_record__.id: _SCHEMAS.pop(cls.__flatsync_record__.id) for cls in classes.values()}  # fmt: skip
-    try:
-        yield
-    finally:
-        _CLASSES.update(classes)
-        _SCHEMAS.update(schemas)
-
-
 def reply_of(replica: Replica) -> bytes:
     packet = replica.packet_to_send()
     assert packet is not None
@@ -1209,7 +1195,7 @@ def reply_of(replica: Replica) -> bytes:
 def deliver(packets: list[bytes], replica: Replica, *lacking: str) -> list[Any]:
     """Hand ``packets`` to ``replica``, in a process that lacks the classes ``lacking``."""
     events: list[Any] = []
-    with foreign(*lacking):
+    with forget_records(*lacking):
         for packet in packets:
             events.extend(replica.receive(packet))
     return events
@@ -1472,7 +1458,7 @@ class RecordNetwork(Network):
 
     def _arrive(self, client: int, packet: bytes, down: bool) -> None:
         if down:
-            with foreign(*self.LACKS[client]):
+            with forget_records(*self.LACKS[client]):
                 super()._arrive(client, packet, down)
         else:
             super()._arrive(client, packet, down)
