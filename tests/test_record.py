@@ -34,7 +34,8 @@ from flatsync import (
     RecordView,
     merge,
 )
-from flatsync._handlers._record import _CLASSES, _RESERVED, _SCHEMAS, _name_hash
+from flatsync._handlers._record import _RESERVED
+from flatsync._tree._records import _CLASSES, _SCHEMAS, _name_hash
 from flatsync.protocol import (
     BoardSnapshot,
     ListDelta,

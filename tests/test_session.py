@@ -49,7 +49,7 @@ from flatsync import (
     Replica,
     View,
 )
-from flatsync._handlers._record import _CLASSES, _SCHEMAS
+from flatsync._tree._records import _CLASSES, _SCHEMAS
 from flatsync._session._frames import Kind, parse
 from flatsync.testing import assert_strict_equal
 

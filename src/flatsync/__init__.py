@@ -21,7 +21,8 @@ from ._handlers._base import Handler
 from ._handlers._board import ByteHandler
 from ._handlers._data import DataHandler
 from ._handlers._list import ListHandler
-from ._handlers._record import Record, RecordView, record
+from ._handlers._record import Record, record
+from ._handlers._record_view import RecordView
 from ._handlers._world import TiledWorld
 from ._public import publish
 from ._session._core import FrameApplied, FrameDropped, Publisher, Replica, SessionEvent

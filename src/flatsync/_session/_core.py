@@ -39,7 +39,11 @@ from .._codecs._cbor import CborCodec
 from .._codecs._codec import Codec
 from .._handlers._base import snapshot_value
 from .._handlers._data import DataHandler, _stored_key
-from .._handlers._record import (
+from .._tree._errors import DecodeError, FrameError, LimitError, PatchError
+from .._tree._events import Event
+from .._tree._markers import DELETED, Replace
+from .._tree._merge import apply_delta, merge
+from .._tree._records import (
     Schema,
     has_records,
     merge_schemas,
@@ -47,10 +51,6 @@ from .._handlers._record import (
     schema_of,
     schemas_in_use,
 )
-from .._tree._errors import DecodeError, FrameError, LimitError, PatchError
-from .._tree._events import Event
-from .._tree._markers import DELETED, Replace
-from .._tree._merge import apply_delta, merge
 from .._tree._values import ABSENT, VALUE_TYPES, same_value
 from ._frames import (
     Header,

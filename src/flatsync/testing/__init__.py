@@ -40,7 +40,8 @@ from .._codecs._codec import Codec
 from .._handlers._data import DataHandler
 from .._handlers._list import ListHandler
 from .._tree._events import Event
-from .._tree._markers import DELETED, ListDelta, Replace
+from .._tree._list_ops import ListDelta
+from .._tree._markers import DELETED, Replace
 from .._tree._merge import apply_delta, merge
 from ._conformance import (
     check_codec,

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from .._codecs._codec import HASH_MODULUS, Codec
 from .._codecs._limits import Limits
 from .._tree._errors import DecodeError, EncodeError, FlatsyncError, LimitError
-from .._tree._markers import DELETED, MARKERS, ListDelta, Marker, Replace
+from .._tree._list_ops import ListDelta
+from .._tree._markers import DELETED, MARKERS, Marker, Replace
 
 __all__ = [
     "check_codec",
@@ -35,7 +36,8 @@ __all__ = [
 
 
 def _board_markers() -> list[st.SearchStrategy[Any]]:
-    from .._handlers._board import ITEM_TYPES, BoardSnapshot, ByteHandler
+    from .._handlers._board import ByteHandler
+    from .._tree._boards import ITEM_TYPES, BoardSnapshot
 
     def board_snapshot(item: str, shape: tuple[int, ...], seed: bytes) -> Any:
         size = math.prod(shape) * ITEM_TYPES[item].size
@@ -63,7 +65,7 @@ def _board_markers() -> list[st.SearchStrategy[Any]]:
 
 
 def _record_markers(inner: st.SearchStrategy[Any]) -> list[st.SearchStrategy[Any]]:
-    from .._handlers._record import RecordDelta, RecordSnapshot
+    from .._tree._records import RecordDelta, RecordSnapshot
     from ..testing import values
 
     return [
