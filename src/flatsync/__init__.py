@@ -40,6 +40,7 @@ from ._tree._events import Added, CellsChanged, Changed, Event, Removed
 from ._tree._markers import DELETED
 from ._tree._merge import merge
 from ._tree._types import ValueType, register_type
+from ._tree._values import Delta, Snapshot
 
 try:
     __version__ = version("flatsync")
@@ -58,6 +59,7 @@ __all__ = [
     "Codec",
     "DataHandler",
     "DecodeError",
+    "Delta",
     "EncodeError",
     "Event",
     "FlatsyncError",
@@ -78,6 +80,7 @@ __all__ = [
     "Removed",
     "Replica",
     "SessionEvent",
+    "Snapshot",
     "TiledWorld",
     "ValueType",
     "View",

@@ -23,18 +23,21 @@ from ._tree._markers import (
 )
 from ._tree._merge import apply_delta, merge
 from ._tree._records import RecordDelta, RecordSnapshot, add_record_schemas, record_schemas
+from ._tree._values import Delta, Snapshot
 
 __all__ = [
     "DELETED",
     "BoardDelta",
     "BoardSnapshot",
     "Deleted",
+    "Delta",
     "Handler",
     "ListDelta",
     "Marker",
     "RecordDelta",
     "RecordSnapshot",
     "Replace",
+    "Snapshot",
     "TypedDelta",
     "add_record_schemas",
     "apply_delta",

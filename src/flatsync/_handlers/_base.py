@@ -59,16 +59,21 @@ class Handler(abc.ABC):
             return packet
 
     A handler sits at most once in a tree: :attr:`parent` and :attr:`path` say
-    where. Each kind's snapshot and delta types:
+    where. Each kind's snapshot and delta (:data:`~flatsync.Snapshot`,
+    :data:`~flatsync.Delta`):
 
-    ============================  ====================================  ==========================================
-    kind                          snapshot                              delta
-    ============================  ====================================  ==========================================
-    DataHandler (a mapping)       ``dict``                              ``dict``
-    ListHandler                   ``list``                              :class:`~flatsync.protocol.ListDelta`
-    ByteHandler (a board)         :class:`~flatsync.protocol.BoardSnapshot`  :class:`~flatsync.protocol.BoardDelta`
-    Record, RecordView            :class:`~flatsync.protocol.RecordSnapshot` :class:`~flatsync.protocol.RecordDelta`
-    ============================  ====================================  ==========================================
+    * :class:`~flatsync.DataHandler` (a mapping): a ``dict``, and a ``dict``;
+    * :class:`~flatsync.ListHandler`: a ``list``, and a
+      :class:`~flatsync.protocol.ListDelta`;
+    * :class:`~flatsync.ByteHandler` (a board): a
+      :class:`~flatsync.protocol.BoardSnapshot`, and a
+      :class:`~flatsync.protocol.BoardDelta`;
+    * :class:`~flatsync.Record` and :class:`~flatsync.RecordView`: a
+      :class:`~flatsync.protocol.RecordSnapshot`, and a
+      :class:`~flatsync.protocol.RecordDelta`.
+
+    A :class:`~flatsync.TiledWorld` is not a kind of its own: it addresses a
+    :class:`~flatsync.DataHandler` of boards, which is what syncs.
 
     Errors and the state left behind, for every kind: :meth:`patch` and
     :meth:`from_snapshot` raise :class:`~flatsync.PatchError` (its message

@@ -366,6 +366,7 @@ def _make_setattr(spec: _Spec) -> Callable[[Any, str, Any], None]:
     """
     setters_get = spec.setters.get
     scalars = SCALARS
+    same = same_scalar
     read = getattr
 
     def __setattr__(self: Any, name: str, value: Any) -> None:
@@ -389,9 +390,10 @@ def _make_setattr(spec: _Spec) -> Callable[[Any, str, Any], None]:
             return
         t = type(value)
         if t is type(old) and t in scalars:
-            # The hot path: a scalar overwrites a scalar of the same type. A
-            # different value that is not a NaN is a change without asking the rule.
-            if (value == old or value != value) and same_scalar(old, value):
+            # The hot path: a scalar overwrites a scalar of the same type. Without asking
+            # the rule (same_scalar, its one home): the same object is no change,
+            # and a different value that is not a NaN is one, whatever the rule.
+            if value is old or ((value == old or value != value) and same(old, value)):
                 return
             changes = self._changes
             if index not in changes:

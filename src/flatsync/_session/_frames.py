@@ -31,6 +31,7 @@ from collections.abc import Iterable
 import attrs
 
 from .._tree._errors import FrameError
+from .._tree._records import ID_LIMIT
 
 __all__ = [
     "VERSION",
@@ -54,9 +55,6 @@ _MAX_VARINT_BYTES = 9
 
 #: Bit 3 of a DELTA's or a SNAPSHOT's kind: a schema table follows the frame numbers.
 _SCHEMAS_FLAG = 0x08
-
-#: Record ids in a schema table are below this (as in record snapshots).
-_ID_LIMIT = 0x1_0000
 
 #: One entry of a schema table: a record's id, name and field names.
 SchemaEntry = tuple[int, str, tuple[str, ...]]
@@ -131,8 +129,8 @@ def schema_table(entries: Iterable[SchemaEntry]) -> bytes:
     out = [_uvarint(len(ordered))]
     last = -1
     for rid, name, fields in ordered:
-        if not last < rid < _ID_LIMIT:
-            raise ValueError(f"record ids in a schema table are distinct, below {_ID_LIMIT}")
+        if not last < rid < ID_LIMIT:
+            raise ValueError(f"record ids in a schema table are distinct, below {ID_LIMIT}")
         last = rid
         out.append(_uvarint(rid) + _text(name) + _uvarint(len(fields)))
         out.extend(_text(field) for field in fields)
@@ -211,8 +209,8 @@ def _read_table(
     last = -1
     for _ in range(count):
         rid, pos = _read_uvarint(data, pos, "record id")
-        if rid >= _ID_LIMIT:
-            raise FrameError(f"record id {rid} in the schema table is not below {_ID_LIMIT}")
+        if rid >= ID_LIMIT:
+            raise FrameError(f"record id {rid} in the schema table is not below {ID_LIMIT}")
         if rid <= last:
             raise FrameError(f"record ids in the schema table must increase ({last}, then {rid})")
         last = rid

@@ -30,7 +30,7 @@ from typing import Any, TypeAlias
 
 from ._errors import DecodeError, PatchError
 from ._markers import Marker, TypedDelta, register_marker
-from ._values import Path, describe, format_path
+from ._values import Path, Snapshot, describe, format_path
 
 __all__ = ["ITEM_TYPES", "MAX_NDIM", "BoardDelta", "BoardSnapshot"]
 
@@ -566,7 +566,7 @@ class BoardDelta(Marker, TypedDelta):
         wcode = max((first[0] >> 4) & 3, (second[0] >> 4) & 3)
         return BoardDelta(_encode_cells(code, wcode, cells))
 
-    def applied_to(self, snapshot: Any, path: tuple[Any, ...]) -> Any:
+    def applied_to(self, snapshot: Snapshot, path: tuple[Any, ...]) -> Snapshot:
         """A new :class:`~flatsync.protocol.BoardSnapshot`: ``snapshot`` with this delta applied.
 
         Raises:

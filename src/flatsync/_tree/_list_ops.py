@@ -14,7 +14,7 @@ from typing import Any
 from ._errors import DecodeError, PatchError
 from ._markers import DELETED, Marker, Replace, TypedDelta, hashable, is_nested, register_marker
 from ._merge import apply_delta
-from ._values import Path, describe, format_path
+from ._values import Path, Snapshot, describe, format_path
 
 __all__ = ["ListDelta", "apply_list_delta_to_snapshot", "check_op", "merge_list_deltas"]
 
@@ -63,7 +63,7 @@ class ListDelta(Marker, TypedDelta):
         merged: TypedDelta = merge_list_deltas(self, later, path)
         return merged
 
-    def applied_to(self, snapshot: Any, path: tuple[Any, ...]) -> Any:
+    def applied_to(self, snapshot: Snapshot, path: tuple[Any, ...]) -> Snapshot:
         return apply_list_delta_to_snapshot(snapshot, self, path)
 
     def is_empty(self) -> bool:

@@ -16,6 +16,8 @@ import abc
 import enum
 from typing import Any, ClassVar, Self
 
+from ._values import Snapshot
+
 __all__ = [
     "DELETED",
     "MARKERS",
@@ -105,7 +107,7 @@ class Replace(Marker):
 
     value: Any
 
-    def __init__(self, value: Any) -> None:
+    def __init__(self, value: Snapshot) -> None:
         self.value = value
 
     def content(self) -> Any:
@@ -155,7 +157,7 @@ class TypedDelta(abc.ABC):
         """
 
     @abc.abstractmethod
-    def applied_to(self, snapshot: Any, path: tuple[Any, ...]) -> Any:
+    def applied_to(self, snapshot: Snapshot, path: tuple[Any, ...]) -> Snapshot:
         """Return a new snapshot: ``snapshot`` (left unmodified) with this delta applied.
 
         Raises:

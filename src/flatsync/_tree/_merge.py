@@ -11,12 +11,12 @@ from typing import Any
 
 from ._errors import PatchError
 from ._markers import DELETED, Replace, TypedDelta, is_nested
-from ._values import ABSENT, Path, describe, format_path
+from ._values import ABSENT, Delta, Path, Snapshot, describe, format_path
 
 __all__ = ["apply_delta", "merge"]
 
 
-def merge(first: Any, second: Any) -> Any:
+def merge(first: Delta, second: Delta) -> Delta:
     """Compose two deltas of the same handler into one.
 
     Applying ``merge(first, second)`` to a replica has the same result as
@@ -80,7 +80,7 @@ def _merge_nested(earlier: Any, later: Any, path: Path) -> Any:
     return apply_delta(earlier, later, path)
 
 
-def apply_delta(snapshot: Any, delta: Any, path: Path = ()) -> Any:
+def apply_delta(snapshot: Snapshot, delta: Delta, path: Path = ()) -> Snapshot:
     """Return a new snapshot: ``snapshot`` with ``delta`` applied (neither is modified).
 
     Raises:

@@ -24,7 +24,7 @@ from typing import Any, TypeAlias
 from ._errors import DecodeError, PatchError
 from ._markers import DELETED, Marker, Replace, TypedDelta, is_nested, register_marker
 from ._merge import _merge_dicts, apply_delta
-from ._values import ATOMS, Path, cbor_head_size, check_value, describe, format_path
+from ._values import ATOMS, Path, Snapshot, cbor_head_size, check_value, describe, format_path
 
 __all__ = [
     "ID_LIMIT",
@@ -532,7 +532,7 @@ class RecordDelta(Marker, TypedDelta):
         check_delta_shape(later, path)
         return RecordDelta(_merge_dicts(self.changes, later.changes, path))
 
-    def applied_to(self, snapshot: Any, path: tuple[Any, ...]) -> Any:
+    def applied_to(self, snapshot: Snapshot, path: tuple[Any, ...]) -> Snapshot:
         """A new :class:`~flatsync.protocol.RecordSnapshot`: ``snapshot`` with this delta applied.
 
         Raises:

@@ -27,7 +27,6 @@ __all__ = [
     "describe",
     "format_path",
     "key_ok",
-    "same_float",
     "same_scalar",
     "same_value",
 ]
@@ -89,13 +88,6 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
-def same_float(a: float, b: float) -> bool:
-    """Whether two floats have the same bits (so ``0.0`` and ``-0.0`` differ, a NaN is itself)."""
-    if a == b and a != 0.0:
-        return True
-    return _pack_double(a) == _pack_double(b)
-
-
 def same_scalar(old: Any, new: Any) -> bool:
     """The unchanged-value rule of a write, for two scalars of the same type (:data:`SCALARS`).
 
@@ -103,9 +95,10 @@ def same_scalar(old: Any, new: Any) -> bool:
     an equal value of the same type is no change, except that floats compare
     by bits (``0.0`` and ``-0.0`` differ, a NaN equals only a NaN of the same
     payload). Callers test ``type(old) is type(new)`` first (``1``, ``1.0``
-    and ``True`` are changes of one another), and may skip the call when
-    ``new != old and new == new`` (a different value that is not a NaN):
-    that is always a change.
+    and ``True`` are changes of one another). A hot path may decide without
+    the call only what holds under any such rule: ``new is old`` is no
+    change, and ``new != old and new == new`` (a different value that is not
+    a NaN) is one.
     """
     if new == old:
         return type(new) is not float or new != 0.0 or _pack_double(old) == _pack_double(new)
@@ -113,14 +106,18 @@ def same_scalar(old: Any, new: Any) -> bool:
 
 
 def same_value(a: Any, b: Any) -> bool:
-    """Strict equality of two immutable values: same types all the way down, floats by bits."""
+    """Strict equality of two immutable values: same types all the way down, floats by bits.
+
+    Scalars follow :func:`same_scalar`; tuples compare item by item; values of
+    registered types (:func:`flatsync.register_type`) compare with ``==``.
+    """
     t = type(a)
     if t is not type(b):
         return False
-    if t is float:
-        return same_float(a, b)
     if t is tuple:
         return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    if t in SCALARS:
+        return same_scalar(a, b)
     return bool(a == b)
 
 
