@@ -117,7 +117,15 @@ class ByteHandler(Handler):
     per tick, the smallest of three forms (see :class:`~flatsync.protocol.BoardDelta`):
     index/value pairs, runs of contiguous changed items (a run may bridge a
     gap of unchanged items when that is shorter than starting a new run), or
-    the whole blob.
+    the whole blob. The cost of :meth:`diff` follows the number of changed
+    items, except after a bulk write of many items (copy mode), when it follows
+    the size of the board.
+
+    :meth:`patch` checks the delta's item type, and its indexes or length
+    against this board, before it writes anything. It returns one
+    :class:`~flatsync.CellsChanged` at the path of the board, which lists the
+    items whose bits changed with their old and new values, whatever the
+    delta's form; none when no item changed.
 
     Args:
         item: The item type (default ``"u8"``).

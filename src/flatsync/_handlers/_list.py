@@ -135,6 +135,14 @@ class ListHandler(list[Any], Handler):
     delete renumbers the containers after it (their key is their index), which
     is skipped when the list holds no containers.
 
+    :meth:`patch` runs the whole delta against a simulation of the list first
+    (indexes, arities, nested targets, snapshot values). Its events come in the
+    order of the operations: an :class:`~flatsync.Added` per inserted item (at
+    its index), a :class:`~flatsync.Removed` per deleted item (last first, at
+    the index it had), a :class:`~flatsync.Changed` per written item, one
+    ``Changed`` of the whole list (``old`` the former items as a plain list)
+    for opcode 3, and the nested handlers' events.
+
     Raises:
         TypeError: an item of an unsupported type (nothing is changed).
         ValueError: a handler that already sits in a tree (nothing is changed).

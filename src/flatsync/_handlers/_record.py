@@ -123,6 +123,12 @@ class Record(Handler):
     when you want a type checker to see the handler methods; :func:`record` adds
     it to any class it decorates. :class:`~flatsync.RecordView`, the replica of a record
     whose class is not registered, derives from it too.
+
+    :meth:`patch` sets field values as they come (the source already ran its
+    converters and validators) and returns one :class:`~flatsync.Changed` per
+    field set, at the record's path plus the field's name, then the nested
+    handlers' events; :meth:`initial_events` gives one :class:`~flatsync.Added`
+    per field.
     """
 
     __slots__ = ("_changes", "_key", "_parent", "_readonly")
