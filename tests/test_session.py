@@ -49,8 +49,8 @@ from flatsync import (
     Replica,
     View,
 )
-from flatsync._tree._records import _CLASSES, _SCHEMAS
 from flatsync._session._frames import Kind, parse
+from flatsync._tree._records import _CLASSES, _SCHEMAS
 from flatsync.testing import assert_strict_equal
 
 SRC = pathlib.Path(flatsync.__file__).parent
