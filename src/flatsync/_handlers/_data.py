@@ -110,10 +110,13 @@ class DataHandler(dict[Any, Any], Handler):
         t = type(value)
         if t is type(old) and t in SCALARS:
             # The hot path: a scalar overwrites a scalar of the same type, so there
-            # is nothing to wrap and nothing to detach. Without asking the rule
-            # (same_scalar, its one home): the same object is no change, and a
-            # different value that is not a NaN is one, whatever the rule.
-            if value is old or ((value == old or value != value) and same_scalar(old, value)):
+            # is nothing to wrap and nothing to detach. The rule's one home is
+            # _tree/_values.py: for ATOMS an equal value is no change, for floats
+            # same_scalar decides (by bits); the same object is no change and a
+            # different value that is not a NaN is one, under any such rule.
+            if value is old or (
+                (value == old or value != value) and (t in ATOMS or same_scalar(old, value))
+            ):
                 return
             changes = self._changes
             if key not in changes:

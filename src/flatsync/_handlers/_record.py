@@ -372,6 +372,7 @@ def _make_setattr(spec: _Spec) -> Callable[[Any, str, Any], None]:
     """
     setters_get = spec.setters.get
     scalars = SCALARS
+    atoms = ATOMS
     same = same_scalar
     read = getattr
 
@@ -396,10 +397,13 @@ def _make_setattr(spec: _Spec) -> Callable[[Any, str, Any], None]:
             return
         t = type(value)
         if t is type(old) and t in scalars:
-            # The hot path: a scalar overwrites a scalar of the same type. Without asking
-            # the rule (same_scalar, its one home): the same object is no change,
-            # and a different value that is not a NaN is one, whatever the rule.
-            if value is old or ((value == old or value != value) and same(old, value)):
+            # The hot path: a scalar overwrites a scalar of the same type. The
+            # rule's one home is _tree/_values.py: for ATOMS an equal value is no
+            # change, for floats same_scalar decides (by bits); the same object
+            # is no change and a different value that is not a NaN is one.
+            if value is old or (
+                (value == old or value != value) and (t in atoms or same(old, value))
+            ):
                 return
             changes = self._changes
             if index not in changes:

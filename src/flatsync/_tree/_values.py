@@ -96,9 +96,10 @@ def same_scalar(old: Any, new: Any) -> bool:
     by bits (``0.0`` and ``-0.0`` differ, a NaN equals only a NaN of the same
     payload). Callers test ``type(old) is type(new)`` first (``1``, ``1.0``
     and ``True`` are changes of one another). A hot path may decide without
-    the call only what holds under any such rule: ``new is old`` is no
-    change, and ``new != old and new == new`` (a different value that is not
-    a NaN) is one.
+    the call what this rule says in one comparison: ``new is old`` is no
+    change, ``new != old and new == new`` (a different value that is not a
+    NaN) is one, and for :data:`ATOMS` ``==`` is the whole rule. Only floats
+    need the call.
     """
     if new == old:
         return type(new) is not float or new != 0.0 or _pack_double(old) == _pack_double(new)
