@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,13 @@ def session_packets() -> list[bytes]:
 
 
 def test_the_built_in_codecs_are_found() -> None:
+    """The command line knows every concrete codec the root exports, by its name."""
+    exported = {
+        obj
+        for obj in map(vars(flatsync).__getitem__, flatsync.__all__)
+        if isinstance(obj, type) and issubclass(obj, flatsync.Codec) and not inspect.isabstract(obj)
+    }
+    assert codecs() == {codec.name: codec for codec in exported}
     assert codecs()["cbor"] is flatsync.CborCodec
 
 

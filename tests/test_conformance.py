@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import cbor2
 import pytest
 
 import flatsync
@@ -52,13 +53,9 @@ class _Lossy(Codec):
     """A broken codec: it turns tuples into lists (CBOR without flatsync's tags)."""
 
     def encode(self, tree: Any) -> bytes:
-        import cbor2
-
         return cbor2.dumps(tree, default=lambda encoder, value: encoder.encode(None))
 
     def decode(self, data: bytes | bytearray | memoryview) -> Any:
-        import cbor2
-
         try:
             return cbor2.loads(data)
         except Exception as exc:

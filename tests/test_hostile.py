@@ -30,7 +30,8 @@ from flatsync import (
     ReadOnlyError,
 )
 from flatsync.protocol import BoardDelta, BoardSnapshot, ListDelta, RecordDelta, RecordSnapshot
-from flatsync.testing import assert_strict_equal, colliding_keys, permissive_twin
+from flatsync.testing import assert_strict_equal, colliding_keys, permissive_twin, protocol_trees
+from flatsync.testing._conformance import _WRONG_PAYLOADS, _forged_class
 
 CODECS: list[Codec] = [CborCodec(), JsonCodec(), MsgpackCodec()]
 IDS = [codec.name for codec in CODECS]
@@ -174,8 +175,6 @@ def test_declared_lengths_far_beyond_the_packet_allocate_nothing(codec: Codec) -
     "marker", [ListDelta, BoardSnapshot, BoardDelta, RecordSnapshot, RecordDelta]
 )
 def test_wrong_marker_payloads_are_refused(codec: Codec, marker: type[Any]) -> None:
-    from flatsync.testing._conformance import _WRONG_PAYLOADS, _forged_class
-
     forged = _forged_class(marker.marker_id)
     accepted = 0
     for payload in _WRONG_PAYLOADS:
@@ -261,8 +260,6 @@ def test_a_delta_that_does_not_fit_leaves_the_replica_byte_identical(
 @given(st.data())
 @settings(max_examples=40)
 def test_random_deltas_either_apply_exactly_or_change_nothing(data: st.DataObject) -> None:
-    from flatsync.testing import protocol_trees
-
     source = _world()
     replica = DataHandler.from_snapshot(CBOR.decode(CBOR.encode(source.snapshot())))
     before = CBOR.encode(replica.snapshot())

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 
+import flatsync._codecs._json
 from flatsync import DELETED, DecodeError, EncodeError, JsonCodec, LimitError, Limits
 from flatsync.protocol import ListDelta, Replace
 from flatsync.testing import assert_strict_equal, protocol_trees
@@ -134,8 +135,6 @@ def test_encode_refuses_what_json_cannot_carry() -> None:
 
 
 def test_use_orjson_needs_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
-    import flatsync._codecs._json
-
     monkeypatch.setattr(flatsync._codecs._json, "orjson", None)
     with pytest.raises(ImportError, match="orjson"):
         JsonCodec(use_orjson=True)

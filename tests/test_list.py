@@ -26,7 +26,7 @@ from flatsync import (
     Removed,
     merge,
 )
-from flatsync._handlers._list import apply_list_delta_to_snapshot, merge_list_deltas
+from flatsync._tree._list_ops import apply_list_delta_to_snapshot, merge_list_deltas
 from flatsync.protocol import ListDelta, Replace, apply_delta
 from flatsync.testing import ConvergenceMachine, assert_strict_equal, keys
 from strategies import containers, new_values, same_type_values

@@ -33,7 +33,8 @@ from flatsync import (
     RecordView,
     merge,
 )
-from flatsync._handlers._record import _RESERVED, _name_hash
+from flatsync._handlers._record import _RESERVED
+from flatsync._tree._records import _name_hash
 from flatsync.protocol import (
     BoardSnapshot,
     ListDelta,

@@ -88,7 +88,7 @@ async def serve(args: argparse.Namespace) -> int:
 
 async def play(args: argparse.Namespace) -> int:
     """Join a server and play it in this terminal."""
-    from .tui import run_tui
+    from .tui import run_tui  # noqa: PLC0415 - curses is optional (absent on Windows)
 
     host, port = await _find(args.host, args.port, args.wait)
     client = await ArenaClient.connect(host, port, args.name)
@@ -155,7 +155,7 @@ async def demo(args: argparse.Namespace) -> int:
     reason = "time is up"
     try:
         if interactive:
-            from .tui import run_tui
+            from .tui import run_tui  # noqa: PLC0415 - curses is optional (absent on Windows)
 
             you = await ArenaClient.connect(host, port, "you")
             viewing = asyncio.create_task(run_tui(you, duration=duration))

@@ -21,7 +21,8 @@ from ._handlers._base import Handler
 from ._handlers._board import ByteHandler
 from ._handlers._data import DataHandler
 from ._handlers._list import ListHandler
-from ._handlers._record import Record, RecordView, record
+from ._handlers._record import Record, record
+from ._handlers._record_view import RecordView
 from ._handlers._world import TiledWorld
 from ._public import publish
 from ._session._events import FrameApplied, FrameDropped, SessionEvent
@@ -41,6 +42,7 @@ from ._tree._events import Added, CellsChanged, Changed, Event, Removed
 from ._tree._markers import DELETED
 from ._tree._merge import merge
 from ._tree._types import ValueType, register_type
+from ._tree._values import Delta, Snapshot
 
 try:
     __version__ = version("flatsync")
@@ -59,6 +61,7 @@ __all__ = [
     "Codec",
     "DataHandler",
     "DecodeError",
+    "Delta",
     "EncodeError",
     "Event",
     "FlatsyncError",
@@ -79,6 +82,7 @@ __all__ = [
     "Removed",
     "Replica",
     "SessionEvent",
+    "Snapshot",
     "TiledWorld",
     "ValueType",
     "View",

@@ -10,31 +10,34 @@ delta) and calls :func:`~flatsync.protocol.register_marker`; every codec then ca
 from __future__ import annotations
 
 from ._handlers._base import Handler
-from ._handlers._board import BoardDelta, BoardSnapshot
-from ._handlers._record import RecordDelta, RecordSnapshot, add_record_schemas, record_schemas
 from ._public import publish
+from ._tree._boards import BoardDelta, BoardSnapshot
+from ._tree._list_ops import ListDelta
 from ._tree._markers import (
     DELETED,
     Deleted,
-    ListDelta,
     Marker,
     Replace,
     TypedDelta,
     register_marker,
 )
 from ._tree._merge import apply_delta, merge
+from ._tree._records import RecordDelta, RecordSnapshot, add_record_schemas, record_schemas
+from ._tree._values import Delta, Snapshot
 
 __all__ = [
     "DELETED",
     "BoardDelta",
     "BoardSnapshot",
     "Deleted",
+    "Delta",
     "Handler",
     "ListDelta",
     "Marker",
     "RecordDelta",
     "RecordSnapshot",
     "Replace",
+    "Snapshot",
     "TypedDelta",
     "add_record_schemas",
     "apply_delta",

@@ -45,7 +45,7 @@ _INT_MAX = 2**64 - 1
 
 def _msgpack() -> Any:
     try:
-        import msgpack  # type: ignore[import-untyped]
+        import msgpack  # type: ignore[import-untyped]  # noqa: PLC0415 - an optional dependency
     except ImportError:
         raise ImportError("MsgpackCodec needs msgpack: pip install 'flatsync[msgpack]'") from None
     return msgpack

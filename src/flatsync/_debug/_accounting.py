@@ -38,7 +38,7 @@ from .._handlers._base import Handler
 from .._tree._errors import FlatsyncError
 from .._tree._markers import DELETED, Marker
 from .._tree._types import TYPES_BY_CLASS
-from .._tree._values import ATOMS
+from .._tree._values import ATOMS, cbor_head_size
 from ._show import children, fit, is_collection, join, node, segment
 
 __all__ = ["PathCost", "byte_costs", "cost_report"]
@@ -332,19 +332,6 @@ class _EncodedSizes(_Sizes):
         return self.leaf(marker)
 
 
-def _cbor_head(argument: int) -> int:
-    """The bytes of a CBOR head whose argument is ``argument`` (>= 0)."""
-    if argument < 24:
-        return 1
-    if argument < 0x100:
-        return 2
-    if argument < 0x1_0000:
-        return 3
-    if argument < 0x1_0000_0000:
-        return 5
-    return 9
-
-
 def _utf8_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
@@ -356,21 +343,21 @@ class _CborSizes(_Sizes):
         t = type(value)
         if t is str:
             n = _utf8_size(value)
-            return _cbor_head(n) + n
+            return cbor_head_size(n) + n
         if t is int:
             magnitude: int = value if value >= 0 else -1 - value
             if magnitude < 1 << 64:
-                return _cbor_head(magnitude)
+                return cbor_head_size(magnitude)
             n = (magnitude.bit_length() + 7) // 8
-            return 1 + _cbor_head(n) + n  # tag 2 or 3 and a byte string
+            return 1 + cbor_head_size(n) + n  # tag 2 or 3 and a byte string
         if t is bool or value is None or value is DELETED:
             return 1
         if t is float:
             return len(_float_bytes(value))
         if t is bytes:
-            return _cbor_head(len(value)) + len(value)
+            return cbor_head_size(len(value)) + len(value)
         if t is tuple:
-            total = _cbor_head(len(value))
+            total = cbor_head_size(len(value))
             for item in value:
                 size = self.leaf(item)
                 if size is None or not _in_tuple(item):
@@ -383,13 +370,13 @@ class _CborSizes(_Sizes):
         """The size of any tree, in any context (a tuple in a marker's content holds trees)."""
         t = type(value)
         if t is dict:
-            return _cbor_head(len(value)) + sum(
+            return cbor_head_size(len(value)) + sum(
                 self.whole(key) + self.whole(item) for key, item in value.items()
             )
         if t is list:
-            return 1 + _cbor_head(len(value)) + sum(self.whole(item) for item in value)
+            return 1 + cbor_head_size(len(value)) + sum(self.whole(item) for item in value)
         if t is tuple:
-            return _cbor_head(len(value)) + sum(self.whole(item) for item in value)
+            return cbor_head_size(len(value)) + sum(self.whole(item) for item in value)
         if t in TYPES_BY_CLASS:
             name = TYPES_BY_CLASS[t].name
             return 3 + self.whole(name) + self.whole(user_tree(value, ()))
@@ -402,9 +389,9 @@ class _CborSizes(_Sizes):
     def container(self, value: Any, inner: int, child_sizes: list[int]) -> int | None:
         t = type(value)
         if t is dict:
-            return _cbor_head(len(value)) + inner
+            return cbor_head_size(len(value)) + inner
         if t is list:
-            return 1 + _cbor_head(len(value)) + inner
+            return 1 + cbor_head_size(len(value)) + inner
         if isinstance(value, Marker) and t not in TYPES_BY_CLASS:
             return 1 + inner
         return self.leaf(value)

@@ -1,4 +1,10 @@
-"""What every handler kind shares: the parent link, the dirty rule, values and keys.
+"""What every handler kind shares: the protocol, the parent link, the dirty rule, values.
+
+The public protocol (``diff``, ``patch``, ``from_snapshot``,
+``initial_events``, ``copy`` and the copy and pickle dunders) is written once,
+here; a kind provides hooks (``_nested_diff``, ``_check``, ``_apply``,
+``_entries``, ``_recipe``, ...) and registers how its snapshots are checked
+and built in :data:`SNAPSHOT_KINDS`.
 
 The tracking rule: a mutation records itself in its handler; the first time a
 handler becomes dirty since its last commit it registers itself in its
@@ -10,15 +16,18 @@ dirty branches.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, Self
 
 from .._tree._errors import PatchError, ReadOnlyError
-from .._tree._events import Event
+from .._tree._events import Added, Event
+from .._tree._types import PROTOCOL_TYPES
 from .._tree._values import (
     ATOMS,
     VALUE_TYPES,
+    Delta,
     Path,
+    Snapshot,
     check_value,
     describe,
     format_path,
@@ -37,11 +46,43 @@ __all__ = [
 
 
 class Handler(abc.ABC):
-    """Base of every tracked container.
+    """Base of every tracked container, and the protocol every kind speaks.
 
-    :class:`~flatsync.DataHandler` and :class:`~flatsync.ListHandler` derive from it.
+    :class:`~flatsync.DataHandler`, :class:`~flatsync.ListHandler`,
+    :class:`~flatsync.ByteHandler` and :class:`~flatsync.Record` (with
+    :class:`~flatsync.RecordView`) derive from it, so code written against
+    ``Handler`` works with every kind::
 
-    A handler sits at most once in a tree: ``parent`` and ``key`` say where.
+        def ship(h: flatsync.Handler, codec: flatsync.Codec) -> bytes:
+            packet = codec.encode(h.diff())
+            h.commit()
+            return packet
+
+    A handler sits at most once in a tree: :attr:`parent` and :attr:`path` say
+    where. Each kind's snapshot and delta (:data:`~flatsync.Snapshot`,
+    :data:`~flatsync.Delta`):
+
+    * :class:`~flatsync.DataHandler` (a mapping): a ``dict``, and a ``dict``;
+    * :class:`~flatsync.ListHandler`: a ``list``, and a
+      :class:`~flatsync.protocol.ListDelta`;
+    * :class:`~flatsync.ByteHandler` (a board): a
+      :class:`~flatsync.protocol.BoardSnapshot`, and a
+      :class:`~flatsync.protocol.BoardDelta`;
+    * :class:`~flatsync.Record` and :class:`~flatsync.RecordView`: a
+      :class:`~flatsync.protocol.RecordSnapshot`, and a
+      :class:`~flatsync.protocol.RecordDelta`.
+
+    A :class:`~flatsync.TiledWorld` is not a kind of its own: it addresses a
+    :class:`~flatsync.DataHandler` of boards, which is what syncs.
+
+    Errors and the state left behind, for every kind: :meth:`patch` and
+    :meth:`from_snapshot` raise :class:`~flatsync.PatchError` (its message
+    names the path) for a delta or snapshot that does not fit, and then leave
+    the handler exactly as it was (nothing is built); a write to a replica
+    raises :class:`~flatsync.ReadOnlyError` and changes nothing; a write of an
+    unsupported key or value raises ``TypeError`` (``ValueError`` for a NaN
+    key or a handler that already sits in a tree) before anything changed.
+    The other protocol methods do not raise.
     """
 
     __slots__ = ()
@@ -52,10 +93,13 @@ class Handler(abc.ABC):
     _readonly: bool
 
     #: The type of this kind's nested delta (``dict`` for a mapping, a
-    #: :class:`~flatsync.protocol.TypedDelta` subclass otherwise).
+    #: :class:`~flatsync.protocol.TypedDelta` subclass otherwise); called
+    #: without arguments, it gives the empty delta.
     _delta_type: ClassVar[type]
-    #: The type of this kind's snapshot.
+    #: The type of this kind's snapshot (a key of :data:`SNAPSHOT_KINDS`).
     _snapshot_type: ClassVar[type]
+    #: What messages call this kind ("mapping", "list", "board", "record").
+    _kind: ClassVar[str]
 
     # -- where the handler sits -------------------------------------------------
 
@@ -123,19 +167,127 @@ class Handler(abc.ABC):
         if parent is not None:
             parent._child_dirty(self)
 
-    # -- what each kind implements ------------------------------------------------
+    # -- the protocol, once for every kind ------------------------------------------
+
+    @abc.abstractmethod
+    def snapshot(self) -> Snapshot:
+        """The full state as a protocol tree (the seed's "refresh").
+
+        The cost follows the size of the state; nested handlers contribute their
+        own snapshots.
+        """
+
+    def diff(self) -> Delta:
+        """The delta since the last :meth:`commit` (the seed's "update").
+
+        The kind's empty delta (``{}``, ``ListDelta(())``, ``BoardDelta(b"")``,
+        ``RecordDelta({})``) if nothing changed. Only dirty branches are
+        visited, so the cost follows the size of the change, not of the state.
+        ``diff`` forgets nothing: call :meth:`commit` once the delta is sent.
+        """
+        delta = self._nested_diff()
+        return self._delta_type() if delta is None else delta
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Forget the changes since the last commit (they were sent), here and in every dirty child."""
+
+    def patch(self, delta: Delta) -> list[Event]:
+        """Apply a delta (from :meth:`diff` on the source) and return what changed.
+
+        ``patch`` is atomic: it checks the delta's type, then validates the
+        whole delta against this handler's structure, and only then applies
+        it; a delta that does not fit raises before anything changes. Events:
+        an :class:`~flatsync.Added`, :class:`~flatsync.Removed` or
+        :class:`~flatsync.Changed` per entry of a mapping, item of a list or
+        field of a record (a list's come in the order of its operations, a
+        deleted run last item first, and opcode 3 as one ``Changed`` of the
+        whole list); one :class:`~flatsync.CellsChanged` per board that
+        changed; then the nested handlers' events. A delete of a key that is
+        already absent changes nothing.
+
+        Raises:
+            PatchError: the delta is not of this kind, or does not fit; the
+                message names the path. The handler is exactly as it was.
+        """
+        path = self.path
+        delta_type = self._delta_type
+        if type(delta) is not delta_type:
+            raise PatchError(
+                f"{format_path(path)}: expected a {self._kind} delta ({delta_type.__name__}), "
+                f"got {describe(delta)}"
+            )
+        self._check(delta, path)
+        events: list[Event] = []
+        self._apply(delta, path, events)
+        return events
+
+    @classmethod
+    def from_snapshot(cls, tree: Snapshot) -> Self:
+        """Build a read-only replica from a snapshot of this kind.
+
+        A record snapshot called on :class:`~flatsync.Record` gives an
+        instance of the class registered under the record's name, or a
+        :class:`~flatsync.RecordView` where none is; called on a record class,
+        it requires that class.
+
+        Raises:
+            PatchError: ``tree`` is not a valid snapshot of this kind (or, for a
+                record, its id is unknown here, or it is not of the class it is
+                called on); the message names the path of the first problem.
+                Nothing is built.
+        """
+        snapshot_type = cls._snapshot_type
+        if type(tree) is not snapshot_type:
+            raise PatchError(
+                f"root: expected a {cls._kind} snapshot ({snapshot_type.__name__}), "
+                f"got {describe(tree)}"
+            )
+        check, build = SNAPSHOT_KINDS[snapshot_type]
+        check(tree, ())
+        cls._check_root(tree)
+        replica: Self = build(tree, True)
+        return replica
+
+    def initial_events(self) -> list[Event]:
+        """The contents told as events, as if patched into an empty handler of this kind.
+
+        One :class:`~flatsync.Added` per entry of a mapping, item of a list (in
+        order) or field of a record; for a board, one
+        :class:`~flatsync.CellsChanged` of the items whose bits are not zero
+        (``old`` all zeros), none for a board of zeros. A client that builds
+        its replica with :meth:`from_snapshot` can feed these to the same code
+        that handles the events :meth:`patch` returns.
+        """
+        return self._initial_events(self.path)
+
+    @abc.abstractmethod
+    def to_python(self) -> Any:
+        """The contents as plain Python data (``dict``, ``list``, ``tuple``, scalars).
+
+        A board or a record has no plainer form: it gives a writable copy of itself.
+        """
+
+    def copy(self) -> Self:
+        """A deep, writable, unattached copy (also of a read-only replica)."""
+        factory, args = self._recipe()
+        copied: Self = factory(*args)
+        return copied
+
+    def __copy__(self) -> Self:
+        return self.copy()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self.copy()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self._recipe()
+
+    # -- the hooks each kind provides ------------------------------------------------
 
     @abc.abstractmethod
     def _child_dirty(self, child: Handler) -> None:
         """Record that ``child``, which sits in this handler, has just turned dirty."""
-
-    @abc.abstractmethod
-    def snapshot(self) -> Any:
-        """Return the full state as a protocol tree (the seed's "refresh")."""
-
-    @abc.abstractmethod
-    def commit(self) -> None:
-        """Forget the changes since the last commit (they were sent)."""
 
     @abc.abstractmethod
     def _nested_diff(self) -> Any:
@@ -147,15 +299,29 @@ class Handler(abc.ABC):
 
     @abc.abstractmethod
     def _check(self, delta: Any, path: Path) -> None:
-        """Validate ``delta`` against this handler without changing anything."""
+        """Validate ``delta`` (of this kind's delta type) without changing anything."""
 
     @abc.abstractmethod
     def _apply(self, delta: Any, path: Path, events: list[Event]) -> None:
         """Apply a delta that ``_check`` accepted."""
 
     @abc.abstractmethod
-    def to_python(self) -> Any:
-        """Return the contents as plain Python data (``dict``, ``list``, ``tuple``, scalars)."""
+    def _recipe(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        """A factory and its arguments that build a writable copy (for copies and pickling)."""
+
+    def _entries(self) -> Iterable[tuple[Any, Any]]:
+        """The ``(key, stored value)`` pairs that :meth:`initial_events` tells."""
+        raise NotImplementedError  # pragma: no cover - every kind overrides this or the next
+
+    def _initial_events(self, path: Path) -> list[Event]:
+        return [Added(path=(*path, key), new=value) for key, value in self._entries()]
+
+    @classmethod  # noqa: B027 - a hook that most kinds leave empty
+    def _check_root(cls, tree: Any) -> None:
+        """Further checks of a snapshot given to :meth:`from_snapshot` (none by default)."""
+
+
+PROTOCOL_TYPES.append(Handler)
 
 
 # -- the registries that let kinds join without importing each other ------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, overload
 
 from .._tree._errors import PatchError
@@ -11,13 +11,14 @@ from .._tree._markers import DELETED, NESTED_DELTAS, Replace
 from .._tree._values import (
     ABSENT,
     ATOMS,
+    SCALARS,
     VALUE_TYPES,
     Path,
     check_key,
     describe,
     format_path,
     key_ok,
-    same_float,
+    same_scalar,
     same_value,
 )
 from ._base import (
@@ -31,14 +32,13 @@ from ._base import (
     snapshot_value,
 )
 
-__all__ = ["DataHandler"]
+__all__ = ["DataHandler", "stored_key"]
 
 _dget = dict.get
 _dset = dict.__setitem__
 _ddel = dict.__delitem__
 _ditems = dict.items
 _SIMPLE_KEYS = frozenset({int, str})
-_SCALARS = ATOMS | {float}
 _MISSING: Any = object()
 
 
@@ -73,6 +73,7 @@ class DataHandler(dict[Any, Any], Handler):
 
     _delta_type = dict
     _snapshot_type = dict
+    _kind = "mapping"
 
     _changes: dict[Any, Any]
     _reinserted: dict[Any, Any] | None
@@ -107,13 +108,15 @@ class DataHandler(dict[Any, Any], Handler):
             self._refuse_write()
         old = _dget(self, key, ABSENT)
         t = type(value)
-        if t is type(old) and t in _SCALARS:
+        if t is type(old) and t in SCALARS:
             # The hot path: a scalar overwrites a scalar of the same type, so there
-            # is nothing to wrap and nothing to detach.
-            if value == old:
-                if t is not float or value != 0.0 or same_float(old, value):
-                    return
-            elif t is float and value != value and same_float(old, value):
+            # is nothing to wrap and nothing to detach. The rule's one home is
+            # _tree/_values.py: for ATOMS an equal value is no change, for floats
+            # same_scalar decides (by bits); the same object is no change and a
+            # different value that is not a NaN is one, under any such rule.
+            if value is old or (
+                (value == old or value != value) and (t in ATOMS or same_scalar(old, value))
+            ):
                 return
             changes = self._changes
             if key not in changes:
@@ -248,18 +251,11 @@ class DataHandler(dict[Any, Any], Handler):
 
     # -- copies and plain data ----------------------------------------------------
 
-    def copy(self) -> DataHandler:
-        """A deep, writable, unattached copy (also of a read-only replica)."""
-        return DataHandler(self.to_python())
+    # dict's own copy() (shallow, untracked) would come first in the MRO.
+    copy = Handler.copy
 
-    def __copy__(self) -> DataHandler:
-        return self.copy()
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> DataHandler:
-        return self.copy()
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (DataHandler, (self.to_python(),))
+    def _recipe(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return DataHandler, (self.to_python(),)
 
     def to_python(self) -> dict[Any, Any]:
         """The contents as plain Python data: nested ``dict``, ``list``, ``tuple`` and scalars."""
@@ -283,16 +279,6 @@ class DataHandler(dict[Any, Any], Handler):
             key: value if type(value) in VALUE_TYPES else snapshot_value(value)
             for key, value in _ditems(self)
         }
-
-    def diff(self) -> dict[Any, Any]:
-        """The delta since the last :meth:`commit` (the seed's "update"); ``{}`` if nothing changed.
-
-        Only dirty branches are visited, so the cost follows the size of the
-        change, not of the state. ``diff`` does not forget anything: call
-        :meth:`commit` once the delta is sent.
-        """
-        delta = self._nested_diff()
-        return {} if delta is None else delta
 
     def _nested_diff(self) -> dict[Any, Any] | None:
         changes = self._changes
@@ -327,7 +313,7 @@ class DataHandler(dict[Any, Any], Handler):
                     # A Replace makes the replica take this key object, and the key
                     # object in ``changes`` is the one the write used: ship the one
                     # this dict holds (``h[1.0] = {}`` keeps the key ``1``).
-                    out[_stored_key(self, key)] = entry
+                    out[stored_key(self, key)] = entry
                 else:
                     out[key] = entry
         return out or None
@@ -355,48 +341,8 @@ class DataHandler(dict[Any, Any], Handler):
             if len(changes) == 1:
                 self._mark_dirty()
 
-    @classmethod
-    def from_snapshot(cls, tree: Any) -> DataHandler:
-        """Build a read-only replica from a mapping snapshot.
-
-        Raises:
-            PatchError: ``tree`` is not a valid mapping snapshot; the message names
-                the path of the first problem.
-        """
-        if type(tree) is not dict:
-            raise PatchError(f"root: expected a mapping snapshot (dict), got {describe(tree)}")
-        _check_dict_snapshot(tree, ())
-        return _build_dict(tree, True)
-
-    def initial_events(self) -> list[Event]:
-        """One :class:`~flatsync.Added` per entry: the contents told as events.
-
-        A client that builds its replica with :meth:`from_snapshot` can feed these
-        to the same code that handles the events :meth:`patch` returns.
-        """
-        path = self.path
-        return [Added(path=(*path, key), new=value) for key, value in _ditems(self)]
-
-    def patch(self, delta: Any) -> list[Event]:
-        """Apply a delta (from :meth:`diff` on the source) and return what changed.
-
-        ``patch`` is atomic: it validates the whole delta against this handler's
-        structure first, and a delta that does not fit raises before anything
-        changes. A delete of a key that is already absent changes nothing.
-
-        Raises:
-            PatchError: the delta does not fit; the message names the path. The
-                handler is exactly as it was.
-        """
-        path = self.path
-        if type(delta) is not dict:
-            raise PatchError(
-                f"{format_path(path)}: expected a mapping delta (dict), got {describe(delta)}"
-            )
-        self._check(delta, path)
-        events: list[Event] = []
-        self._apply(delta, path, events)
-        return events
+    def _entries(self) -> Iterable[tuple[Any, Any]]:
+        return _ditems(self)
 
     def _check(self, delta: Any, path: Path) -> None:
         for key, change in delta.items():
@@ -492,7 +438,7 @@ class _KeyProbe:
         return False
 
 
-def _stored_key(mapping: dict[Any, Any], key: Any) -> Any:
+def stored_key(mapping: dict[Any, Any], key: Any) -> Any:
     """The key object that ``mapping`` holds for ``key`` (``1``, ``1.0`` and ``True`` are one key).
 
     O(1): the dict compares its stored key with a probe, which records it.

@@ -8,8 +8,18 @@ from typing import Any, Self, SupportsIndex, overload
 
 from .._tree._errors import PatchError
 from .._tree._events import Added, Changed, Event, Removed
-from .._tree._markers import DELETED, NESTED_DELTAS, ListDelta, Replace, TypedDelta
-from .._tree._values import ATOMS, VALUE_TYPES, Path, describe, format_path, same_float, same_value
+from .._tree._list_ops import ListDelta, check_op
+from .._tree._markers import DELETED, NESTED_DELTAS, Replace
+from .._tree._values import (
+    ATOMS,
+    SCALARS,
+    VALUE_TYPES,
+    Path,
+    describe,
+    format_path,
+    same_scalar,
+    same_value,
+)
 from ._base import (
     SNAPSHOT_KINDS,
     WRAPPERS,
@@ -21,17 +31,13 @@ from ._base import (
     snapshot_value,
 )
 
-__all__ = ["ListHandler", "apply_list_delta_to_snapshot", "merge_list_deltas"]
+__all__ = ["ListHandler"]
 
 _lset = list.__setitem__
 _ldel = list.__delitem__
 _lappend = list.append
 _linsert = list.insert
-_SCALARS = ATOMS | {float}
 
-#: The :class:`~flatsync.protocol.ListDelta` opcodes 0-3, for messages.
-_OP_NAMES = ("set", "insert", "delete", "whole")
-_OP_FORMS = ("(0, index, change)", "(1, index, value, ...)", "(2, index, count)", "(3, value, ...)")
 
 #: Size estimate of a container item, counting a scalar as 1 (see ListHandler).
 _CONTAINER_WEIGHT = 8
@@ -59,11 +65,6 @@ def _recount(items: list[Any]) -> int:
         else:
             total += _CONTAINER_WEIGHT
     return total
-
-
-def _is_nested(change: Any) -> bool:
-    t = type(change)
-    return t in NESTED_DELTAS
 
 
 def _count_children(items: Iterable[Any]) -> int:
@@ -134,6 +135,14 @@ class ListHandler(list[Any], Handler):
     delete renumbers the containers after it (their key is their index), which
     is skipped when the list holds no containers.
 
+    :meth:`patch` runs the whole delta against a simulation of the list first
+    (indexes, arities, nested targets, snapshot values). Its events come in the
+    order of the operations: an :class:`~flatsync.Added` per inserted item (at
+    its index), a :class:`~flatsync.Removed` per deleted item (last first, at
+    the index it had), a :class:`~flatsync.Changed` per written item, one
+    ``Changed`` of the whole list (``old`` the former items as a plain list)
+    for opcode 3, and the nested handlers' events.
+
     Raises:
         TypeError: an item of an unsupported type (nothing is changed).
         ValueError: a handler that already sits in a tree (nothing is changed).
@@ -156,6 +165,7 @@ class ListHandler(list[Any], Handler):
 
     _delta_type = ListDelta
     _snapshot_type = list
+    _kind = "list"
 
     #: The operation log: ``[0, index, original, value]``, ``[1, index, values]``,
     #: ``[2, index, count]``, in order; items are stored values (handlers, not
@@ -246,13 +256,15 @@ class ListHandler(list[Any], Handler):
         if i < 0:
             i += len(self)
         t = type(value)
-        if t is type(old) and t in _SCALARS:
+        if t is type(old) and t in SCALARS:
             # The hot path: a scalar overwrites a scalar of the same type, so there
-            # is nothing to wrap and nothing to detach.
-            if value == old:
-                if t is not float or value != 0.0 or same_float(old, value):
-                    return
-            elif t is float and value != value and same_float(old, value):
+            # is nothing to wrap and nothing to detach. The rule's one home is
+            # _tree/_values.py: for ATOMS an equal value is no change, for floats
+            # same_scalar decides (by bits); the same object is no change and a
+            # different value that is not a NaN is one, under any such rule.
+            if value is old or (
+                (value == old or value != value) and (t in ATOMS or same_scalar(old, value))
+            ):
                 return
             _lset(self, i, value)
             run = self._setrun
@@ -619,18 +631,11 @@ class ListHandler(list[Any], Handler):
 
     # -- copies and plain data ----------------------------------------------------
 
-    def copy(self) -> ListHandler:
-        """A deep, writable, unattached copy (also of a read-only replica)."""
-        return ListHandler(self.to_python())
+    # list's own copy() (shallow, untracked) would come first in the MRO.
+    copy = Handler.copy
 
-    def __copy__(self) -> ListHandler:
-        return self.copy()
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> ListHandler:
-        return self.copy()
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (ListHandler, (self.to_python(),))
+    def _recipe(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return ListHandler, (self.to_python(),)
 
     def to_python(self) -> list[Any]:
         """The contents as plain Python data: nested ``list``, ``dict``, ``tuple`` and scalars."""
@@ -814,16 +819,6 @@ class ListHandler(list[Any], Handler):
         """
         return [value if type(value) in VALUE_TYPES else value.snapshot() for value in self]
 
-    def diff(self) -> ListDelta:
-        """The delta since the last :meth:`commit`; ``ListDelta(())`` if nothing changed.
-
-        Only what was recorded (and the children that reported a change) is
-        visited, so the cost follows the size of the change. ``diff`` does not
-        forget anything: call :meth:`commit` once the delta is sent.
-        """
-        delta = self._nested_diff()
-        return ListDelta(()) if delta is None else delta
-
     def _nested_diff(self) -> ListDelta | None:
         if not self._dirty:
             return None
@@ -891,55 +886,10 @@ class ListHandler(list[Any], Handler):
                     child.commit()
         self._reset()
 
-    @classmethod
-    def from_snapshot(cls, tree: Any) -> ListHandler:
-        """Build a read-only replica from a list snapshot.
-
-        Raises:
-            PatchError: ``tree`` is not a valid list snapshot; the message names the
-                path of the first problem.
-        """
-        if type(tree) is not list:
-            raise PatchError(f"root: expected a list snapshot (list), got {describe(tree)}")
-        _check_list_snapshot(tree, ())
-        return _build_list(tree, True)
-
-    def initial_events(self) -> list[Event]:
-        """One :class:`~flatsync.Added` per item, in order: the contents told as events."""
-        path = self.path
-        return [Added(path=(*path, i), new=value) for i, value in enumerate(self)]
-
-    def patch(self, delta: Any) -> list[Event]:
-        """Apply a :class:`~flatsync.protocol.ListDelta` (from :meth:`diff` on the source); return what changed.
-
-        ``patch`` is atomic: it first runs the whole delta against a simulation of
-        this list (indexes, arities, nested targets, snapshot values), and a
-        delta that does not fit raises before anything changes. Events come in
-        the order of the operations: an :class:`~flatsync.Added` per inserted
-        item (at its index), a :class:`~flatsync.Removed` per deleted item (last
-        first, at the index it had), a :class:`~flatsync.Changed` per written
-        item, one :class:`~flatsync.Changed` for the whole list (``old`` the
-        former items as a plain list) for opcode 3, and nested handlers' events.
-
-        Raises:
-            PatchError: the delta does not fit; the message names the path. The
-                list is exactly as it was.
-        """
-        path = self.path
-        if type(delta) is not ListDelta:
-            raise PatchError(
-                f"{format_path(path)}: expected a list delta (ListDelta), got {describe(delta)}"
-            )
-        self._check(delta, path)
-        events: list[Event] = []
-        self._apply(delta, path, events)
-        return events
+    def _entries(self) -> Iterable[tuple[Any, Any]]:
+        return enumerate(self)
 
     def _check(self, delta: Any, path: Path) -> None:
-        if type(delta) is not ListDelta:
-            raise PatchError(
-                f"{format_path(path)}: expected a list delta (ListDelta), got {describe(delta)}"
-            )
         ops: Any = delta.ops
         if type(ops) is not tuple and type(ops) is not list:
             raise PatchError(
@@ -947,7 +897,7 @@ class ListHandler(list[Any], Handler):
             )
         sim = _Simulation(self)
         for number, op in enumerate(ops):
-            code = _check_op(op, sim.length(), path, number)
+            code = check_op(op, sim.length(), path, number)
             if code == 0:
                 i = op[1]
                 change = op[2]
@@ -1046,44 +996,6 @@ class ListHandler(list[Any], Handler):
 
 
 # -- checking a delta without touching the list ------------------------------------
-
-
-def _check_op(op: Any, length: int, path: Path, number: int) -> int:
-    """Check an operation's shape and indexes against a list of ``length``; return its opcode."""
-    where = f"{format_path(path)}: list delta operation #{number}"
-    if (type(op) is not tuple and type(op) is not list) or not op:
-        raise PatchError(f"{where} must be a non-empty tuple, got {describe(op)} {op!r:.60}")
-    code = op[0]
-    if type(code) is not int or not 0 <= code <= 3:
-        raise PatchError(f"{where} has an unknown opcode {code!r:.40}; opcodes are 0 to 3")
-    if code == 3:
-        return code
-    size = len(op)
-    if (size != 3) if code != 1 else (size < 3):
-        raise PatchError(
-            f"{where} ({_OP_NAMES[code]}) has {size} fields; its form is {_OP_FORMS[code]}"
-        )
-    i = op[1]
-    if type(i) is not int:
-        raise PatchError(f"{where} ({_OP_NAMES[code]}): the index is {describe(i)}, not int")
-    if code == 0:
-        fits = 0 <= i < length
-    elif code == 1:
-        fits = 0 <= i <= length
-    else:
-        count = op[2]
-        if type(count) is not int or count < 1:
-            raise PatchError(
-                f"{where} (delete): the count must be a positive int, got {count!r:.40}"
-            )
-        fits = i >= 0 and i + count <= length
-    if not fits:
-        what = f"{op[2]} items at index {i}" if code == 2 else f"index {i}"
-        raise PatchError(
-            f"{format_path((*path, i))}: list delta operation #{number} ({_OP_NAMES[code]}) "
-            f"does not fit: {what} in a list of {length} items at this point of the delta"
-        )
-    return code
 
 
 class _Slot:
@@ -1240,155 +1152,6 @@ def _build_list(tree: list[Any], readonly: bool) -> ListHandler:
     list.extend(handler, items)
     handler._nchildren = children
     return handler
-
-
-# -- deltas as data ----------------------------------------------------------------
-
-
-def apply_list_delta_to_snapshot(snapshot: Any, delta: ListDelta, path: Path) -> list[Any]:
-    """Return a new list snapshot: ``snapshot`` (left unmodified) with ``delta`` applied.
-
-    Raises:
-        PatchError: ``snapshot`` is not a list, or an operation does not fit it
-            (bad shape, index out of range, nested delta on a scalar); the
-            message names the path.
-    """
-    if type(snapshot) is not list:
-        raise PatchError(
-            f"{format_path(path)}: a list delta needs a list, found {describe(snapshot)}"
-        )
-    ops: Any = delta.ops
-    if type(ops) is not tuple and type(ops) is not list:
-        raise PatchError(
-            f"{format_path(path)}: a ListDelta holds a tuple of operations, got {describe(ops)}"
-        )
-    out = snapshot.copy()
-    for number, op in enumerate(ops):
-        code = _check_op(op, len(out), path, number)
-        if code == 0:
-            i = op[1]
-            change = op[2]
-            t = type(change)
-            if t in NESTED_DELTAS:
-                from .._tree._merge import apply_delta
-
-                out[i] = apply_delta(out[i], change, (*path, i))
-            elif change is DELETED:
-                raise PatchError(
-                    f"{format_path((*path, i))}: DELETED cannot be a list item; "
-                    "a list deletes with opcode 2"
-                )
-            else:
-                out[i] = change.value if t is Replace else change
-        elif code == 1:
-            i = op[1]
-            out[i:i] = op[2:]
-        elif code == 2:
-            i = op[1]
-            del out[i : i + op[2]]
-        else:
-            out = list(op[1:])
-    return out
-
-
-def _is_whole(op: Any) -> bool:
-    return type(op) is tuple and len(op) >= 1 and type(op[0]) is int and op[0] == 3
-
-
-def merge_list_deltas(first: ListDelta, later: TypedDelta, path: Path) -> ListDelta:
-    """Compose two list deltas: applying the result equals applying ``first``, then ``later``.
-
-    The operations are concatenated; a whole-contents operation (opcode 3) drops
-    what came before it, or absorbs what follows it, and adjacent operations
-    that compose into one (two inserts into one run, two contiguous deletes,
-    two writes to one index, a write or delete inside a run just inserted) are
-    merged. Neither argument is modified.
-
-    Raises:
-        PatchError: ``later`` is not a :class:`~flatsync.protocol.ListDelta`, or it does
-            not fit after ``first`` where the merge has to apply it; the
-            message names the path.
-    """
-    if type(later) is not ListDelta:
-        raise PatchError(
-            f"{format_path(path)}: cannot merge a list delta with a {describe(later)} delta"
-        )
-    a = tuple(first.ops)
-    b = tuple(later.ops)
-    for k in range(len(b) - 1, -1, -1):
-        if _is_whole(b[k]):
-            return ListDelta(b[k:])
-    for k in range(len(a) - 1, -1, -1):
-        if _is_whole(a[k]):
-            contents = apply_list_delta_to_snapshot(list(a[k][1:]), ListDelta(a[k + 1 :] + b), path)
-            return ListDelta(((3, *contents),))
-    ops = list(a)
-    for op in b:
-        _push(ops, op, path)
-    return ListDelta(tuple(ops))
-
-
-def _mergeable(op: Any) -> bool:
-    """Whether ``op`` is a well-formed set, insert or delete (the peephole touches no other)."""
-    if type(op) is not tuple or len(op) < 3 or type(op[0]) is not int or type(op[1]) is not int:
-        return False
-    code = op[0]
-    return code == 1 or (len(op) == 3 and (code == 0 or (code == 2 and type(op[2]) is int)))
-
-
-def _push(ops: list[tuple[Any, ...]], op: Any, path: Path) -> None:
-    """Append ``op`` to ``ops``, merging it into the last operation where that is exact."""
-    last: Any = ops[-1] if ops else None
-    if not (_mergeable(op) and _mergeable(last)):
-        ops.append(op)
-        return
-    code = op[0]
-    lcode = last[0]
-    i = op[1]
-    j = last[1]
-    if lcode == 1 and code in (0, 1, 2):
-        run = list(last[2:])
-        k = i - j
-        if code == 1 and 0 <= k <= len(run):
-            run[k:k] = op[2:]
-            ops[-1] = (1, j, *run)
-            return
-        if code == 0 and 0 <= k < len(run):
-            change = op[2]
-            if _is_nested(change):
-                from .._tree._merge import apply_delta
-
-                run[k] = apply_delta(run[k], change, (*path, i))
-            elif change is DELETED:
-                ops.append(op)
-                return
-            else:
-                run[k] = change.value if type(change) is Replace else change
-            ops[-1] = (1, j, *run)
-            return
-        if code == 2 and k >= 0 and k + op[2] <= len(run):
-            del run[k : k + op[2]]
-            if run:
-                ops[-1] = (1, j, *run)
-            else:
-                ops.pop()
-            return
-    elif lcode == 2 and code == 2:
-        count = op[2]
-        lcount = last[2]
-        if count > 0 and lcount > 0:
-            if i == j:
-                ops[-1] = (2, j, lcount + count)
-                return
-            if i + count == j:
-                ops[-1] = (2, i, lcount + count)
-                return
-    elif lcode == 0 and code == 0 and i == j:
-        change = op[2]
-        if not _is_nested(change) and change is not DELETED:
-            ops[-1] = op
-            return
-    ops.append(op)
 
 
 WRAPPERS[list] = ListHandler

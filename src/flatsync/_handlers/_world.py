@@ -11,9 +11,10 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+from .._tree._boards import _check_shape, _item_type
 from .._tree._events import CellsChanged
 from ._base import WRAPPERS
-from ._board import ByteHandler, _check_shape, _item_type
+from ._board import ByteHandler
 from ._data import DataHandler
 
 __all__ = ["TiledWorld"]

@@ -32,6 +32,7 @@ import attrs
 
 from .._codecs._varint import VarintError, read_uvarint, uvarint
 from .._tree._errors import FrameError
+from .._tree._records import ID_LIMIT
 
 __all__ = [
     "VERSION",
@@ -55,9 +56,6 @@ _MAX_VARINT_BYTES = 9
 
 #: Bit 3 of a DELTA's or a SNAPSHOT's kind: a schema table follows the frame numbers.
 _SCHEMAS_FLAG = 0x08
-
-#: Record ids in a schema table are below this (as in record snapshots).
-_ID_LIMIT = 0x1_0000
 
 #: One entry of a schema table: a record's id, name and field names.
 SchemaEntry = tuple[int, str, tuple[str, ...]]
@@ -117,8 +115,8 @@ def schema_table(entries: Iterable[SchemaEntry]) -> bytes:
     out = [uvarint(len(ordered))]
     last = -1
     for rid, name, fields in ordered:
-        if not last < rid < _ID_LIMIT:
-            raise ValueError(f"record ids in a schema table are distinct, below {_ID_LIMIT}")
+        if not last < rid < ID_LIMIT:
+            raise ValueError(f"record ids in a schema table are distinct, below {ID_LIMIT}")
         last = rid
         out.append(uvarint(rid) + _text(name) + uvarint(len(fields)))
         out.extend(_text(field) for field in fields)
@@ -195,8 +193,8 @@ def _read_table(
     last = -1
     for _ in range(count):
         rid, pos = _read_uvarint(data, pos, "record id")
-        if rid >= _ID_LIMIT:
-            raise FrameError(f"record id {rid} in the schema table is not below {_ID_LIMIT}")
+        if rid >= ID_LIMIT:
+            raise FrameError(f"record id {rid} in the schema table is not below {ID_LIMIT}")
         if rid <= last:
             raise FrameError(f"record ids in the schema table must increase ({last}, then {rid})")
         last = rid

@@ -4,13 +4,13 @@ A packet whose payload holds a record snapshot carries, in its header, the
 schema (name and field names) of each record the replica may not have yet;
 the publisher finds the ids and the schemas, the replica merges the tables it
 receives and applies a packet with them in use. The registry itself lives
-with the records in the handler layer; this module is the one line that
-imports it, so that a move there repoints one import here.
+with the record wire layer in ``_tree/_records.py``; this module is the one
+line that imports it, so that a move there repoints one import here.
 """
 
 from __future__ import annotations
 
-from .._handlers._record import (
+from .._tree._records import (
     Schema,
     has_records,
     merge_schemas,

@@ -14,8 +14,7 @@ from typing import Any
 from .._codecs._cbor import CborCodec
 from .._codecs._codec import Codec
 from .._handlers._base import snapshot_value
-from .._handlers._data import DataHandler
-from .._handlers._data import _stored_key as stored_key  # private there: to be renamed
+from .._handlers._data import DataHandler, stored_key
 from .._tree._errors import DecodeError, FrameError, LimitError, PatchError
 from .._tree._events import Event
 from .._tree._markers import DELETED, Replace

@@ -26,8 +26,7 @@ from typing import Any
 import attrs
 
 from .._handlers._base import snapshot_value
-from .._handlers._data import DataHandler
-from .._handlers._data import _stored_key as stored_key  # private there: to be renamed
+from .._handlers._data import DataHandler, stored_key
 from .._tree._markers import DELETED, Replace, TypedDelta
 from .._tree._values import VALUE_TYPES, key_ok
 

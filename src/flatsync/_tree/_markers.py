@@ -6,8 +6,8 @@ A snapshot or a delta is a tree of ``dict``, ``list``, ``tuple``, scalars and
 * :data:`~flatsync.DELETED`: in a delta, the key is gone.
 * :class:`~flatsync.protocol.Replace`: in a delta, the entry is replaced as a whole by a new value
   given as a snapshot (a plain ``dict`` in a delta would mean a *nested delta*).
-* :class:`~flatsync.protocol.TypedDelta` subclasses such as :class:`~flatsync.protocol.ListDelta`: the delta of a
-  handler that is not a mapping.
+* :class:`~flatsync.protocol.TypedDelta` subclasses such as :class:`~flatsync.protocol.ListDelta`
+  (in ``_list_ops``, beside its algebra): the delta of a handler that is not a mapping.
 """
 
 from __future__ import annotations
@@ -16,17 +16,19 @@ import abc
 import enum
 from typing import Any, ClassVar, Self
 
-from ._errors import DecodeError
+from ._values import Snapshot
 
 __all__ = [
     "DELETED",
     "MARKERS",
     "NESTED_DELTAS",
     "Deleted",
-    "ListDelta",
     "Marker",
     "Replace",
     "TypedDelta",
+    "hashable",
+    "is_nested",
+    "register_marker",
 ]
 
 
@@ -105,7 +107,7 @@ class Replace(Marker):
 
     value: Any
 
-    def __init__(self, value: Any) -> None:
+    def __init__(self, value: Snapshot) -> None:
         self.value = value
 
     def content(self) -> Any:
@@ -121,7 +123,7 @@ class Replace(Marker):
         return bool(self.value == other.value)
 
     def __hash__(self) -> int:
-        return hash((Replace, _hashable(self.value)))
+        return hash((Replace, hashable(self.value)))
 
     def __repr__(self) -> str:
         return f"Replace({self.value!r})"
@@ -155,7 +157,7 @@ class TypedDelta(abc.ABC):
         """
 
     @abc.abstractmethod
-    def applied_to(self, snapshot: Any, path: tuple[Any, ...]) -> Any:
+    def applied_to(self, snapshot: Snapshot, path: tuple[Any, ...]) -> Snapshot:
         """Return a new snapshot: ``snapshot`` (left unmodified) with this delta applied.
 
         Raises:
@@ -167,66 +169,19 @@ class TypedDelta(abc.ABC):
         """Whether applying this delta changes nothing at all."""
 
 
-class ListDelta(Marker, TypedDelta):
-    """The delta of a :class:`~flatsync.ListHandler`: a tuple of operations applied in order.
-
-    Each operation is a tuple whose first item is an opcode; the wire-format page
-    of the docs lists them.
-    """
-
-    __slots__ = ("ops",)
-
-    marker_id = 7
-
-    ops: tuple[tuple[Any, ...], ...]
-
-    def __init__(self, ops: tuple[tuple[Any, ...], ...] = ()) -> None:
-        self.ops = ops
-
-    def content(self) -> Any:
-        return self.ops
-
-    @classmethod
-    def from_content(cls, content: Any) -> ListDelta:
-        if type(content) is not tuple or any(type(op) is not tuple for op in content):
-            raise DecodeError("a list delta must hold an array of arrays")
-        return cls(content)
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not ListDelta:
-            return NotImplemented
-        return self.ops == other.ops
-
-    def __hash__(self) -> int:
-        return hash((ListDelta, _hashable(self.ops)))
-
-    def __repr__(self) -> str:
-        return f"ListDelta({self.ops!r})"
-
-    def merged(self, later: TypedDelta, path: tuple[Any, ...]) -> TypedDelta:
-        from .._handlers._list import merge_list_deltas
-
-        merged: TypedDelta = merge_list_deltas(self, later, path)
-        return merged
-
-    def applied_to(self, snapshot: Any, path: tuple[Any, ...]) -> Any:
-        from .._handlers._list import apply_list_delta_to_snapshot
-
-        return apply_list_delta_to_snapshot(snapshot, self, path)
-
-    def is_empty(self) -> bool:
-        return not self.ops
+def is_nested(change: Any) -> bool:
+    """Whether a change in a delta is a nested delta (a ``dict`` or a typed delta)."""
+    return type(change) in NESTED_DELTAS
 
 
-def _hashable(value: Any) -> Any:
+def hashable(value: Any) -> Any:
     """A hashable stand-in for a protocol tree (markers are values, so they hash)."""
     t = type(value)
     if t is dict:
-        return ("d", tuple((k, _hashable(v)) for k, v in value.items()))
+        return ("d", tuple((k, hashable(v)) for k, v in value.items()))
     if t is list or t is tuple:
-        return ("l" if t is list else "t", tuple(_hashable(v) for v in value))
+        return ("l" if t is list else "t", tuple(hashable(v) for v in value))
     return value
 
 
 register_marker(Replace)
-register_marker(ListDelta)

@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from ._errors import PatchError
-from ._markers import DELETED, NESTED_DELTAS, Replace, TypedDelta
-from ._values import ABSENT, Path, describe, format_path
+from ._markers import DELETED, Replace, TypedDelta, is_nested
+from ._values import ABSENT, Delta, Path, Snapshot, describe, format_path
 
 __all__ = ["apply_delta", "merge"]
 
 
-def merge(first: Any, second: Any) -> Any:
+def merge(first: Delta, second: Delta) -> Delta:
     """Compose two deltas of the same handler into one.
 
     Applying ``merge(first, second)`` to a replica has the same result as
@@ -46,18 +46,13 @@ def _merge_deltas(first: Any, second: Any, path: Path) -> Any:
     )
 
 
-def _is_nested(change: Any) -> bool:
-    t = type(change)
-    return t in NESTED_DELTAS
-
-
 def _merge_dicts(first: dict[Any, Any], second: dict[Any, Any], path: Path) -> dict[Any, Any]:
     out = dict(first)
     for key, later in second.items():
         earlier = out.get(key, ABSENT)
         if earlier is ABSENT:
             out[key] = later
-        elif _is_nested(later):
+        elif is_nested(later):
             out[key] = _merge_nested(earlier, later, (*path, key))
         elif later is DELETED:
             out[key] = DELETED
@@ -75,7 +70,7 @@ def _merge_dicts(first: dict[Any, Any], second: dict[Any, Any], path: Path) -> d
 def _merge_nested(earlier: Any, later: Any, path: Path) -> Any:
     if type(earlier) is Replace:
         return Replace(apply_delta(earlier.value, later, path))
-    if _is_nested(earlier):
+    if is_nested(earlier):
         return _merge_deltas(earlier, later, path)
     if earlier is DELETED or type(later) is dict:
         raise PatchError(
@@ -85,7 +80,7 @@ def _merge_nested(earlier: Any, later: Any, path: Path) -> Any:
     return apply_delta(earlier, later, path)
 
 
-def apply_delta(snapshot: Any, delta: Any, path: Path = ()) -> Any:
+def apply_delta(snapshot: Snapshot, delta: Delta, path: Path = ()) -> Snapshot:
     """Return a new snapshot: ``snapshot`` with ``delta`` applied (neither is modified).
 
     Raises:
@@ -106,7 +101,7 @@ def apply_delta(snapshot: Any, delta: Any, path: Path = ()) -> Any:
         elif type(change) is Replace:
             out.pop(key, None)
             out[key] = change.value
-        elif _is_nested(change):
+        elif is_nested(change):
             out[key] = apply_delta(out.get(key, ABSENT), change, (*path, key))
         else:
             out[key] = change

@@ -16,12 +16,18 @@ from typing import Any
 
 import attrs
 
-from .._handlers._base import Handler
 from ._errors import DecodeError
 from ._markers import Deleted, Marker
 from ._values import ATOMS, VALUE_TYPES
 
-__all__ = ["TYPES_BY_CLASS", "TYPES_BY_NAME", "ValueType", "register_type", "value_from_tree"]
+__all__ = [
+    "PROTOCOL_TYPES",
+    "TYPES_BY_CLASS",
+    "TYPES_BY_NAME",
+    "ValueType",
+    "register_type",
+    "value_from_tree",
+]
 
 #: The longest name a value type may have (in characters).
 MAX_NAME_LENGTH = 255
@@ -57,7 +63,10 @@ class ValueType:
 TYPES_BY_CLASS: dict[type, ValueType] = {}
 TYPES_BY_NAME: dict[str, ValueType] = {}
 
-_PROTOCOL_TYPES = (Handler, Marker, Deleted, dict, list)
+#: The classes that are part of the protocol: neither they nor their subclasses
+#: can be registered as value types. The handler layer adds its base class
+#: (``Handler``) when it is imported, so that this layer need not import it.
+PROTOCOL_TYPES: list[type] = [Marker, Deleted, dict, list]
 
 
 def register_type(
@@ -113,7 +122,7 @@ def register_type(
     """
     if not isinstance(cls, type):
         raise TypeError(f"register_type() needs a class, not {type(cls).__name__}")
-    if cls in ATOMS or cls in (float, tuple) or issubclass(cls, _PROTOCOL_TYPES):
+    if cls in ATOMS or cls in (float, tuple) or issubclass(cls, tuple(PROTOCOL_TYPES)):
         raise TypeError(f"{cls.__name__} is already part of the protocol; it cannot be registered")
     if type(name) is not str or not 1 <= len(name) <= MAX_NAME_LENGTH:
         raise ValueError(f"a value type's name must be a str of 1 to {MAX_NAME_LENGTH} characters")

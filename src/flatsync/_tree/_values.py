@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from typing import Any
+from typing import Any, TypeAlias
 
 from ._errors import PatchError
 
@@ -16,22 +16,48 @@ __all__ = [
     "ABSENT",
     "ATOMS",
     "MAX_TUPLE_DEPTH",
+    "SCALARS",
     "VALUE_TYPES",
+    "Delta",
     "Path",
+    "Snapshot",
+    "cbor_head_size",
     "check_key",
     "check_value",
     "describe",
     "format_path",
     "key_ok",
-    "same_float",
+    "same_scalar",
     "same_value",
 ]
 Path = tuple[Any, ...]
+
+Snapshot: TypeAlias = Any
+"""A handler's full state as a protocol tree (what ``snapshot()`` gives and ``from_snapshot`` takes).
+
+A ``dict`` for a :class:`~flatsync.DataHandler`, a ``list`` for a
+:class:`~flatsync.ListHandler`, a :class:`~flatsync.protocol.BoardSnapshot`
+or a :class:`~flatsync.protocol.RecordSnapshot`; nested handlers appear as
+their own snapshots. An alias of ``Any``: the kinds' snapshot types share no base.
+"""
+
+Delta: TypeAlias = Any
+"""What changed since the last commit, as a protocol tree (what ``diff()`` gives and ``patch`` takes).
+
+A ``dict`` for a :class:`~flatsync.DataHandler` (with
+:data:`~flatsync.DELETED`, :class:`~flatsync.protocol.Replace` and nested
+deltas as values), or a :class:`~flatsync.protocol.TypedDelta`:
+:class:`~flatsync.protocol.ListDelta`, :class:`~flatsync.protocol.BoardDelta`,
+:class:`~flatsync.protocol.RecordDelta`. An alias of ``Any``.
+"""
 
 NoneType = type(None)
 
 #: Immutable scalar types compared with ``==`` once their types match.
 ATOMS: frozenset[type] = frozenset({int, str, bool, NoneType, bytes})
+#: The scalars of the write hot path: a write of one over one of the same type
+#: needs no wrapping, no detaching, and :func:`same_scalar` to tell a change.
+SCALARS: frozenset[type] = ATOMS | {float}
 #: Every immutable value type a handler stores as is. A set, not a frozenset:
 #: :func:`flatsync.register_type` adds the user's value types to it.
 VALUE_TYPES: set[type] = set(ATOMS | {float, tuple})
@@ -62,23 +88,53 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
-def same_float(a: float, b: float) -> bool:
-    """Whether two floats have the same bits (so ``0.0`` and ``-0.0`` differ, a NaN is itself)."""
-    if a == b and a != 0.0:
-        return True
-    return _pack_double(a) == _pack_double(b)
+def same_scalar(old: Any, new: Any) -> bool:
+    """The unchanged-value rule of a write, for two scalars of the same type (:data:`SCALARS`).
+
+    The one home of the rule that every handler kind's write path applies:
+    an equal value of the same type is no change, except that floats compare
+    by bits (``0.0`` and ``-0.0`` differ, a NaN equals only a NaN of the same
+    payload). Callers test ``type(old) is type(new)`` first (``1``, ``1.0``
+    and ``True`` are changes of one another). A hot path may decide without
+    the call what this rule says in one comparison: ``new is old`` is no
+    change, ``new != old and new == new`` (a different value that is not a
+    NaN) is one, and for :data:`ATOMS` ``==`` is the whole rule. Only floats
+    need the call.
+    """
+    if new == old:
+        return type(new) is not float or new != 0.0 or _pack_double(old) == _pack_double(new)
+    return new != new and old != old and _pack_double(old) == _pack_double(new)
 
 
 def same_value(a: Any, b: Any) -> bool:
-    """Strict equality of two immutable values: same types all the way down, floats by bits."""
+    """Strict equality of two immutable values: same types all the way down, floats by bits.
+
+    Scalars follow :func:`same_scalar`; tuples compare item by item; values of
+    registered types (:func:`flatsync.register_type`) compare with ``==``.
+    """
     t = type(a)
     if t is not type(b):
         return False
-    if t is float:
-        return same_float(a, b)
     if t is tuple:
         return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    if t in SCALARS:
+        return same_scalar(a, b)
     return bool(a == b)
+
+
+def cbor_head_size(argument: int) -> int:
+    """Bytes of a CBOR head whose argument is ``argument`` (>= 0).
+
+    The head of an unsigned integer, or of an array, map or string of
+    ``argument`` items or bytes: 1 byte below 24, then 2, 3, 5 or 9.
+    """
+    if argument < 24:
+        return 1
+    if argument < 0x100:
+        return 2
+    if argument < 0x1_0000:
+        return 3
+    return 5 if argument < 0x1_0000_0000 else 9
 
 
 def key_ok(key: Any) -> bool:

@@ -19,10 +19,12 @@ from hypothesis import strategies as st
 
 from .._codecs._codec import HASH_MODULUS, Codec
 from .._codecs._limits import Limits
-from .._handlers._board import ITEM_TYPES, BoardSnapshot, ByteHandler
-from .._handlers._record import RecordDelta, RecordSnapshot
+from .._handlers._board import ByteHandler
+from .._tree._boards import ITEM_TYPES, BoardSnapshot
 from .._tree._errors import DecodeError, EncodeError, FlatsyncError, LimitError
-from .._tree._markers import DELETED, MARKERS, ListDelta, Marker, Replace
+from .._tree._list_ops import ListDelta
+from .._tree._markers import DELETED, MARKERS, Marker, Replace
+from .._tree._records import RecordDelta, RecordSnapshot
 from . import _strategies
 from ._equal import assert_strict_equal
 

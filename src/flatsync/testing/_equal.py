@@ -12,7 +12,8 @@ from typing import Any
 
 from .._handlers._data import DataHandler
 from .._handlers._list import ListHandler
-from .._tree._markers import DELETED, ListDelta, Replace
+from .._tree._list_ops import ListDelta
+from .._tree._markers import DELETED, Replace
 
 __all__ = ["assert_strict_equal", "strict_equal"]
 

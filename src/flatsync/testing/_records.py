@@ -12,7 +12,8 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from .._handlers._record import _CLASSES, _SCHEMAS, Record  # the registry: only here
+from .._handlers._record import Record
+from .._tree._records import _CLASSES, _SCHEMAS  # the registry: only here
 
 __all__ = ["forget_records", "record_registry"]
 
