@@ -15,13 +15,30 @@ from __future__ import annotations
 
 from .._public import publish
 from ._client import Client, Connected, Disconnected, Message, NetEvent, ServerRefused
+from ._discovery import (
+    ANNOUNCE_PORT,
+    BROADCAST,
+    DISCOVERY_PORT,
+    Announcement,
+    Announcer,
+    DatagramError,
+    ServerInfo,
+    decode_datagram,
+    discover,
+)
 from ._messages import PROTOCOL_VERSION, Kind, ProtocolError
 from ._server import Peer, Refused, Server
 
 __all__ = [
+    "ANNOUNCE_PORT",
+    "BROADCAST",
+    "DISCOVERY_PORT",
     "PROTOCOL_VERSION",
+    "Announcement",
+    "Announcer",
     "Client",
     "Connected",
+    "DatagramError",
     "Disconnected",
     "Kind",
     "Message",
@@ -30,7 +47,10 @@ __all__ = [
     "ProtocolError",
     "Refused",
     "Server",
+    "ServerInfo",
     "ServerRefused",
+    "decode_datagram",
+    "discover",
 ]
 
 publish("flatsync.net", globals(), __all__)
