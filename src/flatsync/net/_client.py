@@ -181,7 +181,7 @@ class Client:
 
     @property
     def state(self) -> DataHandler:
-        """The replicated state (read-only): the current replica's."""
+        """The current replica's state, read-only."""
         return self.replica.state
 
     @property

@@ -51,14 +51,16 @@ ID_SIZE: Final = 16
 class Kind(bytes, enum.Enum):
     """The kind byte of a message (an ASCII letter, so a hex dump reads)."""
 
-    HELLO = b"H"  #: client → server, first message: who the client is
-    WELCOME = b"W"  #: server → client: the session, the client's id, its resume key
-    SYNC = b"S"  #: server → client: a publisher packet (snapshot or delta)
-    REPLY = b"R"  #: client → server: a replica packet (acknowledgement or request)
-    MESSAGE = b"M"  #: either way: an application message, in the session's codec
-    PING = b"P"  #: either way: up to 16 opaque bytes, to be echoed
-    PONG = b"O"  #: either way: the bytes of a ping
-    BYE = b"B"  #: either way: a UTF-8 reason; the sender then closes
+    HELLO = b"H"  #: The client's first message, who it is (client to server).
+    WELCOME = (
+        b"W"  #: The answer to a hello, with the session id and the resume key (server to client).
+    )
+    SYNC = b"S"  #: A publisher packet, a snapshot or a delta (server to client).
+    REPLY = b"R"  #: A replica packet, an acknowledgement or a request (client to server).
+    MESSAGE = b"M"  #: An application message in the session's codec (either way).
+    PING = b"P"  #: Up to 16 opaque bytes, to be echoed (either way).
+    PONG = b"O"  #: The bytes of a ping, echoed (either way).
+    BYE = b"B"  #: A UTF-8 reason, after which the sender closes (either way).
 
 
 _KINDS: dict[int, Kind] = {kind.value[0]: kind for kind in Kind}

@@ -120,9 +120,6 @@ class _Conn:
         self.expiry: asyncio.TimerHandle | None = None
 
 
-Callback = Callable[..., Any]
-
-
 class Server:
     """A flatsync server: owns a :class:`~flatsync.Publisher` and serves it over TCP and WebSocket.
 
@@ -178,10 +175,10 @@ class Server:
         codec: Codec | None = None,
         history: int = 64,
         tick_rate: float | None = None,
-        on_join: Callback | None = None,
-        on_leave: Callback | None = None,
-        on_message: Callback | None = None,
-        on_tick: Callback | None = None,
+        on_join: Callable[..., Any] | None = None,
+        on_leave: Callable[..., Any] | None = None,
+        on_message: Callable[..., Any] | None = None,
+        on_tick: Callable[..., Any] | None = None,
         max_in_flight: int = 4,
         high_water: int = 64 * 1024,
         max_message: int = 1 << 20,
@@ -203,7 +200,7 @@ class Server:
             raise ValueError(f"max_in_flight must be at least 1, not {max_in_flight}")
         self.name = name
         self.tick_rate = tick_rate
-        #: This run's identity: a new random id each time a server is made.
+        #: This run's identity, 16 random bytes drawn when the server is made.
         self.session = os.urandom(ID_SIZE)
         self.on_join = on_join
         self.on_leave = on_leave
@@ -320,7 +317,7 @@ class Server:
         return frame
 
     async def run(self, *, ticks: int | None = None) -> None:
-        """Tick at :attr:`tick_rate` until :meth:`stop` (or ``ticks`` ticks): ``on_tick()``, then :meth:`tick`.
+        """Tick at ``tick_rate`` until :meth:`stop` (or ``ticks`` ticks): ``on_tick()``, then :meth:`tick`.
 
         A slow machine that falls more than a tick behind skips ahead rather
         than catching up with a burst.
