@@ -115,6 +115,9 @@ class Client:
         idle_timeout: Seconds of silence after which the server counts as gone.
         ping_interval: Seconds between pings (they measure :attr:`rtt`).
         on_message: ``on_message(data)`` for each application message, besides the event.
+        on_events: ``on_events(events)`` after each sync packet, with what
+            :meth:`Replica.receive <flatsync.Replica.receive>` returned (a
+            game redraws there), besides the events queued for iteration.
     """
 
     def __init__(
@@ -134,6 +137,7 @@ class Client:
         idle_timeout: float = 10.0,
         ping_interval: float = 1.0,
         on_message: Callable[[Any], Any] | None = None,
+        on_events: Callable[[list[Any]], Any] | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("tcp", "ws", "wss") or parts.hostname is None or not parts.port:
@@ -150,6 +154,7 @@ class Client:
         self.idle_timeout = idle_timeout
         self.ping_interval = ping_interval
         self.on_message = on_message
+        self.on_events = on_events
         self._scheme = parts.scheme
         self._host = parts.hostname
         self._port = parts.port
@@ -166,6 +171,9 @@ class Client:
         #: Every byte of sync packets received, and of those that brought snapshots.
         self.bytes_received = 0
         self.snapshot_bytes = 0
+        self.packets_received = 0
+        #: Why the last connection ended (``None`` while the first one lasts).
+        self.last_reason: str | None = None
         self._events: asyncio.Queue[Any] | None = asyncio.Queue(max_events) if events else None
         self._link: Link | None = None
         self._task: asyncio.Task[None] | None = None
@@ -188,6 +196,17 @@ class Client:
     def connected(self) -> bool:
         """Whether a connection is up and welcomed."""
         return self._link is not None
+
+    @property
+    def closed(self) -> bool:
+        """Whether the client has stopped: closed, or its connection ended without ``reconnect``."""
+        return self._closed
+
+    async def wait_closed(self) -> None:
+        """Wait until :attr:`closed`."""
+        while not self._closed:
+            self._changed.clear()
+            await self._changed.wait()
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -216,6 +235,8 @@ class Client:
         if self._closed:
             return
         self._closed = True
+        if self.last_reason is None:
+            self.last_reason = reason
         link = self._link
         if link is not None:
             with contextlib.suppress(Exception):
@@ -401,10 +422,12 @@ class Client:
             if self._closed:
                 break
             log.info("disconnected from %s: %s", self.url, reason)
+            self.last_reason = reason
             self._put_nowait(Disconnected(reason=reason))
             self._changed.set()
             if not self.reconnect:
                 break
+        self._closed = True
         self._end()
 
     async def _read_loop(self, link: Link) -> str:
@@ -443,6 +466,7 @@ class Client:
 
     async def _apply(self, packet: bytes) -> None:
         self.bytes_received += len(packet)
+        self.packets_received += 1
         try:
             events: list[Any] = self.replica.receive(packet)
         except (DecodeError, LimitError, PatchError) as error:
@@ -453,6 +477,8 @@ class Client:
             self.snapshot_bytes += len(packet)
         self._wake.set()  # the replica has something to say
         self._changed.set()
+        if self.on_events is not None:
+            self.on_events(events)
         if self._events is not None and events:
             await self._events.put(events)
 

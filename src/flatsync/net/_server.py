@@ -296,6 +296,8 @@ class Server:
             self._tcp.close()
         for conn in list(self._conns.values()):
             self._leave(conn, reason, goodbye=True)
+        # The goodbyes go out first (each within a second), then everything stops.
+        await asyncio.gather(*self._farewells.values(), return_exceptions=True)
         if self._ws is not None:
             self._ws.close()
         for task in list(self._tasks):
