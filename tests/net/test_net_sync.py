@@ -333,3 +333,38 @@ def test_refusals_reach_the_client() -> None:
             assert not server.clients
 
     run(main)
+
+
+def test_a_client_keeps_reconnecting_through_http_errors_of_a_restarting_server() -> None:
+    async def main() -> None:
+        first = Server(flatsync.DataHandler({"hp": 1}))
+        await first.start(websocket=("127.0.0.1", 0))
+        address = first.websocket_address
+        client = Client(url(first, "websocket"), events=False, backoff=(0.01, 0.05))
+        await client.connect()
+        await first.close()
+        refusals = 0
+
+        async def unavailable(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal refusals
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+            refusals += 1
+            writer.close()
+
+        busy = await asyncio.start_server(unavailable, *address)
+        await eventually(lambda: refusals >= 3)
+        busy.close()
+        await busy.wait_closed()
+        second = Server(flatsync.DataHandler({"hp": 2}), tick_rate=100)
+        await second.start(websocket=address)
+        ticking = asyncio.create_task(second.run())
+        await eventually(lambda: synced(client, second))
+        assert not client.closed
+        second.stop()
+        await ticking
+        await client.close()
+        await second.close()
+
+    run(main)

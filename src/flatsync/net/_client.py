@@ -399,36 +399,43 @@ class Client:
                 self._events.put_nowait(item)
 
     async def _run(self, link: Link | None) -> None:
-        delay = self.backoff[0]
-        while not self._closed:
-            if link is None:
-                try:
-                    link = await self._open()
-                except (OSError, TimeoutError, FlatsyncError) as error:
-                    log.info("reconnecting to %s failed: %s", self.url, str(error)[:200])
-                    await asyncio.sleep(delay * (0.5 + random.random()))
-                    delay = min(delay * 2, self.backoff[1])
-                    continue
-                delay = self.backoff[0]
-            reason = await self._read_loop(link)
-            self._link = None
-            link.abort()
+        try:
+            delay = self.backoff[0]
+            while not self._closed:
+                if link is None:
+                    try:
+                        link = await self._open()
+                    except Exception as error:  # refused, reset, an HTTP error status...: try again
+                        log.info("reconnecting to %s failed: %s", self.url, str(error)[:200])
+                        await asyncio.sleep(delay * (0.5 + random.random()))
+                        delay = min(delay * 2, self.backoff[1])
+                        continue
+                    delay = self.backoff[0]
+                reason = await self._read_loop(link)
+                self._link = None
+                link.abort()
+                if self._writer is not None:
+                    self._writer.cancel()
+                    with contextlib.suppress(BaseException):
+                        await self._writer
+                    self._writer = None
+                link = None
+                if self._closed:
+                    break
+                log.info("disconnected from %s: %s", self.url, reason)
+                self.last_reason = reason
+                self._put_nowait(Disconnected(reason=reason))
+                self._changed.set()
+                if not self.reconnect:
+                    break
+        finally:
+            if link is not None:
+                link.abort()
             if self._writer is not None:
                 self._writer.cancel()
-                with contextlib.suppress(BaseException):
-                    await self._writer
-                self._writer = None
-            link = None
-            if self._closed:
-                break
-            log.info("disconnected from %s: %s", self.url, reason)
-            self.last_reason = reason
-            self._put_nowait(Disconnected(reason=reason))
-            self._changed.set()
-            if not self.reconnect:
-                break
-        self._closed = True
-        self._end()
+            self._link = None
+            self._closed = True
+            self._end()
 
     async def _read_loop(self, link: Link) -> str:
         """Read until the connection ends; the reason."""
