@@ -199,7 +199,7 @@ class Client:
 
     @property
     def closed(self) -> bool:
-        """Whether the client has stopped: closed, or its connection ended without ``reconnect``."""
+        """Whether the client has stopped (closed, or its connection ended without ``reconnect``)."""
         return self._closed
 
     async def wait_closed(self) -> None:
