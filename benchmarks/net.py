@@ -79,7 +79,12 @@ async def _flatsync_clients(url: str, count: int, pipe: Connection) -> None:
 
     for _ in range(count):
         client = flatsync.net.Client(
-            url, events=False, reconnect=False, on_events=recorder(), connect_timeout=60
+            url,
+            events=False,
+            reconnect=False,
+            on_events=recorder(),
+            connect_timeout=60,
+            idle_timeout=120,  # a busy worker must not take its own pause for a dead server
         )
         await client.connect()
         clients.append(client)
@@ -191,6 +196,7 @@ async def measure(
     deadline = wall0
     done = 0
     while loop.time() - wall0 < seconds:
+        started = time.monotonic()  # the tick's clock starts before its work
         if server is not None:
             change(server.publisher.root, rng, changes)
             frame = server.tick()
@@ -199,7 +205,7 @@ async def measure(
             done_frame = done + 1
             frame = done_frame
             broadcast(naive_server.connections, f"{frame}|{json.dumps(state)}")
-        ticks[frame] = time.monotonic()
+        ticks[frame] = started
         done += 1
         deadline += period
         delay = deadline - loop.time()
