@@ -11,12 +11,14 @@ shows: a snapshot when it joins, one delta per tick after that. Clients hold a
 The modules, from the inside out:
 
 * :mod:`arena.game`: the rules. No sockets, no clocks: ``step()`` advances one tick.
-* :mod:`arena.net`: the messages on a TCP stream and their framing.
-* :mod:`arena.server`: the asyncio server: connections, the tick loop, faults.
-* :mod:`arena.client`: the asyncio client: a connection, its replica, its statistics.
+* :mod:`arena.server`: the game's side of a :class:`flatsync.net.Server`: players join,
+  steer and leave; the tick loop.
+* :mod:`arena.client`: a :class:`flatsync.net.Client` with this player's id and statistics.
 * :mod:`arena.bot`: a client that plays by itself.
 * :mod:`arena.tui`: the terminal client (curses).
-* :mod:`arena.discovery`: finding servers on the LAN (UDP broadcast).
+
+Connections, framing, flow control, faults and LAN discovery are
+:mod:`flatsync.net`'s.
 
 Run ``python -m arena --help`` from the ``examples`` folder (``bash
 scripts/demo.sh`` does it for you).

@@ -19,9 +19,9 @@ import signal
 import sys
 from collections.abc import Sequence
 
+import flatsync.net
 from flatsync.testing import strict_equal
 
-from . import discovery, net
 from .bot import Bot
 from .client import ArenaClient
 from .game import Game, view_for
@@ -49,11 +49,12 @@ async def _find(host: str | None, port: int, timeout: float) -> tuple[str, int]:
     if host is not None:
         return host, port
     print(f"looking for a server on the LAN ({timeout:g} s)...", file=sys.stderr)
-    found = await discovery.discover_first(timeout=timeout)
-    if found is None:
+    servers = [s for s in await flatsync.net.discover(timeout, limit=1) if s.tcp_port]
+    if not servers:
         raise SystemExit("no server answered: give its address with --host")
-    print(f"found {found.name!r} at {found.host}:{found.port}", file=sys.stderr)
-    return found.host, found.port
+    found = servers[0]
+    print(f"found {found.name!r} at {found.host}:{found.tcp_port}", file=sys.stderr)
+    return found.host, found.tcp_port
 
 
 # -- the commands ----------------------------------------------------------------------
@@ -72,12 +73,12 @@ async def serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     try:
-        announcer = discovery.Announcer(args.name, server.port, protocol=net.VERSION)
-    except discovery.DatagramError as error:
+        announcer = flatsync.net.Announcer.for_server(server.net)
+    except flatsync.net.DatagramError as error:
         await server.close()
         raise SystemExit(f"--name: {error}") from None
     async with announcer:
-        server.on_tick.append(lambda frame: announcer.update(players=len(server.clients)))
+        server.on_tick.append(lambda frame: announcer.update(clients=len(server.clients)))
         ticking = asyncio.create_task(server.run())
         await _until(stop, ticking)
         server.stop()
@@ -117,9 +118,9 @@ async def bots(args: argparse.Namespace) -> int:
 
 async def discover(args: argparse.Namespace) -> int:
     """Print the servers that answer on the LAN."""
-    servers = await discovery.discover(timeout=args.wait)
+    servers = await flatsync.net.discover(timeout=args.wait)
     for info in servers:
-        print(f"{info.name}\t{info.host}:{info.port}\t{info.players} players")
+        print(f"{info.name}\t{info.host}:{info.tcp_port}\t{info.clients} players")
     if not servers:
         print("no server answered", file=sys.stderr)
     return 0 if servers else 1
@@ -137,17 +138,17 @@ async def demo(args: argparse.Namespace) -> int:
     await server.start("127.0.0.1", 0)
     # The server answers discovery probes as on a LAN, on loopback and a free port,
     # so that the demo finds it the way `play` does without disturbing the network.
-    async with discovery.Announcer(
-        "demo", server.port, protocol=net.VERSION, port=0, target=None
+    async with flatsync.net.Announcer.for_server(
+        server.net, port=0, bind_host="127.0.0.1", target=None
     ) as announcer:
-        found = await discovery.discover_first(
-            timeout=2.0, port=announcer.port, probe_address="127.0.0.1", listen_port=None
+        found = await flatsync.net.discover(
+            2.0, port=announcer.port, probe_address="127.0.0.1", listen_port=None, limit=1
         )
-    host, port = (found.host, found.port) if found is not None else ("127.0.0.1", server.port)
+    host, port = (found[0].host, found[0].tcp_port) if found else ("127.0.0.1", server.port)
     ticking = asyncio.create_task(server.run(duration=duration))
     players = [await Bot.join(host, port, f"bot{n + 1}", seed=n) for n in range(args.bots)]
     if not interactive:
-        how = "found by discovery" if found is not None else "discovery failed: connected directly"
+        how = "found by discovery" if found else "discovery failed: connected directly"
         print(f"server on {host}:{port} ({how}), {args.bots} bots, {args.rate:g} ticks/s")
         if duration is not None:
             print(f"running for {duration:g} s (Ctrl-C stops earlier)")

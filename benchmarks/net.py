@@ -1,0 +1,298 @@
+"""The networking benchmark: one server, C clients in other processes, over TCP and WebSocket.
+
+The state is ``{i: {"x": float, "y": float, "hp": int}}`` for N entities; each
+tick, K random entities (a seeded ``random.Random``) move and lose a hit point.
+The server ticks at R ticks per second for S seconds; the clients run in two
+worker processes, read everything, and (flatsync) acknowledge each packet.
+
+Contenders:
+
+flatsync tcp / flatsync ws
+    :class:`flatsync.net.Server` and :class:`flatsync.net.Client`: one delta per
+    tick per client, encoded once for all (one view), with flow control.
+naive ws
+    What a user writes first: a ``websockets`` server that sends
+    ``json.dumps`` of the whole state to every client each tick
+    (``websockets.broadcast``, so the text is encoded once). Its clients only
+    receive (they do not parse the JSON, which would measure the clients).
+
+Reported per contender and C: the ticks per second the server held, the
+server process's CPU time per client per tick, the bytes each client received
+per tick, the time from a tick to its receipt by a client (p50, p99; one
+monotonic clock, as Linux shares it between processes), and how many clients
+held the last frame when the run ended. The script asserts nothing about
+speed; it checks that a worker's flatsync clients that hold the last frame
+hold the server's state.
+
+Usage::
+
+    python benchmarks/net.py                     # C = 100, 500, 1000; N = 10,000
+    python benchmarks/net.py --quick             # a smoke run: C = 10, N = 1,000, 1 s
+    python benchmarks/net.py --clients 50 --seconds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import random
+import sys
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import flatsync
+import flatsync.net
+from flatsync.testing import strict_equal
+
+WORKERS = 2
+
+
+def make_state(n: int) -> dict[int, dict[str, Any]]:
+    rng = random.Random(1)
+    return {i: {"x": rng.random() * 100, "y": rng.random() * 100, "hp": 100} for i in range(n)}
+
+
+def change(state: Any, rng: random.Random, k: int) -> None:
+    for _ in range(k):
+        entity = state[rng.randrange(len(state))]
+        entity["x"] = round(entity["x"] + rng.uniform(-1, 1), 3)
+        entity["y"] = round(entity["y"] + rng.uniform(-1, 1), 3)
+        entity["hp"] = max(0, entity["hp"] - 1)
+
+
+# -- the clients (in worker processes) --------------------------------------------------
+
+
+async def _flatsync_clients(url: str, count: int, pipe: Connection) -> None:
+    receipts: list[tuple[int, float]] = []
+    clients = []
+
+    def recorder() -> Any:
+        def on_events(events: list[Any]) -> None:
+            if events and type(events[-1]) is flatsync.FrameApplied and len(receipts) < 200_000:
+                receipts.append((events[-1].frame, time.monotonic()))
+
+        return on_events
+
+    for _ in range(count):
+        client = flatsync.net.Client(
+            url,
+            events=False,
+            reconnect=False,
+            on_events=recorder(),
+            connect_timeout=60,
+            idle_timeout=120,  # a busy worker must not take its own pause for a dead server
+        )
+        await client.connect()
+        clients.append(client)
+    pipe.send("ready")
+    await asyncio.gather(*(c.wait_closed() for c in clients))
+    states = [c.state.snapshot() for c in clients]
+    pipe.send(
+        {
+            "receipts": receipts,
+            # After the snapshot (taken before the clock starts).
+            "bytes": sum(c.bytes_received - c.snapshot_bytes for c in clients),
+            "frames": [c.replica.frame for c in clients],
+            "states": states[:1] + [s for s in states[1:] if not strict_equal(s, states[0])][:1],
+        }
+    )
+
+
+async def _naive_clients(url: str, count: int, pipe: Connection) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    receipts: list[tuple[int, float]] = []
+    received = 0
+
+    async def one() -> None:
+        nonlocal received
+        async with connect(url, max_size=None, compression=None, open_timeout=60) as ws:
+            try:
+                async for message in ws:
+                    received += len(message)
+                    head = message[:12]
+                    frame = int(head.split("|", 1)[0] if isinstance(head, str) else 0)
+                    if len(receipts) < 200_000:
+                        receipts.append((frame, time.monotonic()))
+            except ConnectionClosed:
+                pass
+
+    tasks = [asyncio.create_task(one()) for _ in range(count)]
+    await asyncio.sleep(0)
+    pipe.send("ready")
+    await asyncio.gather(*tasks, return_exceptions=True)
+    pipe.send({"receipts": receipts, "bytes": received, "frames": [], "states": []})
+
+
+def worker(kind: str, url: str, count: int, pipe: Connection) -> None:
+    main = _flatsync_clients if kind == "flatsync" else _naive_clients
+    asyncio.run(main(url, count, pipe))
+
+
+# -- the server (in this process) -------------------------------------------------------
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def measure(
+    contender: str, clients: int, entities: int, changes: int, rate: float, seconds: float
+) -> dict[str, Any]:
+    rng = random.Random(2)
+    ticks: dict[int, float] = {}
+    state = make_state(entities)
+    naive_server: Any = None
+    server: flatsync.net.Server | None = None
+    if contender == "naive ws":
+        from websockets.asyncio.server import broadcast, serve
+
+        naive_server = await serve(
+            lambda ws: ws.wait_closed(), "127.0.0.1", 0, compression=None, ping_interval=None
+        )
+        url = f"ws://127.0.0.1:{naive_server.sockets[0].getsockname()[1]}/"
+        kind = "naive"
+    else:
+        root = flatsync.DataHandler(state)
+        server = flatsync.net.Server(root, max_clients=clients + 10, idle_timeout=60)
+        transport = "tcp" if contender.endswith("tcp") else "websocket"
+        await server.start(**{transport: ("127.0.0.1", 0)})
+        host, port = server.tcp_address if transport == "tcp" else server.websocket_address
+        url = f"tcp://{host}:{port}" if transport == "tcp" else f"ws://{host}:{port}/"
+        kind = "flatsync"
+
+    context = multiprocessing.get_context("spawn")
+    pipes, processes = [], []
+    for index in range(WORKERS):
+        share = clients // WORKERS + (1 if index < clients % WORKERS else 0)
+        mine, theirs = context.Pipe()
+        process = context.Process(target=worker, args=(kind, url, share, theirs), daemon=True)
+        process.start()
+        pipes.append(mine)
+        processes.append(process)
+    loop = asyncio.get_running_loop()
+    for pipe in pipes:
+        assert await loop.run_in_executor(None, pipe.recv) == "ready"
+    if server is not None:
+        # Every client gets its snapshot before the clock starts.
+        server.tick()
+        frame = server.publisher.frame
+        deadline = loop.time() + 120
+        while any(server.publisher.acked(c) != frame for c in server.clients):
+            if loop.time() > deadline:
+                raise TimeoutError("the clients did not get their snapshots")
+            await asyncio.sleep(0.01)
+
+    period = 1.0 / rate
+    cpu0, wall0 = time.process_time(), loop.time()
+    deadline = wall0
+    done = 0
+    while loop.time() - wall0 < seconds:
+        started = time.monotonic()  # the tick's clock starts before its work
+        if server is not None:
+            change(server.publisher.root, rng, changes)
+            frame = server.tick()
+        else:
+            change(state, rng, changes)
+            done_frame = done + 1
+            frame = done_frame
+            broadcast(naive_server.connections, f"{frame}|{json.dumps(state)}")
+        ticks[frame] = started
+        done += 1
+        deadline += period
+        delay = deadline - loop.time()
+        if delay < -period:
+            deadline = loop.time()
+            delay = 0
+        await asyncio.sleep(max(0.0, delay))
+    wall, cpu = loop.time() - wall0, time.process_time() - cpu0
+
+    if server is not None:
+        last = server.publisher.frame
+        deadline = loop.time() + 60
+        while any(server.publisher.acked(c) != last for c in server.clients):
+            if loop.time() > deadline:
+                break
+            await asyncio.sleep(0.01)
+        expected = server.publisher.root.snapshot()
+        await server.close()
+    else:
+        naive_server.close()
+        await naive_server.wait_closed()
+    results = [await loop.run_in_executor(None, pipe.recv) for pipe in pipes]
+    for process in processes:
+        process.join(30)
+    latencies = [
+        at - ticks[frame] for r in results for frame, at in r["receipts"] if frame in ticks
+    ]
+    received = sum(r["bytes"] for r in results)
+    in_sync = clients
+    if server is not None:
+        # A client that has not caught up when the clock stops is counted, not asserted:
+        # on a loaded machine the clients' processes may lag. A wrong state is an error.
+        in_sync = sum(f == last for r in results for f in r["frames"])
+        for r in results:
+            if all(f == last for f in r["frames"]):
+                assert all(strict_equal(s, expected) for s in r["states"]), "a client diverged"
+    return {
+        "contender": contender,
+        "clients": clients,
+        "ticks_per_second": done / wall,
+        "cpu_us_per_client_tick": cpu / max(1, done) / clients * 1e6,
+        "bytes_per_client_tick": received / clients / max(1, done),
+        "p50_ms": _percentile(latencies, 0.5) * 1e3,
+        "p99_ms": _percentile(latencies, 0.99) * 1e3,
+        "in_sync": in_sync,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run")
+    parser.add_argument("--clients", default="100,500,1000", help="C values, comma-separated")
+    parser.add_argument("--entities", type=int, default=10_000)
+    parser.add_argument("--changes", type=int, default=10)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--json", help="write the results to this file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        counts, entities, seconds = [10], 1_000, 1.0
+    else:
+        counts = [int(c) for c in args.clients.split(",")]
+        entities, seconds = args.entities, args.seconds
+    rows = []
+    print(
+        f"N = {entities} entities, K = {args.changes} changes per tick, {args.rate:g} ticks/s, "
+        f"{seconds:g} s, clients in {WORKERS} processes"
+    )
+    print(
+        f"{'contender':<14} {'C':>5} {'ticks/s':>8} {'CPU us/client/tick':>19} "
+        f"{'B/client/tick':>14} {'p50 ms':>8} {'p99 ms':>8} {'in sync':>8}"
+    )
+    for count in counts:
+        for contender in ("flatsync tcp", "flatsync ws", "naive ws"):
+            row = asyncio.run(measure(contender, count, entities, args.changes, args.rate, seconds))
+            rows.append(row)
+            print(
+                f"{row['contender']:<14} {count:>5} {row['ticks_per_second']:>8.1f} "
+                f"{row['cpu_us_per_client_tick']:>19.1f} {row['bytes_per_client_tick']:>14.0f} "
+                f"{row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f} {row['in_sync']:>8}",
+                flush=True,
+            )
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
