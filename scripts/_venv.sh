@@ -126,7 +126,11 @@ _flatsync_test_venvs() {
             FLATSYNC_MISSING_PYTHONS+=("$version")
         fi
     done
-    echo "==> the tests run on Python ${FLATSYNC_TEST_VERSIONS[*]} (${FLATSYNC_TEST_VENVS[*]})"
+    local found=() i
+    for i in "${!FLATSYNC_TEST_VENVS[@]}"; do
+        found+=("${FLATSYNC_TEST_VERSIONS[$i]} (${FLATSYNC_TEST_VENVS[$i]})")
+    done
+    echo "==> Pythons found for the tests: ${found[*]}"
     if ((${#FLATSYNC_MISSING_PYTHONS[@]} == 0)); then
         return 0
     fi
