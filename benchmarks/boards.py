@@ -43,26 +43,16 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
 import cbor2
-from _harness import (
-    REPO,
-    Table,
-    gc_disabled,
-    load_average,
-    machine,
-    machine_table,
-    median,
-)
+from _harness import Run, Table, gc_disabled, median
+from _harness import parser as bench_parser
 
 import flatsync
 
@@ -557,56 +547,17 @@ def all_tables(results: dict[str, Any]) -> list[Table]:
     ]
 
 
-def markdown(results: dict[str, Any]) -> str:
-    mode = "quick smoke run: do not read anything into these" if results["quick"] else "full run"
-    parts = [
-        "# Boards and records",
-        "",
-        f"`python benchmarks/boards.py{' --quick' if results['quick'] else ''}` ({mode}).",
-        "",
-        *(table.markdown() + "\n" for table in all_tables(results)),
-        machine_table(results["machine"]).markdown(),
-        "",
-    ]
-    return "\n".join(parts)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (seconds)")
-    parser.add_argument("--json", type=Path, default=None, help="where to write the JSON results")
-    parser.add_argument(
-        "--markdown", type=Path, default=None, help="where to write Markdown tables"
-    )
-    parser.add_argument("--seed", type=int, default=2024, help="the random seed (default 2024)")
-    args = parser.parse_args(argv)
+    args = bench_parser(__file__, __doc__, name="boards").parse_args(argv)
 
     config = settings(args.quick, args.seed)
-    suffix = "-quick" if config.quick else ""
-    json_path: Path = args.json or REPO / "benchmarks" / "results" / f"boards{suffix}.json"
-    md_path: Path = args.markdown or REPO / "benchmarks" / "results" / f"boards{suffix}.md"
-
-    started = time.perf_counter()
-    info = machine(flatsync.__version__)
-    results: dict[str, Any] = {
-        "benchmark": "boards and records",
-        "quick": config.quick,
-        "machine": info,
-        "settings": attrs.asdict(config),
-    }
+    run = Run(args, "Boards and records")
+    results = run.results
+    results["settings"] = attrs.asdict(config)
     results["writes"] = run_writes(config)
     results["boards"] = run_boards(config)
     results["patches"] = run_patches(config)
-    results["elapsed_s"] = round(time.perf_counter() - started, 1)
-    info["load at end"] = load_average()
-
-    for table in [*all_tables(results), machine_table(info)]:
-        print(table.text(), end="\n\n", flush=True)
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    md_path.parent.mkdir(parents=True, exist_ok=True)
-    md_path.write_text(markdown(results), "utf-8")
-    print(f"wrote {json_path} and {md_path} in {results['elapsed_s']} s")
+    run.write(all_tables(results))
     return 0
 
 

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.metadata
 import importlib.util
 import json
 import pickle
@@ -62,15 +63,8 @@ from pathlib import Path
 from typing import Any
 
 import cbor2
-from _harness import (
-    REPO,
-    Table,
-    gc_disabled,
-    load_average,
-    machine,
-    machine_table,
-    median,
-)
+from _harness import REPO, Run, Table, gc_disabled, machine_table, median
+from _harness import parser as bench_parser
 from run import make_scenario
 
 import flatsync
@@ -952,10 +946,8 @@ def plots(results: dict[str, Any], outdir: Path) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
+    parser = bench_parser(__file__, __doc__, name="peers", seed=8)
     parser.add_argument("--sizes", type=int, nargs="+", help="entity counts for scenario (b)")
-    parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--no-plots", action="store_true", help="skip the PNGs")
     parser.add_argument("--cap", type=float, help="skip a tick extrapolated beyond this (s)")
     parser.add_argument(
@@ -983,9 +975,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.budget, args.warmup, args.max_ticks = 1.5, 50, 1_000
         args.cap = args.cap or 60.0
         mixed_ticks, history_n, history_ticks = 100, 1_000, 2_000
-    suffix = "-quick" if args.quick else ""
-    started = time.perf_counter()
-    info = machine(flatsync.__version__)
+    run = Run(args, "Peers: flatsync side by side with the alternatives")
+    info = run.machine
     names = available()
     for name in ("jsonpatch", "jsondiff", "dictdiffer", "deepdiff", "pycrdt", "msgpack"):
         spec = importlib.util.find_spec(name)
@@ -999,7 +990,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(d) add a player (of 1,000)": scenario_d("add", count, 1_000),
         "(d) delete a player (of 1,000)": scenario_d("delete", min(count, 999), 1_000),
     }
-    results: dict[str, Any] = {"settings": dict(vars(args))}
+    results = run.results
+    results["settings"] = dict(vars(args))
     print("timed scenarios (a), (c), (d)", flush=True)
     results["timed"] = run_timed(names, cells, args)
     print("scenario (b)", flush=True)
@@ -1015,36 +1007,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["targets"] = [
         {"target": label, "measured": value, "met": ok} for label, value, ok in targets(results)
     ]
-    results["elapsed_s"] = round(time.perf_counter() - started, 1)
-    info["load at end"] = load_average()
-    results["machine"] = info
-
-    all_tables = [*tables(results), targets_table(results), machine_table(info)]
-    for table in all_tables:
-        print(table.text(), end="\n\n", flush=True)
-    outdir = REPO / "benchmarks" / "results"
-    outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / f"peers{suffix}.json").write_text(
-        json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n", "utf-8"
-    )
-    markdown = "\n\n".join(t.markdown(level=3) for t in all_tables) + "\n"
-    (outdir / f"peers{suffix}.md").write_text(markdown, "utf-8")
+    run.write([*tables(results), targets_table(results)])
     if not args.quick and not args.no_plots:
         if importlib.util.find_spec("matplotlib") is None:
             print("skipped the plots: matplotlib is not installed")
         else:
             for png in plots(results, REPO / "docs" / "images"):
                 print(f"wrote {png}")
-    print(f"wrote benchmarks/results/peers{suffix}.json and .md in {results['elapsed_s']} s")
     return 0
 
 
 def _dist_version(module: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
-        return version(module)
-    except PackageNotFoundError:
+        return importlib.metadata.version(module)
+    except importlib.metadata.PackageNotFoundError:
         return "unknown"
 
 

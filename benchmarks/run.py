@@ -40,28 +40,18 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import cProfile
-import json
 import pstats
 import random
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
 import cbor2
-from _harness import (
-    REPO,
-    Table,
-    gc_disabled,
-    load_average,
-    machine,
-    machine_table,
-    median,
-)
+from _harness import Run, Table, gc_disabled, median
+from _harness import parser as bench_parser
 
 import flatsync
 
@@ -741,20 +731,6 @@ def all_tables(results: dict[str, Any]) -> list[Table]:
     return tables
 
 
-def markdown(results: dict[str, Any]) -> str:
-    mode = "quick smoke run: do not read anything into these" if results["quick"] else "full run"
-    parts = [
-        "# Core benchmark: 10 moving entities",
-        "",
-        f"`python benchmarks/run.py{' --quick' if results['quick'] else ''}` ({mode}).",
-        "",
-        *(table.markdown() + "\n" for table in all_tables(results)),
-        machine_table(results["machine"]).markdown(),
-        "",
-    ]
-    return "\n".join(parts)
-
-
 # -- profiling (--profile) ----------------------------------------------------------
 
 
@@ -771,22 +747,7 @@ def profile(n: int, variant: str, ticks: int, seed: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (seconds)")
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=None,
-        help="write the results here (default benchmarks/results/core.json, "
-        "core-quick.json with --quick)",
-    )
-    parser.add_argument(
-        "--markdown",
-        type=Path,
-        default=None,
-        help="write Markdown tables here (default benchmarks/results/core.md, "
-        "core-quick.md with --quick)",
-    )
+    parser = bench_parser(__file__, __doc__, name="core")
     parser.add_argument(
         "--sizes",
         type=int,
@@ -794,7 +755,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="state sizes N (default 1000 10000 100000)",
     )
-    parser.add_argument("--seed", type=int, default=2024, help="the random seed (default 2024)")
     parser.add_argument(
         "--profile",
         type=int,
@@ -809,20 +769,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     config = settings(args.quick, args.sizes, args.seed)
-    suffix = "-quick" if config.quick else ""
-    json_path: Path = args.json or REPO / "benchmarks" / "results" / f"core{suffix}.json"
-    md_path: Path = args.markdown or REPO / "benchmarks" / "results" / f"core{suffix}.md"
-
-    started = time.perf_counter()
-    info = machine(flatsync.__version__)
-    results: dict[str, Any] = {
-        "benchmark": "core: 10 moving entities",
-        "quick": config.quick,
-        "machine": info,
-        "settings": attrs.asdict(config),
-        "ticks": {},
-        "growth": {},
-    }
+    run = Run(args, "Core benchmark: 10 moving entities")
+    results = run.results
+    results["settings"] = attrs.asdict(config)
+    results["ticks"] = {}
+    results["growth"] = {}
     # The micro-benchmarks first, in a fresh process: run after the 100,000-entity
     # states, one of them once measured 25 % slower than alone (the heap's state?).
     print("... tracked reads and writes", file=sys.stderr, flush=True)
@@ -854,17 +805,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["ticks"][variant] = rows
         if len(rows) > 1:
             results["growth"][variant] = growth(rows)
-    results["elapsed_s"] = round(time.perf_counter() - started, 1)
-    info["load at end"] = load_average()
-
-    for table in [*all_tables(results), machine_table(info)]:
-        print(table.text(), end="\n\n", flush=True)
-
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    md_path.parent.mkdir(parents=True, exist_ok=True)
-    md_path.write_text(markdown(results), "utf-8")
-    print(f"wrote {json_path} and {md_path} in {results['elapsed_s']} s")
+    run.write(all_tables(results))
     return 0
 
 

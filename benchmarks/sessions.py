@@ -18,17 +18,19 @@ flatsync
     for every client: each distinct (view, base) is filtered and encoded once,
     and clients share the bytes.
 naive
-    What a server without sessions does: ``diff()``, then for every client the
-    view's filter and ``CborCodec.encode`` of its share of the delta, then
-    ``commit()``. The same filter code, the same codec: only the sharing differs.
+    The same, with nothing to share: a second publisher whose clients each
+    have a view of their own (the team's view joined with a rule that matches
+    nothing, ``("~client", i)``), so every client's packet is filtered and
+    encoded for it alone. The same filter code, the same codec, the same
+    packets: only the sharing differs.
 
 Timed: from the start of the tick to the last client's packet (the game's own
 writes are outside the clock). Every figure is a median of
 ``time.perf_counter_ns`` samples taken after a warm-up, with the cyclic garbage
 collector off; both time the same 15 to 200 ticks, stopping early once the
-naive one's add up to two seconds. The script checks correctness (one replica per view follows the
-publisher and ends equal to the view's projection of the state, also under
-``python -O``), never speed.
+naive one's add up to two seconds. The script checks correctness (for each
+contender, one replica per team follows the publisher and ends equal to its
+view's projection of the state, also under ``python -O``), never speed.
 
 Usage::
 
@@ -38,29 +40,17 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
-from _harness import (
-    REPO,
-    Table,
-    gc_disabled,
-    load_average,
-    machine,
-    machine_table,
-    median,
-)
+from _harness import Run, Table, gc_disabled, median
+from _harness import parser as bench_parser
 
-import flatsync
-from flatsync import ANY, CborCodec, DataHandler, Publisher, Replica, View
-from flatsync._session._views import ViewCompiler, filter_delta
+from flatsync import ANY, DataHandler, Publisher, Replica, View
 
 #: The headline configuration: 100 clients, 10 distinct views, 10,000 entities, 10 changes.
 BASE = {"clients": 100, "views": 10, "n": 10_000, "changes": 10}
@@ -198,18 +188,27 @@ def enough(samples: list[int], settings_: Settings) -> bool:
     )
 
 
-class Flatsync:
-    """The publisher, every client's packets, and one replica per view (outside the clock)."""
+class Contender:
+    """A publisher, every client's packets, and one replica per team (outside the clock).
 
-    def __init__(self, config: Config, initial: dict[str, Any]) -> None:
+    ``shared``: clients on a team share its view (flatsync); otherwise each
+    client's view is its team's joined with a rule of its own that matches
+    nothing (naive), so no two clients share a packet.
+    """
+
+    def __init__(self, config: Config, initial: dict[str, Any], *, shared: bool) -> None:
         self.clients = config.clients
         self.root = DataHandler(initial)
         views = team_views(config)
         self.pub = Publisher(self.root)
         for client in range(config.clients):
-            self.pub.add_client(client, views[client % config.views])
+            view = views[client % config.views]
+            if not shared:
+                view |= View(("~client", client))
+            self.pub.add_client(client, view)
         self.pub.tick()
-        self.followers = {client: Replica() for client in range(config.views)}
+        # Clients 0 .. V-1 are one per team.
+        self.followers = {client: Replica() for client in range(min(config.views, self.clients))}
         for client in range(config.clients):
             for packet in self.pub.packets_for(client):
                 if client in self.followers:
@@ -235,37 +234,16 @@ class Flatsync:
             verify(view is not None and replica.state == view.project(snapshot), "diverged")
 
 
-class Naive:
-    """diff(), then the view's filter and an encode for every client, then commit()."""
-
-    def __init__(self, config: Config, initial: dict[str, Any]) -> None:
-        self.root = DataHandler(initial)
-        self.codec = CborCodec()
-        compiler = ViewCompiler()
-        views = team_views(config)
-        self.nodes = [
-            compiler.root(views[client % config.views]) for client in range(config.clients)
-        ]
-
-    def step(self, tick: Tick) -> tuple[int, list[int]]:
-        play(self.root, tick)
-        root, encode = self.root, self.codec.encode
-        start = time.perf_counter_ns()
-        delta = root.diff()
-        out = [encode(filter_delta(delta, node)) for node in self.nodes]
-        root.commit()
-        elapsed = time.perf_counter_ns() - start
-        return elapsed, list(map(len, out))
-
-
 def measure(config: Config, settings_: Settings) -> dict[str, Any]:
     """Both contenders on the same ticks, alternating tick by tick (so that they share
     whatever else the machine is doing)."""
     rng = random.Random(f"{settings_.seed}/{config.n}/{config.views}")
     initial = make_state(config, rng)
     ticks = make_ticks(config, settings_.warmup_ticks + settings_.max_ticks, rng)
-    flat = Flatsync(config, initial)
-    contenders: dict[str, Flatsync | Naive] = {"flatsync": flat, "naive": Naive(config, initial)}
+    contenders = {
+        "flatsync": Contender(config, initial, shared=True),
+        "naive": Contender(config, initial, shared=False),
+    }
     samples: dict[str, list[int]] = {name: [] for name in contenders}
     sizes: dict[str, list[int]] = {name: [] for name in contenders}
     with gc_disabled():
@@ -277,7 +255,8 @@ def measure(config: Config, settings_: Settings) -> dict[str, Any]:
                     sizes[name].extend(out)
             if enough(samples["naive"], settings_):
                 break
-    flat.check()
+    for contender in contenders.values():
+        contender.check()
     fs, naive = (
         {
             "tick_ns": median(samples[name]),
@@ -323,10 +302,10 @@ def sweep_table(name: str, rows: list[dict[str, Any]], base: dict[str, int]) -> 
             "naive B/client",
         ],
         note=(
-            "Medians per tick: Publisher.tick() + packets_for() for every client, against "
-            "diff() + filter + encode per client + commit(). naive × = naive time / flatsync "
-            "time. B/client: mean bytes per client per tick (flatsync's include the 3- or "
-            "4-byte frame header)."
+            "Medians per tick: Publisher.tick() + packets_for() for every client, clients "
+            "sharing their team's view (flatsync) or each with a view of its own (naive: "
+            "a filter and an encode per client). naive × = naive time / flatsync time. "
+            "B/client: mean bytes per client per tick, the 3- or 4-byte frame header included."
         ),
     )
     for row in rows:
@@ -348,76 +327,28 @@ def all_tables(results: dict[str, Any]) -> list[Table]:
     return [sweep_table(name, rows, base) for name, rows in results["sweeps"].items()]
 
 
-def markdown(results: dict[str, Any]) -> str:
-    mode = "quick smoke run: do not read anything into these" if results["quick"] else "full run"
-    parts = [
-        "# Sessions benchmark: one publisher, many clients, a few views",
-        "",
-        f"`python benchmarks/sessions.py{' --quick' if results['quick'] else ''}` ({mode}).",
-        "",
-        *(table.markdown() + "\n" for table in all_tables(results)),
-        machine_table(results["machine"]).markdown(),
-        "",
-    ]
-    return "\n".join(parts)
-
-
 # -- main -------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (seconds)")
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=None,
-        help="write the results here (default benchmarks/results/sessions.json, "
-        "sessions-quick.json with --quick)",
-    )
-    parser.add_argument(
-        "--markdown",
-        type=Path,
-        default=None,
-        help="write Markdown tables here (default benchmarks/results/sessions.md, "
-        "sessions-quick.md with --quick)",
-    )
-    parser.add_argument("--seed", type=int, default=2024, help="the random seed (default 2024)")
-    args = parser.parse_args(argv)
+    args = bench_parser(__file__, __doc__, name="sessions").parse_args(argv)
 
     config = settings(args.quick, args.seed)
-    suffix = "-quick" if config.quick else ""
-    json_path: Path = args.json or REPO / "benchmarks" / "results" / f"sessions{suffix}.json"
-    md_path: Path = args.markdown or REPO / "benchmarks" / "results" / f"sessions{suffix}.md"
-
-    started = time.perf_counter()
-    results: dict[str, Any] = {
-        "benchmark": "sessions: one publisher, many clients, a few views",
-        "quick": config.quick,
-        "machine": machine(flatsync.__version__),
-        "settings": attrs.asdict(config),
-        "sweeps": {},
-    }
+    run = Run(args, "Sessions benchmark: one publisher, many clients, a few views")
+    results = run.results
+    results["settings"] = attrs.asdict(config)
+    results["sweeps"] = {}
     done: dict[Config, dict[str, Any]] = {}
     for name, values in config.sweeps.items():
         rows = []
         for value in values:
-            run = Config(**{**config.base, name: value})
-            if run not in done:
-                print(f"... {run}", file=sys.stderr, flush=True)
-                done[run] = measure(run, config)
-            rows.append(done[run])
+            measured = Config(**{**config.base, name: value})
+            if measured not in done:
+                print(f"... {measured}", file=sys.stderr, flush=True)
+                done[measured] = measure(measured, config)
+            rows.append(done[measured])
         results["sweeps"][name] = rows
-    results["machine"]["load at end"] = load_average()
-    results["seconds"] = round(time.perf_counter() - started, 1)
-
-    for table in all_tables(results):
-        print(table.text())
-        print()
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    md_path.write_text(markdown(results), encoding="utf-8")
-    print(f"wrote {json_path} and {md_path} ({results['seconds']} s)", file=sys.stderr)
+    run.write(all_tables(results))
     return 0
 
 

@@ -5,18 +5,32 @@
 #     bash scripts/check.sh
 #
 # Needs only Python >= 3.11 and PyPI. The steps: formatting, lint, types, tests
-# (with the docstring examples, hypothesis profile "ci"), the docs' examples, the
-# docs themselves, and a smoke run of the benchmarks when benchmarks/run.py exists.
+# (with the docstring examples, hypothesis profile "ci") on every Python of
+# FLATSYNC_TEST_PYTHONS it finds (3.11 and 3.13: see scripts/_venv.sh), the
+# docs' examples, branch coverage of the package over all of those (printed,
+# with a floor: fail_under in pyproject.toml), the demo game, the docs, and a
+# smoke run of each benchmark.
+#
+# Where CI=true, every Python of FLATSYNC_TEST_PYTHONS must be found or the check
+# fails; elsewhere it runs the tests on those it finds and says which it did
+# not find. FLATSYNC_HIDE_PYTHONS="3.13" pretends 3.13 is not installed.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 start=$SECONDS
 current="setup"
+tested=()
 finish() {
     local status=$?
     local elapsed=$((SECONDS - start))
     echo
+    if ((${#tested[@]})); then
+        echo "==> the tests passed on Python ${tested[*]}"
+    fi
+    if [[ -n "${FLATSYNC_MISSING_PYTHONS:-}" ]]; then
+        echo "==> NOT FOUND, so the tests did not run on: Python ${FLATSYNC_MISSING_PYTHONS[*]}"
+    fi
     if [[ $status -eq 0 ]]; then
         printf '==> all checks passed in %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60))
     else
@@ -34,6 +48,9 @@ section() {
 section "setup: .venv"
 source scripts/_venv.sh
 
+section "setup: a venv for each Python the tests run on (${FLATSYNC_TEST_PYTHONS[*]})"
+_flatsync_test_venvs
+
 section "ruff format --check"
 ruff format --check .
 
@@ -43,16 +60,37 @@ ruff check .
 section "mypy (strict: src, tests, examples)"
 mypy
 
-section "pytest (tests + docstring examples of the library and the demo game, HYPOTHESIS_PROFILE=ci)"
-HYPOTHESIS_PROFILE=ci pytest tests src/flatsync examples/arena
+# The suite, under coverage, in the venv $1 (its interpreter and its tools first
+# on PATH). Exit 5 (no test collected) is a failure too, said as such.
+run_tests() {
+    local venv=$1 status=0
+    PATH="$PWD/$venv/bin:$PATH" VIRTUAL_ENV="$PWD/$venv" HYPOTHESIS_PROFILE=ci \
+        "$venv/bin/python" -m coverage run -m pytest tests src/flatsync examples/arena ||
+        status=$?
+    if [[ $status -eq 5 ]]; then
+        echo "error: pytest collected no tests in $venv" >&2
+    fi
+    return "$status"
+}
 
-section "demo game (headless smoke run: 2 s)"
-(cd examples && python -m arena demo --headless --duration 2 --rate 20)
+coverage erase
+for i in "${!FLATSYNC_TEST_VENVS[@]}"; do
+    section "pytest on Python ${FLATSYNC_TEST_VERSIONS[$i]} (${FLATSYNC_TEST_VENVS[$i]}): tests + docstring examples of the library and the demo game, HYPOTHESIS_PROFILE=ci, under coverage"
+    run_tests "${FLATSYNC_TEST_VENVS[$i]}"
+    tested+=("${FLATSYNC_TEST_VERSIONS[$i]}")
+done
 
 # -E: read every page afresh, so that a warning in an unchanged page is not
 # hidden by a cached environment and -W really fails the build.
-section "sphinx doctest (examples in the docs)"
-sphinx-build -n -W --keep-going -E -b doctest docs docs/_build/doctest
+section "sphinx doctest (examples in the docs, under coverage)"
+coverage run -m sphinx -n -W --keep-going -E -b doctest docs docs/_build/doctest
+
+section "coverage: branches of flatsync, over the tests on Python ${FLATSYNC_TEST_VERSIONS[*]} and the docs' examples (floor: fail_under in pyproject.toml)"
+coverage combine -q
+coverage report
+
+section "demo game (headless smoke run: 2 s)"
+(cd examples && python -m arena demo --headless --duration 2 --rate 20)
 
 section "sphinx html"
 sphinx-build -n -W --keep-going -E -q -b html docs docs/_build/html
