@@ -1,6 +1,7 @@
 # Sourced (not run) by scripts/check.sh and scripts/demo.sh, with the repo root as cwd.
 #
-# Makes sure .venv exists and holds this package (editable) with its dev extra,
+# Makes sure .venv exists and holds this package (editable) with the extras in
+# FLATSYNC_EXTRAS (default dev; demo.sh installs none),
 # then activates it. Needs only Python >= 3.11 on PATH (python3.11, python3 or
 # python; or set PYTHON=/path/to/python). pip's output goes to .venv/pip.log and
 # is shown only when the install fails.
@@ -64,7 +65,8 @@ _flatsync_find_version() {
 }
 
 # Makes the venv $1 with the interpreter $2 unless it is there, then installs the
-# package (editable) with its dev extra into it. $3 is the X.Y version the venv
+# package (editable) with the extras in FLATSYNC_EXTRAS (default: dev, the whole
+# toolchain; empty: the package alone, which is all the demo needs) into it. $3 is the X.Y version the venv
 # must have ("" for any >= 3.11): a venv of another version, or whose
 # interpreter is gone (e.g. copied from another machine), is rebuilt.
 _flatsync_make_venv() {
@@ -90,10 +92,15 @@ _flatsync_make_venv() {
             return 1
         fi
     fi
-    echo "==> installing flatsync (editable) with its dev extra into $venv"
-    if ! "$venv/bin/python" -m pip install -q -e '.[dev]' >"$venv/pip.log" 2>&1; then
+    local spec="." what="flatsync (editable, no extras)"
+    if [[ -n "${FLATSYNC_EXTRAS-dev}" ]]; then
+        spec=".[${FLATSYNC_EXTRAS-dev}]"
+        what="flatsync (editable) with its ${FLATSYNC_EXTRAS-dev} extra"
+    fi
+    echo "==> installing $what into $venv (pip's output: $venv/pip.log)"
+    if ! "$venv/bin/python" -m pip install -q -e "$spec" >"$venv/pip.log" 2>&1; then
         cat "$venv/pip.log" >&2
-        echo "error: pip install -e '.[dev]' into $venv failed (log above)" >&2
+        echo "error: pip install -e '$spec' into $venv failed (log above)" >&2
         return 1
     fi
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -163,6 +164,6 @@ def test_python_dash_m_runs_the_command_line() -> None:
         capture_output=True,
         text=True,
         check=True,
-        env={"PYTHONPATH": str(Path(flatsync.__file__).parent.parent)},
+        env={**os.environ, "PYTHONPATH": str(Path(flatsync.__file__).parent.parent)},
     )
     assert result.stdout == "bare packet, 5 bytes\nhp: 7\n"

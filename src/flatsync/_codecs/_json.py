@@ -30,7 +30,7 @@ from ._limits import Limits
 
 try:  # pragma: no cover - which branch runs depends on the environment
     import orjson
-except ImportError:  # pragma: no cover
+except ImportError:  # pragma: no cover - the check installs orjson
     orjson = None  # type: ignore[assignment]
 
 __all__ = ["JsonCodec"]

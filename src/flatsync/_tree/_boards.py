@@ -55,7 +55,9 @@ def _array_typecode(signed: bool, size: int) -> str:
     for code in "bhilq" if signed else "BHILQ":
         if array(code).itemsize == size:
             return code
-    raise RuntimeError(f"no {size}-byte integer array type on this platform")  # pragma: no cover
+    raise RuntimeError(
+        f"no {size}-byte integer array type on this platform"
+    )  # pragma: no cover - every CPython has one
 
 
 class _Item:
@@ -147,8 +149,8 @@ def _le_bytes(values: array[Any]) -> bytes:
     if _LITTLE:
         return values.tobytes()
     swapped = array(values.typecode, values)  # pragma: no cover - big-endian hosts
-    swapped.byteswap()  # pragma: no cover
-    return swapped.tobytes()  # pragma: no cover
+    swapped.byteswap()  # pragma: no cover - big-endian hosts
+    return swapped.tobytes()  # pragma: no cover - big-endian hosts
 
 
 def _from_le(typecode: str, data: bytes | memoryview) -> array[Any]:
