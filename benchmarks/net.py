@@ -33,7 +33,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import multiprocessing
@@ -41,8 +40,10 @@ import random
 import sys
 import time
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
+
+from _harness import Run, Table
+from _harness import parser as bench_parser
 
 import flatsync
 import flatsync.net
@@ -256,41 +257,54 @@ async def measure(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run")
+    parser = bench_parser(__file__, __doc__, name="net")
     parser.add_argument("--clients", default="100,500,1000", help="C values, comma-separated")
     parser.add_argument("--entities", type=int, default=10_000)
     parser.add_argument("--changes", type=int, default=10)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args(argv)
     if args.quick:
         counts, entities, seconds = [10], 1_000, 1.0
     else:
         counts = [int(c) for c in args.clients.split(",")]
         entities, seconds = args.entities, args.seconds
-    rows = []
-    print(
+    run = Run(args, "Networking benchmark: one server, C clients in other processes")
+    table = Table(
         f"N = {entities} entities, K = {args.changes} changes per tick, {args.rate:g} ticks/s, "
-        f"{seconds:g} s, clients in {WORKERS} processes"
+        f"{seconds:g} s, clients in {WORKERS} processes",
+        [
+            "contender",
+            "C",
+            "ticks/s",
+            "CPU µs/client/tick",
+            "B/client/tick",
+            "p50 ms",
+            "p99 ms",
+            "in sync",
+        ],
+        "CPU: the server process's CPU time per client per tick. Latency: from the start of a "
+        "tick to a client's receipt. in sync: clients holding the last frame when the clock "
+        "stopped (their states are checked strictly).",
     )
-    print(
-        f"{'contender':<14} {'C':>5} {'ticks/s':>8} {'CPU us/client/tick':>19} "
-        f"{'B/client/tick':>14} {'p50 ms':>8} {'p99 ms':>8} {'in sync':>8}"
-    )
+    rows = []
     for count in counts:
         for contender in ("flatsync tcp", "flatsync ws", "naive ws"):
+            print(f"... {contender}, C = {count}", file=sys.stderr, flush=True)
             row = asyncio.run(measure(contender, count, entities, args.changes, args.rate, seconds))
             rows.append(row)
-            print(
-                f"{row['contender']:<14} {count:>5} {row['ticks_per_second']:>8.1f} "
-                f"{row['cpu_us_per_client_tick']:>19.1f} {row['bytes_per_client_tick']:>14.0f} "
-                f"{row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f} {row['in_sync']:>8}",
-                flush=True,
+            table.add(
+                row["contender"],
+                str(count),
+                f"{row['ticks_per_second']:.1f}",
+                f"{row['cpu_us_per_client_tick']:.1f}",
+                f"{row['bytes_per_client_tick']:,.0f}",
+                f"{row['p50_ms']:.1f}",
+                f"{row['p99_ms']:.1f}",
+                str(row["in_sync"]),
             )
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+    run.results["rows"] = rows
+    run.write([table])
     return 0
 
 

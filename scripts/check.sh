@@ -107,3 +107,6 @@ python benchmarks/boards.py --quick
 
 section "benchmarks: sessions (smoke run: --quick)"
 python benchmarks/sessions.py --quick
+
+section "benchmarks: networking (smoke run: --quick, real sockets on 127.0.0.1)"
+python benchmarks/net.py --quick
