@@ -24,6 +24,7 @@ bytes. How the pieces fit (the docs' sessions page tells it at length):
 
 from __future__ import annotations
 
+import secrets
 from collections import deque
 from collections.abc import Hashable
 from typing import Any, TypeAlias
@@ -33,7 +34,15 @@ from .._codecs._codec import Codec
 from .._handlers._data import DataHandler
 from .._tree._errors import FrameError
 from .._tree._merge import apply_delta, merge
-from ._frames import Kind, delta_header, parse, schema_table, snapshot_header
+from ._frames import (
+    SESSION_SIZE,
+    Kind,
+    answer_header,
+    delta_header,
+    parse,
+    schema_table,
+    snapshot_header,
+)
 from ._records import has_records, record_ids, schema_of
 from ._state import NEW, PRIVATE, RING_LEFT, SHARED, SNAPSHOT, VIEW_CHANGED, Client, Outboxes
 from ._views import Node, View, ViewCompiler, filter_delta, project_state, transition
@@ -41,8 +50,9 @@ from ._views import Node, View, ViewCompiler, filter_delta, project_state, trans
 __all__ = ["Publisher"]
 
 #: A packet as the publisher caches it: its bytes (header without a schema
-#: table, then the payload), the header's size, and the record ids of the payload.
-_Built: TypeAlias = tuple[bytes, int, frozenset[int]]
+#: table, then the payload), the header's size, the record ids of the payload,
+#: and its kind (DELTA, SNAPSHOT or ANSWER).
+_Built: TypeAlias = tuple[bytes, int, frozenset[int], Kind]
 
 _NO_IDS: frozenset[int] = frozenset()
 
@@ -88,12 +98,12 @@ class Publisher:
     snapshot at the next tick, then one delta per drain.
 
     >>> import flatsync
-    >>> pub = flatsync.Publisher(flatsync.DataHandler({"hp": 8}))
+    >>> pub = flatsync.Publisher(flatsync.DataHandler({"hp": 8}), session=bytes(range(8)))
     >>> pub.add_client("ann")
     >>> pub.tick()
     1
     >>> [p.hex(" ") for p in pub.packets_for("ann")]
-    ['11 01 a1 62 68 70 08']
+    ['11 01 00 01 02 03 04 05 06 07 a1 62 68 70 08']
     >>> pub.root["hp"] = 7
     >>> pub.tick()
     2
@@ -107,14 +117,24 @@ class Publisher:
             default). Replicas must use the same.
         history: How many frames the ring keeps. A client whose last frame has
             left the ring gets a snapshot instead of a catch-up delta.
+        session: The publisher's identity (:attr:`session`), 8 bytes; random
+            by default. Pass one to make packets reproducible in tests; two
+            publishers must never share one.
 
     Raises:
         TypeError: ``root`` is not a :class:`~flatsync.DataHandler`.
         ValueError: ``root`` is a read-only replica or sits inside another
-            handler, or ``history`` is below 1.
+            handler, ``history`` is below 1, or ``session`` is not 8 bytes.
     """
 
-    def __init__(self, root: DataHandler, *, codec: Codec | None = None, history: int = 64) -> None:
+    def __init__(
+        self,
+        root: DataHandler,
+        *,
+        codec: Codec | None = None,
+        history: int = 64,
+        session: bytes | None = None,
+    ) -> None:
         if not isinstance(root, DataHandler):
             raise TypeError(f"a publisher's root is a DataHandler, not {type(root).__name__}")
         if root.readonly:
@@ -123,6 +143,11 @@ class Publisher:
             raise ValueError("a publisher's root must be a root (it sits inside another handler)")
         if history < 1:
             raise ValueError(f"history must be at least 1, not {history}")
+        if session is None:
+            session = secrets.token_bytes(SESSION_SIZE)
+        elif type(session) is not bytes or len(session) != SESSION_SIZE:
+            raise ValueError(f"a session identity is {SESSION_SIZE} bytes, not {session!r}")
+        self._session = session
         self._root = root
         self._codec: Codec = CborCodec() if codec is None else codec
         self._history = history
@@ -146,6 +171,17 @@ class Publisher:
     def codec(self) -> Codec:
         """The codec of every payload."""
         return self._codec
+
+    @property
+    def session(self) -> bytes:
+        """The publisher's identity: 8 bytes, random unless given, for its whole life.
+
+        Every snapshot and every resync answer carries it, so that a replica
+        never applies a packet of this publisher to a state it built from
+        another one (or from an earlier run of the same server); a transport
+        sends it in its handshake (see :meth:`Replica.expect_session`).
+        """
+        return self._session
 
     @property
     def frame(self) -> int:
@@ -388,10 +424,10 @@ class Publisher:
             if built is None:
                 assert c.snap is not None
                 tree = c.snap if not c.private else apply_delta(c.snap, c.private)
-                header = snapshot_header(latest)
+                header = snapshot_header(latest, self._session)
                 packet = header + self._codec.encode(tree)
                 ids = frozenset(record_ids(tree)) if has_records() else _NO_IDS
-                built = self._cache[key] = (packet, len(header), ids)
+                built = self._cache[key] = (packet, len(header), ids, Kind.SNAPSHOT)
             self._out.drained(c, latest)
             c.epoch = latest
             c.answered = (None, latest)
@@ -401,15 +437,15 @@ class Publisher:
         planned: list[tuple[_Built, int, int]] = []  # (packet, base, frame)
         catchup = c.resync
         if catchup is not None:
-            planned.append((self._shared_delta(c.node, catchup, sent), catchup, sent))
+            planned.append((self._shared_delta(c.node, catchup, sent, True), catchup, sent))
         if mode is PRIVATE:
             assert c.private is not None
             header = delta_header(latest, sent)
             packet = header + self._codec.encode(c.private)
             ids = frozenset(record_ids(c.private)) if has_records() else _NO_IDS
-            planned.append(((packet, len(header), ids), sent, latest))
+            planned.append(((packet, len(header), ids, Kind.DELTA), sent, latest))
         elif sent < latest:
-            planned.append((self._shared_delta(c.node, sent, latest), sent, latest))
+            planned.append((self._shared_delta(c.node, sent, latest, False), sent, latest))
         out = [self._schema_packet(c, built, base, frame, again) for built, base, frame in planned]
         if catchup is not None:
             self._out.resync_answered(c)
@@ -418,12 +454,19 @@ class Publisher:
             self._out.drained(c, latest)
         return out
 
-    def _shared_delta(self, node: Node, base: int, target: int) -> _Built:
-        key = ("d", node, base, target)
+    def _shared_delta(self, node: Node, base: int, target: int, answer: bool) -> _Built:
+        """The merge of frames ``base + 1`` to ``target`` as ``node`` sees them, as a packet.
+
+        ``answer``: a resync answer (an ANSWER header, with the session), else a DELTA.
+        """
+        key = ("a" if answer else "d", node, base, target)
         built = self._cache.get(key)
         if built is None:
             tree = self._merged(node, base, target)
-            header = delta_header(target, base)
+            kind = Kind.ANSWER if answer else Kind.DELTA
+            header = (
+                answer_header(target, base, self._session) if answer else delta_header(target, base)
+            )
             packet = header + self._codec.encode(tree)
             ring = self._ring
             first = ring[0].number
@@ -431,7 +474,7 @@ class Publisher:
                 ring[index].has_records() for index in range(base + 1 - first, target + 1 - first)
             )
             ids = frozenset(record_ids(tree)) if records else _NO_IDS
-            built = self._cache[key] = (packet, len(header), ids)
+            built = self._cache[key] = (packet, len(header), ids, kind)
         return built
 
     def _schema_packet(
@@ -453,7 +496,7 @@ class Publisher:
         ``None``) starts afresh: it carries the schemas its payload needs, and
         only those count as sent.
         """
-        packet, size, ids = built
+        packet, size, ids, kind = built
         schemas = c.schemas
         if base is None:
             schemas.clear()
@@ -479,7 +522,12 @@ class Publisher:
         if not entries:
             return packet
         table = schema_table(entries)
-        header = snapshot_header(frame, table) if base is None else delta_header(frame, base, table)
+        if base is None:
+            header = snapshot_header(frame, self._session, table)
+        elif kind is Kind.ANSWER:
+            header = answer_header(frame, base, self._session, table)
+        else:
+            header = delta_header(frame, base, table)
         return header + packet[size:]
 
     # -- packets in -----------------------------------------------------------------------
@@ -495,19 +543,28 @@ class Publisher:
         an answer already drained covers (they crossed it on the way) are
         ignored, as are acknowledgements older than one already received.
 
+        A packet of a replica that follows another session (another publisher,
+        or an earlier run of this server) never raises: an acknowledgement of a
+        frame never sent to this client is ignored (the client's next packet
+        from here is a snapshot, or the replica refuses what is not of its
+        session), and a resync request from a frame never sent to this client
+        schedules a snapshot. A resync request of another session that names a
+        frame this client was sent is answered as usual: the answer carries
+        :attr:`session`, which that replica refuses, and asks for a snapshot.
+
         Raises:
             KeyError: no such client.
-            FrameError: the packet is malformed, of another format version, not
-                something a replica sends, or it names a frame the publisher has
-                not sent to this client. Nothing changes.
+            FrameError: the packet is malformed, of another format version, or
+                not something a replica sends (a frame). Nothing changes. A
+                transport should close such a peer's connection.
         """
         c = self._client(client)
         header = parse(packet)
         kind = header.kind
-        if kind is Kind.DELTA or kind is Kind.SNAPSHOT:
+        if kind is Kind.DELTA or kind is Kind.SNAPSHOT or kind is Kind.ANSWER:
+            name = "a resync answer" if kind is Kind.ANSWER else f"a {kind.name.lower()} frame"
             raise FrameError(
-                f"client {client!r} sent a {kind.name.lower()} frame; a publisher receives "
-                "acknowledgements and requests"
+                f"client {client!r} sent {name}; a publisher receives acknowledgements and requests"
             )
         if header.size != len(packet):
             raise FrameError(
@@ -529,15 +586,13 @@ class Publisher:
             self._out.want_snapshot(c)
             return
         held = header.frame
-        if held > self._frame:
-            raise FrameError(
-                f"client {client!r} says it holds frame {held}, but the latest frame is "
-                f"{self._frame} (a replica follows one publisher: make a new one to follow another)"
-            )
         if c.sent is None:
             return  # from an earlier connection: this one has had nothing yet
         if held > c.sent:
-            raise FrameError(f"client {client!r} says it holds frame {held}, never sent to it")
+            # Never sent to it: the replica holds a state of another session.
+            if kind is Kind.RESYNC and c.mode is not NEW and c.mode is not SNAPSHOT:
+                self._out.want_snapshot(c)
+            return
         if c.acked is not None and held < c.acked:
             return  # an old packet, overtaken
         c.acked = held
