@@ -32,7 +32,7 @@ from typing import Any, TypeAlias
 from .._codecs._cbor import CborCodec
 from .._codecs._codec import Codec
 from .._handlers._data import DataHandler
-from .._tree._errors import FrameError
+from .._tree._errors import CommitError, FrameError
 from .._tree._merge import apply_delta, merge
 from ._frames import (
     SESSION_SIZE,
@@ -112,7 +112,10 @@ class Publisher:
 
     Args:
         root: The state. The publisher commits it now (what it holds is frame
-            0) and at every tick; nothing else should call its ``commit``.
+            0) and at every tick, and owns it from now on: ``root.commit()``
+            raises :exc:`~flatsync.CommitError` (call :meth:`tick`). A new
+            publisher over the same root takes it over: this one's
+            :meth:`tick` raises :exc:`~flatsync.CommitError` from then on.
         codec: The codec of every payload (a :class:`~flatsync.CborCodec` by
             default). Replicas must use the same.
         history: How many frames the ring keeps. A client whose last frame has
@@ -158,7 +161,8 @@ class Publisher:
         self._out = Outboxes()
         self._changing: set[Client] = set()
         self._cache: dict[tuple[Any, ...], _Built] = {}
-        root.commit()
+        root._commit()
+        root._owner = self  # from now on root.commit() raises CommitError
 
     # -- what it holds ------------------------------------------------------------------
 
@@ -317,11 +321,17 @@ class Publisher:
         left the ring) or a view transition. Nothing is encoded here.
 
         Raises:
+            CommitError: another publisher took the root over (nothing changes).
             Exception: whatever a view's predicate raises. The publisher must
                 then be discarded (some clients may have moved to the new frame
                 and others not).
         """
         root = self._root
+        if root._owner is not self:
+            raise CommitError(
+                "another Publisher took this root over: a root has one committer, and this "
+                "publisher must not tick any more"
+            )
         n = self._frame + 1
         frame = _Frame(n, root.diff())
         ring = self._ring
@@ -383,7 +393,7 @@ class Publisher:
                     tree = snapshots[c.node] = project_state(root, c.node)
                 out.snapshot_taken(c, tree, n)
 
-        root.commit()
+        root._commit()
         self._frame = n
         self._cache.clear()
         return n
