@@ -17,7 +17,8 @@ from .._handlers._base import snapshot_value
 from .._handlers._data import DataHandler, stored_key
 from .._tree._errors import DecodeError, FrameError, LimitError, PatchError
 from .._tree._events import Event
-from .._tree._markers import DELETED, Replace
+from .._tree._markers import DELETED, Marker, Replace
+from .._tree._records import RecordSnapshot
 from .._tree._values import ABSENT, VALUE_TYPES, same_value
 from ._events import DropReason, FrameApplied, FrameDropped
 from ._frames import SESSION_SIZE, Header, Kind, ack, parse, refresh, resync
@@ -328,6 +329,16 @@ def _same_tree(a: Any, b: Any) -> bool:
         return True
     if t is list:
         return len(a) == len(b) and all(_same_tree(x, y) for x, y in zip(a, b, strict=True))
+    if t is tuple:  # a tuple value, or a record's values (which may hold dicts and lists)
+        return len(a) == len(b) and all(_same_tree(x, y) for x, y in zip(a, b, strict=True))
     if t in VALUE_TYPES:
         return same_value(a, b)
+    if t is RecordSnapshot:
+        # Not ``==``: that would take -0.0 for 0.0 and 1 for True in the fields.
+        return a.id == b.id and _same_tree(a.values, b.values)
+    if isinstance(a, Marker):
+        # Other typed snapshots (a board's): compare what they hold, strictly.
+        slots = [name for cls in t.__mro__ for name in getattr(cls, "__slots__", ())]
+        if slots:
+            return all(_same_tree(getattr(a, name), getattr(b, name)) for name in slots)
     return bool(a == b)
