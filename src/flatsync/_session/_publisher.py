@@ -32,7 +32,7 @@ from typing import Any, TypeAlias
 from .._codecs._cbor import CborCodec
 from .._codecs._codec import Codec
 from .._handlers._data import DataHandler
-from .._tree._errors import CommitError, FrameError
+from .._tree._errors import CommitError, FrameError, LimitError
 from .._tree._merge import apply_delta, merge
 from ._frames import (
     SESSION_SIZE,
@@ -57,15 +57,29 @@ _Built: TypeAlias = tuple[bytes, int, frozenset[int], Kind]
 _NO_IDS: frozenset[int] = frozenset()
 
 
+#: What a merge may add to the sum of its two deltas' encoded sizes (map heads
+#: that grow a byte as keys join, list operations that do not fold). The bound
+#: is checked against an exact measure before it decides anything.
+_MERGE_SLACK = 8
+
+#: How many bytes a lagging client's pending delta may exceed its view's
+#: snapshot by before it becomes that snapshot: a tiny state's transition or
+#: catch-up a few bytes over its snapshot is kept (a snapshot replaces the whole
+#: state on the replica, with events for all of it).
+LAG_ALLOWANCE = 16
+
+
 class _Frame:
     """One committed frame: the root's delta and, lazily, what each view gets of it."""
 
-    __slots__ = ("_records", "delta", "number", "views")
+    __slots__ = ("_records", "delta", "number", "sizes", "views")
 
     def __init__(self, number: int, delta: dict[Any, Any]) -> None:
         self.number = number
         self.delta = delta
         self.views: dict[Node, dict[Any, Any]] = {}
+        #: The encoded size of what each view gets of the delta (for the lag bound).
+        self.sizes: dict[Node, int] = {}
         self._records: bool | None = None
 
     def has_records(self) -> bool:
@@ -161,6 +175,13 @@ class Publisher:
         self._out = Outboxes()
         self._changing: set[Client] = set()
         self._cache: dict[tuple[Any, ...], _Built] = {}
+        #: Per view: (frame, encoded size of its snapshot then), for the lag bound.
+        self._snap_sizes: dict[Node, tuple[int, int]] = {}
+        #: Per (view, sent) of lagging SHARED clients: (frame, exact encoded size of
+        #: the merge from sent to that frame).
+        self._measured: dict[tuple[Node, int], tuple[int, int]] = {}
+        #: How many compiled view nodes the clients used at the last release.
+        self._nodes_kept = 0
         root._commit()
         root._owner = self  # from now on root.commit() raises CommitError
 
@@ -267,6 +288,21 @@ class Publisher:
         self._out.leave(c)
         self._changing.discard(c)
         del self._clients[client]
+        self._release_views()
+
+    def _release_views(self) -> None:
+        """Forget the compiled views no client uses, once they outnumber the used ones.
+
+        A release walks the used nodes; it runs when the compiled nodes are
+        more than twice those kept at the last release (plus 64), so its cost
+        is spread over the views compiled since.
+        """
+        compiler = self._compiler
+        if compiler.size <= 2 * self._nodes_kept + 64:
+            return
+        roots = {c.node for c in self._clients.values()}
+        self._nodes_kept = compiler.release(roots)
+        self._snap_sizes = {node: size for node, size in self._snap_sizes.items() if node in roots}
 
     def set_view(self, client: Hashable, view: View | None) -> None:
         """Change what ``client`` sees, from the next tick on.
@@ -345,6 +381,10 @@ class Publisher:
                 c.private = delta
             elif delta:
                 c.private = merge(c.private, delta)
+            else:
+                continue
+            if c.bound is not None:
+                c.bound += self._frame_size(frame, c.node) + _MERGE_SLACK
 
         # View changes: the frame under the old view, then the transition to the new one.
         if self._changing:
@@ -372,6 +412,7 @@ class Publisher:
                 out.diverged(c, merge(pending, step) if step else pending, VIEW_CHANGED)
                 c.epoch = n
             self._changing.clear()
+            self._release_views()
 
         # The ring is bounded: before a frame leaves it, the clients that still
         # need it take their merged pending delta privately.
@@ -383,6 +424,10 @@ class Publisher:
             ring.popleft()
             for c in [c for c in out.resyncs if c.resync is not None and c.resync < leaving]:
                 out.want_snapshot(c)
+
+        # A lagging client costs at most what its view's snapshot costs.
+        if out.holding or len(out.waiting) > 1 or self._measured:
+            self._bound_lag(n)
 
         # Snapshots, one per distinct view.
         if out.want:
@@ -397,6 +442,92 @@ class Publisher:
         self._frame = n
         self._cache.clear()
         return n
+
+    # -- the lag bound ------------------------------------------------------------------
+
+    def _frame_size(self, frame: _Frame, node: Node) -> int:
+        """The encoded size of what ``node`` sees of ``frame``'s delta."""
+        size = frame.sizes.get(node)
+        if size is None:
+            size = frame.sizes[node] = len(self._codec.encode(frame.for_view(node)))
+        return size
+
+    def _snapshot_size(self, node: Node, n: int, fresh: bool) -> int:
+        """The encoded size of ``node``'s snapshot: of frame ``n`` if ``fresh``, else
+        one measured within the ring's length (the state of frame ``n`` is the root's
+        during the tick)."""
+        known = self._snap_sizes.get(node)
+        if known is not None and (known[0] == n or (not fresh and n - known[0] <= self._history)):
+            return known[1]
+        size = len(self._codec.encode(project_state(self._root, node)))
+        self._snap_sizes[node] = (n, size)
+        return size
+
+    def _measure(self, delta: dict[Any, Any]) -> int | None:
+        """The encoded size of ``delta``, or ``None`` when it is over the codec's limits."""
+        try:
+            return len(self._codec.encode(delta))
+        except LimitError:
+            return None
+
+    def _bound_lag(self, n: int) -> None:
+        """Turn a lagging client's pending delta into a snapshot once it outgrows it.
+
+        A pending delta (the merge of the frames a client missed) grows with the
+        ticks when list operations pile up or keys come and go; a snapshot of
+        the client's view does not. Each lagging client carries an upper bound of
+        its pending delta's encoded size (the sum of the frames' sizes, plus
+        :data:`_MERGE_SLACK` per merge); only when the bound passes the
+        snapshot's size is the pending delta encoded to measure it, and when the
+        measure passes the snapshot's size too, the client gets the snapshot
+        instead (at this tick); both comparisons allow :data:`LAG_ALLOWANCE`
+        bytes more than the snapshot. The work is a few additions per lagging client
+        and tick, and an encoding each time a bound catches up with a snapshot.
+        """
+        out = self._out
+        allowance = LAG_ALLOWANCE
+        for c in list(out.holding):
+            bound = c.bound
+            if bound is not None and bound <= self._snapshot_size(c.node, n, False) + allowance:
+                continue
+            snap = self._snapshot_size(c.node, n, True) + allowance
+            if bound is not None and bound <= snap:
+                continue
+            size = self._measure(c.private) if c.private else 1
+            if size is None or size > snap:
+                out.want_snapshot(c)
+            else:
+                c.bound = size
+        # Lagging SHARED clients, by view and by the frame their chain ends at.
+        measured = self._measured
+        groups: dict[tuple[Node, int], list[Client]] = {}
+        for sent, waiting in out.waiting.items():
+            if sent < n - 1:
+                for c in waiting:
+                    groups.setdefault((c.node, sent), []).append(c)
+        for key in [key for key in measured if key not in groups]:
+            del measured[key]
+        if not groups:
+            return
+        ring = self._ring
+        first = ring[0].number
+        for key, clients in groups.items():
+            node, sent = key
+            start, bound = measured.get(key, (sent, 0))
+            for index in range(start + 1 - first, n + 1 - first):
+                bound += self._frame_size(ring[index], node) + _MERGE_SLACK
+            if bound <= self._snapshot_size(node, n, False) + allowance:
+                continue
+            snap = self._snapshot_size(node, n, True) + allowance
+            if bound <= snap:
+                continue
+            size = self._measure(self._merged(node, sent, n))
+            if size is None or size > snap:
+                measured.pop(key, None)
+                for c in clients:
+                    out.want_snapshot(c)
+            else:
+                measured[key] = (n, size)
 
     # -- packets out ----------------------------------------------------------------------
 
