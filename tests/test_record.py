@@ -992,4 +992,4 @@ def test_redeclaring_a_record_with_other_fields_is_refused(
         assert records["Cell"] is again
     replica = Record.from_snapshot(old.snapshot())
     assert type(replica) is again
-    assert replica == again(1, 2)
+    assert replica == again(1, 2)  # type: ignore[call-arg]
