@@ -13,6 +13,7 @@ from typing import Any
 
 from .._codecs._cbor import CborCodec
 from .._codecs._codec import Codec
+from .._codecs._sniff import other_codec
 from .._handlers._base import snapshot_value
 from .._handlers._data import DataHandler, stored_key
 from .._tree._errors import DecodeError, FrameError, LimitError, PatchError
@@ -157,7 +158,9 @@ class Replica:
             FrameError: the header is malformed (its schema table too), of
                 another format version, or not a frame (an acknowledgement).
             DecodeError, LimitError: the payload does not decode; the packet
-                counts as lost (a resync request is queued).
+                counts as lost (a resync request is queued). When it decodes in
+                another built-in codec, the message says "codec mismatch" and
+                names it.
             PatchError: the payload decodes but does not fit the state, which
                 means the two sides disagree: a refresh request is queued. Also
                 when the packet's schema table gives a record other fields than
@@ -188,9 +191,9 @@ class Replica:
             schemas = self._learn(header)
             try:
                 delta = self._codec.decode(memoryview(packet)[header.size :])
-            except (DecodeError, LimitError):
+            except (DecodeError, LimitError) as exc:
                 self._ask(Kind.RESYNC, base)
-                raise
+                raise self._mismatch(exc, packet, header) from None
             try:
                 with schemas_in_use(schemas):
                     events: list[Event | FrameApplied | FrameDropped] = list(
@@ -220,9 +223,9 @@ class Replica:
             )
             try:
                 tree = self._codec.decode(memoryview(packet)[header.size :])
-            except (DecodeError, LimitError):
+            except (DecodeError, LimitError) as exc:
                 self._ask(Kind.REFRESH, None)
-                raise
+                raise self._mismatch(exc, packet, header) from None
             try:
                 if type(tree) is not dict:
                     raise PatchError(
@@ -240,6 +243,20 @@ class Replica:
             events.append(FrameApplied(frame=frame, base=None))
             return events
         raise FrameError(f"a replica receives frames, not a {kind.name.lower()} packet")
+
+    def _mismatch(
+        self, exc: DecodeError | LimitError, packet: bytes | bytearray | memoryview, header: Header
+    ) -> DecodeError | LimitError:
+        """``exc``, or a :class:`DecodeError` that says the payload is in another codec."""
+        if type(exc) is not DecodeError:
+            return exc
+        name = other_codec(memoryview(packet)[header.size :], self._codec)
+        if name is None:
+            return exc
+        return DecodeError(
+            f"codec mismatch: the payload is {name}, but this replica decodes "
+            f"{self._codec.name} (give the Replica the publisher's codec); {exc}"
+        )
 
     def _applied(self, frame: int) -> None:
         self._frame = frame
