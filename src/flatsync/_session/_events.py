@@ -55,7 +55,7 @@ class FrameDropped:
 
     frame: int
     base: int | None
-    reason: DropReason
+    reason: Literal["duplicate", "stale", "gap", "session"]
 
 
 SessionEvent: TypeAlias = FrameApplied | FrameDropped

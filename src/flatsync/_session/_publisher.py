@@ -199,7 +199,7 @@ class Publisher:
 
     @property
     def session(self) -> bytes:
-        """The publisher's identity: 8 bytes, random unless given, for its whole life.
+        """The 8 bytes that identify this publisher (random unless given), for its whole life.
 
         Every snapshot and every resync answer carries it, so that a replica
         never applies a packet of this publisher to a state it built from
