@@ -90,6 +90,16 @@ _KIND_NAMES = {kind.value: kind for kind in Kind}
 #: The kinds that may carry a schema table (bit 3).
 _TABLE_KINDS = (Kind.DELTA, Kind.SNAPSHOT, Kind.ANSWER)
 
+# Looking an enum member up on its class costs about 90 ns (CPython 3.11); every
+# packet passes through parse(), which uses these names.
+_DELTA, _SNAPSHOT, _RESYNC, _REFRESH, _ANSWER = (
+    Kind.DELTA,
+    Kind.SNAPSHOT,
+    Kind.RESYNC,
+    Kind.REFRESH,
+    Kind.ANSWER,
+)
+
 
 @attrs.frozen(kw_only=True)
 class Header:
@@ -289,12 +299,12 @@ def parse(data: bytes | bytearray | memoryview) -> Header:
     what = "frame number"
     base: int | None = None
     try:
-        if kind is Kind.REFRESH:
+        if kind is _REFRESH:
             what = "rejected base"
             code, pos = read_uvarint(data, 1, _MAX_VARINT_BYTES, True)
             return Header(kind=kind, frame=0, base=None if code == 0 else code - 1, size=pos)
         frame, pos = read_uvarint(data, 1, _MAX_VARINT_BYTES, True)
-        if kind is Kind.DELTA or kind is Kind.ANSWER:
+        if kind is _DELTA or kind is _ANSWER:
             what = "base distance"
             distance, pos = read_uvarint(data, pos, _MAX_VARINT_BYTES, True)
             if distance == 0:
@@ -302,13 +312,13 @@ def parse(data: bytes | bytearray | memoryview) -> Header:
             if distance > frame:
                 raise FrameError(f"a delta to frame {frame} cannot start {distance} frames earlier")
             base = frame - distance
-        elif kind is Kind.RESYNC:
+        elif kind is _RESYNC:
             what = "rejected base"
             base, pos = read_uvarint(data, pos, _MAX_VARINT_BYTES, True)
     except VarintError as exc:
         raise _varint_error(exc, what) from None
     session: bytes | None = None
-    if kind is Kind.SNAPSHOT or kind is Kind.ANSWER:
+    if kind is _SNAPSHOT or kind is _ANSWER:
         end = pos + SESSION_SIZE
         if end > len(data):
             raise FrameError("the frame header is cut short in its session")
