@@ -72,7 +72,7 @@ LAG_ALLOWANCE = 16
 class _Frame:
     """One committed frame: the root's delta and, lazily, what each view gets of it."""
 
-    __slots__ = ("_records", "delta", "number", "sizes", "views")
+    __slots__ = ("_records", "delta", "number", "sizes", "totals", "views")
 
     def __init__(self, number: int, delta: dict[Any, Any]) -> None:
         self.number = number
@@ -80,6 +80,10 @@ class _Frame:
         self.views: dict[Node, dict[Any, Any]] = {}
         #: The encoded size of what each view gets of the delta (for the lag bound).
         self.sizes: dict[Node, int] = {}
+        #: Per view: the sum of ``sizes`` over the ring's frames up to this one,
+        #: from a start that is the same for every frame of the ring (differences
+        #: of two totals are the sizes of the frames in between).
+        self.totals: dict[Node, int] = {}
         self._records: bool | None = None
 
     def has_records(self) -> bool:
@@ -452,6 +456,23 @@ class Publisher:
             size = frame.sizes[node] = len(self._codec.encode(frame.for_view(node)))
         return size
 
+    def _total(self, index: int, node: Node) -> int:
+        """``ring[index].totals[node]``, filled from the newest frame that has it.
+
+        The frames that have a total for ``node`` are always a run from the ring's
+        start, so filling goes forward only: a tick adds one frame per view.
+        """
+        ring = self._ring
+        known = index
+        while known >= 0 and node not in ring[known].totals:
+            known -= 1
+        total = ring[known].totals[node] if known >= 0 else 0
+        for k in range(known + 1, index + 1):
+            frame = ring[k]
+            total += self._frame_size(frame, node)
+            frame.totals[node] = total
+        return total
+
     def _snapshot_size(self, node: Node, n: int, fresh: bool) -> int:
         """The encoded size of ``node``'s snapshot: of frame ``n`` if ``fresh``, else
         one measured within the ring's length (the state of frame ``n`` is the root's
@@ -509,13 +530,18 @@ class Publisher:
             del measured[key]
         if not groups:
             return
-        ring = self._ring
-        first = ring[0].number
+        first = self._ring[0].number
         for key, clients in groups.items():
             node, sent = key
             start, bound = measured.get(key, (sent, 0))
-            for index in range(start + 1 - first, n + 1 - first):
-                bound += self._frame_size(ring[index], node) + _MERGE_SLACK
+            # The sizes of frames start + 1 to n (start + 1 is in the ring).
+            after = start + 1 - first
+            bound += (
+                self._total(n - first, node)
+                - self._total(after, node)
+                + self._frame_size(self._ring[after], node)
+                + _MERGE_SLACK * (n - start)
+            )
             if bound <= self._snapshot_size(node, n, False) + allowance:
                 continue
             snap = self._snapshot_size(node, n, True) + allowance
