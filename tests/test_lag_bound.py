@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import flatsync
 from flatsync import ANY, DataHandler, Publisher, Replica, View
-from flatsync._session._publisher import LAG_ALLOWANCE
+from flatsync._session._publisher import LAG_ALLOWANCE, SNAPSHOT_SIZE_AGE
 from flatsync._session._state import NEW, PRIVATE, SHARED, SNAPSHOT
 from flatsync._session._views import project_state
 from flatsync._tree._merge import apply_delta
@@ -100,7 +100,7 @@ def test_the_issue_reproducer_stays_within_the_snapshot() -> None:
 def test_pending_bytes_stay_bounded_under_random_lag(data: st.DataObject) -> None:
     """Three clients (two views) drained at random, some ticks not at all, with
     packets lost at random: at every tick each lagging client's pending delta is
-    within its view's snapshot (measured at most ``history`` frames ago) plus
+    within its view's snapshot (measured at most ``SNAPSHOT_SIZE_AGE`` frames ago) plus
     ``LAG_ALLOWANCE``, and every client converges strictly once drained."""
     root = new_state()
     history = data.draw(st.integers(2, 16), label="history")
@@ -121,7 +121,7 @@ def test_pending_bytes_stay_bounded_under_random_lag(data: st.DataObject) -> Non
         next_id = churn(root, draw, next_id)
         pub.tick()
         for cid, replica in replicas.items():
-            sizes[cid] = [*sizes[cid][-history:], snapshot_bytes(pub, cid)]
+            sizes[cid] = [*sizes[cid][-SNAPSHOT_SIZE_AGE:], snapshot_bytes(pub, cid)]
             size, span = pending_bytes(pub, cid)
             if span >= 2:
                 assert size <= max(sizes[cid]) + LAG_ALLOWANCE

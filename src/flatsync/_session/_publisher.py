@@ -68,6 +68,12 @@ _MERGE_SLACK = 8
 #: state on the replica, with events for all of it).
 LAG_ALLOWANCE = 16
 
+#: For how many frames a measured snapshot size answers "is this pending delta
+#: still smaller than the snapshot?" (a fresh one is measured before anything is
+#: decided). Measuring costs a snapshot's projection and encoding, so a large
+#: state with slow readers measures once per this many frames.
+SNAPSHOT_SIZE_AGE = 1024
+
 
 class _Frame:
     """One committed frame: the root's delta and, lazily, what each view gets of it."""
@@ -475,10 +481,12 @@ class Publisher:
 
     def _snapshot_size(self, node: Node, n: int, fresh: bool) -> int:
         """The encoded size of ``node``'s snapshot: of frame ``n`` if ``fresh``, else
-        one measured within the ring's length (the state of frame ``n`` is the root's
-        during the tick)."""
+        one measured within :data:`SNAPSHOT_SIZE_AGE` frames (the state of frame
+        ``n`` is the root's during the tick)."""
         known = self._snap_sizes.get(node)
-        if known is not None and (known[0] == n or (not fresh and n - known[0] <= self._history)):
+        if known is not None and (
+            known[0] == n or (not fresh and n - known[0] <= SNAPSHOT_SIZE_AGE)
+        ):
             return known[1]
         size = len(self._codec.encode(project_state(self._root, node)))
         self._snap_sizes[node] = (n, size)
