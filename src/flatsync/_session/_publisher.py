@@ -74,6 +74,10 @@ LAG_ALLOWANCE = 16
 #: state with slow readers measures once per this many frames.
 SNAPSHOT_SIZE_AGE = 1024
 
+#: From this snapshot size on, a pending delta becomes the snapshot from 7/8 of
+#: its size (a hysteresis that spaces the measures of a delta near the snapshot).
+_LARGE_SNAPSHOT = 4096
+
 
 class _Frame:
     """One committed frame: the root's delta and, lazily, what each view gets of it."""
@@ -504,29 +508,22 @@ class Publisher:
 
         A pending delta (the merge of the frames a client missed) grows with the
         ticks when list operations pile up or keys come and go; a snapshot of
-        the client's view does not. Each lagging client carries an upper bound of
-        its pending delta's encoded size (the sum of the frames' sizes, plus
+        the client's view does not. Each lagging client (each group of SHARED
+        clients with the same view and chain end) carries an upper bound of its
+        pending delta's encoded size (the sum of the frames' sizes, plus
         :data:`_MERGE_SLACK` per merge); only when the bound passes the
-        snapshot's size is the pending delta encoded to measure it, and when the
-        measure passes the snapshot's size too, the client gets the snapshot
-        instead (at this tick); both comparisons allow :data:`LAG_ALLOWANCE`
-        bytes more than the snapshot. The work is a few additions per lagging client
-        and tick, and an encoding each time a bound catches up with a snapshot.
+        snapshot's size is the pending delta encoded to measure it (see
+        :meth:`_within` for what is decided then). The work is a few additions
+        per lagging client and tick, and an encoding each time a bound catches
+        up with a snapshot.
         """
         out = self._out
-        allowance = LAG_ALLOWANCE
         for c in list(out.holding):
-            bound = c.bound
-            if bound is not None and bound <= self._snapshot_size(c.node, n, False) + allowance:
-                continue
-            snap = self._snapshot_size(c.node, n, True) + allowance
-            if bound is not None and bound <= snap:
-                continue
-            size = self._measure(c.private) if c.private else 1
-            if size is None or size > snap:
+            bound = self._within(c.node, n, c.bound, c.private or {}, None)
+            if bound is None:
                 out.want_snapshot(c)
             else:
-                c.bound = size
+                c.bound = bound
         # Lagging SHARED clients, by view and by the frame their chain ends at.
         measured = self._measured
         groups: dict[tuple[Node, int], list[Client]] = {}
@@ -550,18 +547,49 @@ class Publisher:
                 + self._frame_size(self._ring[after], node)
                 + _MERGE_SLACK * (n - start)
             )
-            if bound <= self._snapshot_size(node, n, False) + allowance:
-                continue
-            snap = self._snapshot_size(node, n, True) + allowance
-            if bound <= snap:
-                continue
-            size = self._measure(self._merged(node, sent, n))
-            if size is None or size > snap:
+            kept = self._within(node, n, bound, None, sent)
+            if kept is None:
                 measured.pop(key, None)
                 for c in clients:
                     out.want_snapshot(c)
-            else:
-                measured[key] = (n, size)
+            elif kept != bound:
+                measured[key] = (n, kept)
+
+    def _within(
+        self,
+        node: Node,
+        n: int,
+        bound: int | None,
+        private: dict[Any, Any] | None,
+        sent: int | None,
+    ) -> int | None:
+        """Whether a pending delta under ``node`` stays a delta: its new bound, or ``None``.
+
+        The delta is ``private``, or else the merge of the frames since
+        ``sent``; ``bound`` is an upper bound of its encoded size (``None``:
+        unknown). Within the view's snapshot size plus :data:`LAG_ALLOWANCE` it
+        stays. Past it, the delta is encoded and measured: larger than
+        the snapshot (measured afresh) plus the allowance, or over the codec's
+        limits, it becomes the snapshot (``None``). For a snapshot of at least
+        :data:`_LARGE_SNAPSHOT` bytes it does so from 7/8 of the snapshot's
+        size already, so that a delta kept is at least an eighth of a snapshot
+        away from the next measure (the measures cost at most a few times what
+        the frames cost to encode).
+        """
+        allowance = LAG_ALLOWANCE
+        stale = self._snapshot_size(node, n, False)
+        if bound is not None and bound <= stale + allowance:
+            return bound
+        if private is None:
+            assert sent is not None
+            private = self._merged(node, sent, n)
+        size = self._measure(private)
+        snap = self._snapshot_size(node, n, True)
+        if size is None or size > snap + allowance:
+            return None
+        if snap >= _LARGE_SNAPSHOT and size > snap - snap // 8:
+            return None
+        return size
 
     # -- packets out ----------------------------------------------------------------------
 
