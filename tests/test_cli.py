@@ -96,7 +96,7 @@ def test_replay_a_recorded_session(tmp_path: Path, capsys: pytest.CaptureFixture
     path.write_bytes(flatsync.debug.write_recording(session_packets(), codec="cbor", framed=True))
     assert main(["replay", str(path), "--packets"]) == 0
     assert capsys.readouterr().out == (
-        "#1: SNAPSHOT frame 1, 24 bytes (2 of header)\n"
+        "#1: SNAPSHOT frame 1, 32 bytes (10 of header)\n"
         "players: {1: {'hp': 8}, 2: {'hp': 5}}\n"
         "#2: DELTA frame 2, base 1, 19 bytes (3 of header)\n"
         "players: {1: {'hp': 7}}\n"

@@ -960,3 +960,36 @@ def test_float_bits_survive_in_records() -> None:
     nan: float = struct.unpack("<d", struct.pack("<Q", 0x7FF4_0000_0000_0001))[0]
     entity = Entity("x", speed=nan)
     assert_strict_equal(Record.from_snapshot(wire(entity.snapshot())), entity)
+
+
+def test_redeclaring_a_record_with_other_fields_is_refused(
+    records: Mapping[str, type[Record]],
+) -> None:
+    """Issue 14: a record class declared again in the same module with other fields (a
+    notebook cell run again) was accepted, and instances made before arrived with their
+    fields renamed by position. The same fields (a cell run again as it was) still
+    replace the class; other fields or another id are refused, and nothing changes."""
+
+    def make(*fields: str, rid: int | None = None) -> type:
+        cls = type("Cell", (), {"__annotations__": dict.fromkeys(fields, int)})
+        cls.__module__ = __name__
+        cls.__qualname__ = "Cell"
+        built: type = flatsync.record(cls) if rid is None else flatsync.record(id=rid)(cls)
+        return built
+
+    first = make("hp", "mana")
+    old = first(1, 2)
+    again = make("hp", "mana")  # the same cell, run again: fine
+    assert records["Cell"] is again
+    for fields, rid, match in (
+        (("mana", "hp"), None, r"with the fields \('hp', 'mana'\), not \('mana', 'hp'\)"),
+        (("hp",), None, "fields and id cannot change"),
+        (("hp", "mana", "xp"), None, "restart the process"),
+        (("hp", "mana"), 40000, "with the id"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            make(*fields, rid=rid)
+        assert records["Cell"] is again
+    replica = Record.from_snapshot(old.snapshot())
+    assert type(replica) is again
+    assert replica == again(1, 2)  # type: ignore[call-arg]

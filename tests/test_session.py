@@ -64,6 +64,9 @@ from flatsync._session._state import (
 from flatsync._session._views import ViewCompiler
 from flatsync.testing import assert_strict_equal, forget_records
 
+#: A fixed session identity, for tests that assert a snapshot's bytes.
+SESSION = bytes(range(8))
+
 SRC = pathlib.Path(flatsync.__file__).parent
 
 
@@ -101,12 +104,12 @@ def expected(pub: Publisher, client: Any) -> dict[Any, Any]:
 
 def test_header_bytes() -> None:
     root = DataHandler({3: {"hp": 7}})
-    pub = Publisher(root)
+    pub = Publisher(root, session=SESSION)
     pub.add_client("a")
     assert pub.tick() == 1
     [snapshot] = pub.packets_for("a")
-    # 0x11: version 1, kind 1 (snapshot); 01: frame 1; then the CBOR snapshot.
-    assert snapshot.hex(" ") == "11 01 a1 03 a1 62 68 70 07"
+    # 0x11: version 1, kind 1 (snapshot); 01: frame 1; the session (8 bytes); the CBOR snapshot.
+    assert snapshot.hex(" ") == "11 01 00 01 02 03 04 05 06 07 a1 03 a1 62 68 70 07"
     root[3]["hp"] -= 1
     pub.tick()
     [delta] = pub.packets_for("a")
@@ -134,14 +137,14 @@ def test_header_bytes() -> None:
     [
         ("10 02 01 a0", Kind.DELTA, 2, 1, 3),
         ("10 ad 02 ab 02", Kind.DELTA, 301, 2, 5),
-        ("11 00 a0", Kind.SNAPSHOT, 0, None, 2),
+        ("11 00 00 01 02 03 04 05 06 07 a0", Kind.SNAPSHOT, 0, None, 10),
         ("12 7f", Kind.ACK, 127, None, 2),
         ("12 80 01", Kind.ACK, 128, None, 3),
         ("13 05 09", Kind.RESYNC, 5, 9, 3),
         ("14 00", Kind.REFRESH, 0, None, 2),
         ("14 0a", Kind.REFRESH, 0, 9, 2),
         ("18 02 01 01 05 01 41 01 01 61 a0", Kind.DELTA, 2, 1, 10),
-        ("19 07 01 7f 01 42 02 01 61 01 62", Kind.SNAPSHOT, 7, None, 11),
+        ("19 07 00 01 02 03 04 05 06 07 01 7f 01 42 02 01 61 01 62", Kind.SNAPSHOT, 7, None, 19),
     ],
 )
 def test_parse(hex_bytes: str, kind: Kind, frame: int, base: int | None, size: int) -> None:
@@ -176,7 +179,11 @@ def test_a_varint_is_never_negative() -> None:
 
 
 def test_parse_a_schema_table() -> None:
-    header = parse(bytes.fromhex("19 07 02 05 01 41 01 01 61 96 a4 01 01 42 02 01 61 01 62"))
+    header = parse(
+        bytes.fromhex(
+            "19 07 00 01 02 03 04 05 06 07 02 05 01 41 01 01 61 96 a4 01 01 42 02 01 61 01 62"
+        )
+    )
     assert header.schemas == ((5, "A", ("a",)), (21014, "B", ("a", "b")))
 
 
@@ -186,7 +193,10 @@ def test_parse_a_schema_table() -> None:
         ("", "empty"),
         ("20 01", "version 2"),
         ("00 01", "version 0"),
-        ("15 00", "unknown packet kind 5"),
+        ("16 00", "unknown packet kind 6"),
+        ("15 02 01 00 01 02", "cut short in its session"),
+        ("11 02 00 01", "cut short in its session"),
+        ("6b 68 70", "not a flatsync packet"),
         ("10", "cut short"),
         ("10 05", "cut short"),
         ("12 80", "cut short"),
@@ -196,20 +206,20 @@ def test_parse_a_schema_table() -> None:
         ("10 05 06", "6 frames earlier"),
         ("1a 01 01", "unknown packet kind 10"),
         ("1c 01", "unknown packet kind 12"),
-        ("19 01", "cut short in its schema count"),
-        ("19 01 00 a0", "cannot hold 0 records"),
-        ("19 01 09 05 01 41 01 01 61", "cannot hold 9 records"),
-        ("19 01 02 05 01 41 01 01 61 05 01 42 01 01 61", "must increase"),
-        ("19 01 02 06 01 41 01 01 61 05 01 42 01 01 61", "must increase"),
-        ("19 01 01 80 80 04 01 41 01 01 61", "not below 65536"),
-        ("19 01 01 05 00 01 01 61", "the name of record 5 is empty"),
-        ("19 01 01 05 01 ff 01 01 61", "not UTF-8"),
-        ("19 01 01 05 05 41 42", "cut short in the name"),
-        ("19 01 01 05 01 41 00 a0", "cannot have 0 fields"),
-        ("19 01 01 05 01 41 09 01 61", "cannot have 9 fields"),
-        ("19 01 01 05 01 41 02 01 61 01 61 a0", "repeats a field name"),
-        ("19 01 01 05 01 41 01 00", "field 0 of record 'A' is empty"),
-        ("19 01 01 05 01 41", "cut short in its field count"),
+        ("19 01 00 01 02 03 04 05 06 07", "cut short in its schema count"),
+        ("19 01 00 01 02 03 04 05 06 07 00 a0", "cannot hold 0 records"),
+        ("19 01 00 01 02 03 04 05 06 07 09 05 01 41 01 01 61", "cannot hold 9 records"),
+        ("19 01 00 01 02 03 04 05 06 07 02 05 01 41 01 01 61 05 01 42 01 01 61", "must increase"),
+        ("19 01 00 01 02 03 04 05 06 07 02 06 01 41 01 01 61 05 01 42 01 01 61", "must increase"),
+        ("19 01 00 01 02 03 04 05 06 07 01 80 80 04 01 41 01 01 61", "not below 65536"),
+        ("19 01 00 01 02 03 04 05 06 07 01 05 00 01 01 61", "the name of record 5 is empty"),
+        ("19 01 00 01 02 03 04 05 06 07 01 05 01 ff 01 01 61", "not UTF-8"),
+        ("19 01 00 01 02 03 04 05 06 07 01 05 05 41 42", "cut short in the name"),
+        ("19 01 00 01 02 03 04 05 06 07 01 05 01 41 00 a0", "cannot have 0 fields"),
+        ("19 01 00 01 02 03 04 05 06 07 01 05 01 41 09 01 61", "cannot have 9 fields"),
+        ("19 01 00 01 02 03 04 05 06 07 01 05 01 41 02 01 61 01 61 a0", "repeats a field name"),
+        ("19 01 00 01 02 03 04 05 06 07 01 05 01 41 01 00", "field 0 of record 'A' is empty"),
+        ("19 01 00 01 02 03 04 05 06 07 01 05 01 41", "cut short in its field count"),
     ],
 )
 def test_malformed_headers_raise_frame_error(hex_bytes: str, message: str) -> None:
@@ -533,7 +543,8 @@ def test_a_lost_packet_is_resent_as_a_merge_after_one_round_trip() -> None:
     pub.receive("a", request)  # a duplicate changes nothing
     assert pub.pending("a")
     packets = pub.packets_for("a")
-    assert [p[:3].hex(" ") for p in packets] == ["10 03 02"]  # the catch-up from 1 to 3
+    # The catch-up from 1 to 3: an answer (kind 5), which carries the session.
+    assert [p[:11] for p in packets] == [bytes.fromhex("15 03 02") + pub.session]
     events: list[Any] = []
     for packet in packets:
         events.extend(replica.receive(packet))
@@ -551,7 +562,7 @@ def test_a_catch_up_comes_before_the_pending_delta() -> None:
     root["x"] = 3
     pub.tick()
     packets = pub.packets_for("a")
-    assert [p[:3].hex(" ") for p in packets] == ["10 03 02", "10 04 01"]
+    assert [p[:3].hex(" ") for p in packets] == ["15 03 02", "10 04 01"]
     for packet in packets:
         replica.receive(packet)
     assert_strict_equal(replica.state, root)
@@ -559,7 +570,7 @@ def test_a_catch_up_comes_before_the_pending_delta() -> None:
 
 def test_a_request_for_frames_that_left_the_ring_gets_a_snapshot() -> None:
     root = DataHandler({"x": 0})
-    pub = Publisher(root, history=2)
+    pub = Publisher(root, history=2, session=SESSION)
     pub.add_client("a")
     pub.tick()
     replica = Replica()
@@ -575,7 +586,7 @@ def test_a_request_for_frames_that_left_the_ring_gets_a_snapshot() -> None:
     assert pub.packets_for("a") == []  # the snapshot is taken at the next tick
     pub.tick()
     [snapshot] = pub.packets_for("a")
-    assert snapshot[:2] == bytes.fromhex("11 08")
+    assert snapshot[:10] == bytes.fromhex("11 08 00 01 02 03 04 05 06 07")
     assert replica.receive(snapshot) == [
         Changed(path=("x",), old=0, new=6),
         FrameApplied(frame=8, base=None),
@@ -625,9 +636,8 @@ def test_remove_and_rejoin_with_the_old_replica() -> None:
     ("hex_bytes", "message"),
     [
         ("10 02 01 a0", "sent a delta frame"),
-        ("11 01 a0", "sent a snapshot frame"),
-        ("12 09", "latest frame is 2"),
-        ("12 02", "never sent to it"),
+        ("11 01 00 01 02 03 04 05 06 07 a0", "sent a snapshot frame"),
+        ("15 02 01 00 01 02 03 04 05 06 07 a0", "sent a resync answer"),
         ("12 01 00", "1 bytes after"),
         ("30 01", "version 3"),
     ],
@@ -704,7 +714,7 @@ def test_replica_drops_duplicates_and_stale_packets_silently() -> None:
 
 def test_replica_reports_a_packet_built_on_an_older_frame_and_asks() -> None:
     replica = Replica()
-    replica.receive(bytes.fromhex("11 05 a1 61 78 00"))
+    replica.receive(bytes.fromhex("11 05 00 01 02 03 04 05 06 07 a1 61 78 00"))
     replica.packet_to_send()
     # A catch-up from frame 3 to 7: the replica is at 5, so it cannot use it.
     assert replica.receive(bytes.fromhex("10 07 04 a1 61 78 07")) == [
@@ -719,9 +729,13 @@ def test_replica_state_is_one_object_refreshed_in_place() -> None:
     assert state == {}
     assert state.readonly
     assert replica.frame is None
-    replica.receive(bytes.fromhex("11 01") + CborCodec().encode({1: {"a": 1, "b": 2}, 2: 0}))
+    replica.receive(
+        bytes.fromhex("11 01 00 01 02 03 04 05 06 07")
+        + CborCodec().encode({1: {"a": 1, "b": 2}, 2: 0})
+    )
     events = replica.receive(
-        bytes.fromhex("11 02") + CborCodec().encode({1.0: {"a": 1, "b": 3}, 3: [1]})
+        bytes.fromhex("11 02 00 01 02 03 04 05 06 07")
+        + CborCodec().encode({1.0: {"a": 1, "b": 3}, 3: [1]})
     )
     assert replica.state is state
     assert_strict_equal(state, {1.0: {"a": 1, "b": 3}, 3: [1]})
@@ -732,7 +746,7 @@ def test_replica_state_is_one_object_refreshed_in_place() -> None:
 
 def test_replica_errors_leave_the_state_as_it_was() -> None:
     replica = Replica()
-    replica.receive(bytes.fromhex("11 01 a1 61 78 00"))
+    replica.receive(bytes.fromhex("11 01 00 01 02 03 04 05 06 07 a1 61 78 00"))
     replica.packet_to_send()
     with pytest.raises(FrameError):
         replica.receive(bytes.fromhex("12 01"))
@@ -745,7 +759,9 @@ def test_replica_errors_leave_the_state_as_it_was() -> None:
         replica.receive(bytes.fromhex("10 02 01 a1 61 78 a1 61 79 01"))  # {"x": {"y": 1}}
     assert replica.packet_to_send() == bytes.fromhex("14 00")  # the sides disagree
     with pytest.raises(PatchError):
-        replica.receive(bytes.fromhex("11 02 81 01"))  # a snapshot that is not a mapping
+        replica.receive(
+            bytes.fromhex("11 02 00 01 02 03 04 05 06 07 81 01")
+        )  # a snapshot that is not a mapping
     with pytest.raises(TypeError):
         replica.receive("11 02")  # type: ignore[arg-type]
     assert replica.frame == 1
@@ -1208,16 +1224,16 @@ IMP_TABLE = "01 aa c6 02 04 53 49 6d 70 03 04 6e 61 6d 65 03 70 6f 73 04 6c 6f 6
 
 def test_a_replica_without_the_class_gets_mappings_with_the_field_names() -> None:
     root = DataHandler({1: Mob("zombie", 20)})
-    pub = Publisher(root)
+    pub = Publisher(root, session=SESSION)
     pub.add_client("lacks")
     pub.add_client("has")
     pub.tick()
     lacks, has = Replica(), Replica()
     [snapshot] = pub.packets_for("lacks")
-    # 19: a snapshot with a schema table; frame 1; SMob's schema; then the payload,
+    # 19: a snapshot with a schema table; frame 1; the session; SMob's schema; then the payload,
     # where the record is tag 11 around [21014 (19 52 16), "zombie", 20].
     payload = "a1 01 cb 83 19 52 16 66 7a 6f 6d 62 69 65 14"
-    assert snapshot.hex(" ") == f"19 01 {MOB_TABLE} {payload}"
+    assert snapshot.hex(" ") == f"19 01 00 01 02 03 04 05 06 07 {MOB_TABLE} {payload}"
     assert pub.packets_for("has") == [snapshot]
     deliver([snapshot], lacks, "SMob")
     deliver([snapshot], has)
@@ -1272,7 +1288,7 @@ def test_a_replica_without_the_class_gets_mappings_with_the_field_names() -> Non
 
 def test_a_schema_whose_packet_was_lost_comes_again() -> None:
     root = DataHandler({"x": 0})
-    pub = Publisher(root)
+    pub = Publisher(root, session=SESSION)
     pub.add_client("a")
     pub.tick()
     replica = Replica()
@@ -1289,7 +1305,7 @@ def test_a_schema_whose_packet_was_lost_comes_again() -> None:
     assert deliver([gap], replica, "SMob") == [FrameDropped(frame=3, base=2, reason="gap")]
     pub.receive("a", reply_of(replica))
     [answer] = pub.packets_for("a")  # from frame 1, which the schema's packet left behind
-    assert answer.hex(" ").startswith(f"18 03 02 {MOB_TABLE} ")
+    assert answer.hex(" ").startswith(f"1d 03 02 {SESSION.hex(' ')} {MOB_TABLE} ")
     deliver([answer], replica, "SMob")
     assert dict(replica.state["m"]) == {"kind": "bat", "hp": 3}
     assert_strict_equal(replica.state, root)
@@ -1298,14 +1314,14 @@ def test_a_schema_whose_packet_was_lost_comes_again() -> None:
     pub.request_snapshot("a")
     pub.tick()
     [snapshot] = pub.packets_for("a")
-    assert snapshot.hex(" ").startswith(f"19 04 {MOB_TABLE} ")
+    assert snapshot.hex(" ").startswith(f"19 04 00 01 02 03 04 05 06 07 {MOB_TABLE} ")
     deliver([snapshot], fresh, "SMob")
     assert dict(fresh.state["m"]) == {"kind": "bat", "hp": 3}
 
 
 def test_only_packets_built_before_the_schema_was_sent_carry_it_again() -> None:
     root = DataHandler({"x": 0})
-    pub = Publisher(root)
+    pub = Publisher(root, session=SESSION)
     pub.add_client("a")
     pub.tick()
     replica = Replica()
@@ -1326,7 +1342,7 @@ def test_only_packets_built_before_the_schema_was_sent_carry_it_again() -> None:
     assert deliver([built_on_3], replica, "SMob") == [FrameDropped(frame=4, base=3, reason="gap")]
     pub.receive("a", reply_of(replica))
     [answer] = pub.packets_for("a")  # 2 -> 4: it crosses frame 3, so it carries the schema
-    assert answer.hex(" ").startswith(f"18 04 02 {MOB_TABLE} ")
+    assert answer.hex(" ").startswith(f"1d 04 02 {SESSION.hex(' ')} {MOB_TABLE} ")
     deliver([answer], replica, "SMob")
     assert dict(replica.state["m"]) == {"kind": "bat", "hp": 3}
     root["m"].hp = 2
@@ -1341,7 +1357,7 @@ def test_only_packets_built_before_the_schema_was_sent_carry_it_again() -> None:
 
 def test_a_schema_that_contradicts_a_registered_class_is_refused() -> None:
     replica = Replica()
-    replica.receive(bytes.fromhex("11 01 a1 61 78 01"))
+    replica.receive(bytes.fromhex("11 01 00 01 02 03 04 05 06 07 a1 61 78 01"))
     before = replica.packet_to_send()
     # The publisher's SMob has one field, "kind"; this process's has two.
     table = "01 96 a4 01 04 53 4d 6f 62 01 04 6b 69 6e 64"
@@ -1355,7 +1371,7 @@ def test_a_schema_that_contradicts_a_registered_class_is_refused() -> None:
 
 def test_a_packet_that_does_not_fit_teaches_no_schema() -> None:
     replica = Replica()
-    replica.receive(bytes.fromhex("11 01 a1 61 78 01"))
+    replica.receive(bytes.fromhex("11 01 00 01 02 03 04 05 06 07 a1 61 78 01"))
     # A schema of a record this process lacks, with one field; the snapshot holds two values.
     table = "01 05 01 41 01 01 61"
     with pytest.raises(
@@ -1365,7 +1381,9 @@ def test_a_packet_that_does_not_fit_teaches_no_schema() -> None:
     assert (replica.frame, replica.schemas, replica.state) == (1, {}, {"x": 1})
     assert replica.packet_to_send() == bytes.fromhex("14 00")  # a refresh, please
     with pytest.raises(PatchError, match="has 1 fields"):  # the same in a snapshot
-        replica.receive(bytes.fromhex(f"19 03 {table} a1 61 6d cb 83 05 01 02"))
+        replica.receive(
+            bytes.fromhex(f"19 03 00 01 02 03 04 05 06 07 {table} a1 61 6d cb 83 05 01 02")
+        )
     assert (replica.frame, replica.schemas, replica.state) == (1, {}, {"x": 1})
     with pytest.raises(PatchError, match="record id 5 is unknown here"):
         replica.receive(bytes.fromhex("10 02 01 a1 61 6d cb 82 05 01"))
@@ -1378,7 +1396,7 @@ def test_a_packet_that_does_not_fit_teaches_no_schema() -> None:
 @settings(max_examples=300)
 def test_hostile_schema_tables_raise_frame_error_or_parse(table: bytes) -> None:
     replica = Replica()
-    replica.receive(bytes.fromhex("11 01 a1 61 78 01"))
+    replica.receive(bytes.fromhex("11 01 00 01 02 03 04 05 06 07 a1 61 78 01"))
     try:
         replica.receive(bytes.fromhex("18 02 01") + table + bytes.fromhex("a0"))
     except flatsync.FlatsyncError:

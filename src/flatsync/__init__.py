@@ -30,6 +30,7 @@ from ._session._publisher import Publisher
 from ._session._replica import Replica
 from ._session._views import ANY, AnyKey, View
 from ._tree._errors import (
+    CommitError,
     DecodeError,
     EncodeError,
     FlatsyncError,
@@ -59,6 +60,7 @@ __all__ = [
     "CellsChanged",
     "Changed",
     "Codec",
+    "CommitError",
     "DataHandler",
     "DecodeError",
     "Delta",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, overload
 
-from .._tree._errors import PatchError
+from .._tree._errors import CommitError, PatchError
 from .._tree._events import Added, Changed, Event, Removed
 from .._tree._markers import DELETED, NESTED_DELTAS, Replace
 from .._tree._values import (
@@ -69,7 +69,7 @@ class DataHandler(dict[Any, Any], Handler):
         ReadOnlyError: any write to a replica built by :meth:`from_snapshot`.
     """
 
-    __slots__ = ("_changes", "_key", "_parent", "_readonly", "_reinserted")
+    __slots__ = ("_changes", "_key", "_owner", "_parent", "_readonly", "_reinserted")
 
     _delta_type = dict
     _snapshot_type = dict
@@ -77,6 +77,8 @@ class DataHandler(dict[Any, Any], Handler):
 
     _changes: dict[Any, Any]
     _reinserted: dict[Any, Any] | None
+    #: The Publisher that owns this root (only it commits, through ``_commit``), or None.
+    _owner: object | None
 
     def __init__(
         self, initial: Mapping[Any, Any] | Iterable[tuple[Any, Any]] = (), /, **kwargs: Any
@@ -85,6 +87,7 @@ class DataHandler(dict[Any, Any], Handler):
         self._parent = None
         self._key = None
         self._readonly = False
+        self._owner = None
         self._changes = {}
         self._reinserted = None
         if isinstance(initial, Handler):
@@ -322,7 +325,23 @@ class DataHandler(dict[Any, Any], Handler):
         return Replace(self.snapshot())
 
     def commit(self) -> None:
-        """Forget the changes since the last commit, here and in every dirty child."""
+        """Forget the changes since the last commit, here and in every dirty child.
+
+        Raises:
+            CommitError: this is the root of a :class:`~flatsync.Publisher`,
+                which commits it at each :meth:`~flatsync.Publisher.tick`
+                (nothing changes: call ``tick()`` instead).
+        """
+        if self._owner is not None:
+            raise CommitError(
+                "this root belongs to a Publisher, which commits it at every tick: call "
+                "Publisher.tick() instead of root.commit() (a commit here would throw away "
+                "changes no client has received)"
+            )
+        self._commit()
+
+    def _commit(self) -> None:
+        """:meth:`commit`, for the publisher that owns this root."""
         changes = self._changes
         if not changes:
             return
@@ -465,6 +484,7 @@ def _build_dict(tree: dict[Any, Any], readonly: bool) -> DataHandler:
     handler._parent = None
     handler._key = None
     handler._readonly = readonly
+    handler._owner = None
     handler._changes = {}
     handler._reinserted = None
     for key, value in tree.items():

@@ -522,7 +522,12 @@ def record(
         ValueError: the name is taken by another class or known with other
             fields (from :func:`~flatsync.protocol.add_record_schemas`), the id is taken by
             another record, or an ``id`` out of range or too large for the
-            record's size. Nothing is registered then.
+            record's size. Also when the same class (same module and qualified
+            name: a module reloaded, a notebook cell run again) was declared
+            before with other fields or another id: instances made before would
+            arrive with their fields renamed. Declared again with the same
+            fields and id, it replaces its earlier self. Nothing is registered
+            when it raises.
     """
 
     def wrap(cls: type) -> type:

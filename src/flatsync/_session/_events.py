@@ -13,7 +13,7 @@ import attrs
 
 __all__ = ["DropReason", "FrameApplied", "FrameDropped", "SessionEvent"]
 
-DropReason: TypeAlias = Literal["duplicate", "stale", "gap"]
+DropReason: TypeAlias = Literal["duplicate", "stale", "gap", "session"]
 
 
 @attrs.frozen(kw_only=True)
@@ -46,11 +46,16 @@ class FrameDropped:
             the replica has not received. For ``"gap"`` (and for a stale packet
             that would have led further than the replica is) the replica asks
             the publisher to resync: see :meth:`Replica.packet_to_send`.
+            ``"session"``: the packet is of another publisher's session than
+            the state (a resync answer of another session, or any delta after
+            :meth:`Replica.expect_session` named another session, or a snapshot
+            of a session other than the one expected); the replica asks for a
+            snapshot.
     """
 
     frame: int
     base: int | None
-    reason: Literal["duplicate", "stale", "gap"]
+    reason: Literal["duplicate", "stale", "gap", "session"]
 
 
 SessionEvent: TypeAlias = FrameApplied | FrameDropped

@@ -24,6 +24,7 @@ bytes. How the pieces fit (the docs' sessions page tells it at length):
 
 from __future__ import annotations
 
+import secrets
 from collections import deque
 from collections.abc import Hashable
 from typing import Any, TypeAlias
@@ -31,9 +32,17 @@ from typing import Any, TypeAlias
 from .._codecs._cbor import CborCodec
 from .._codecs._codec import Codec
 from .._handlers._data import DataHandler
-from .._tree._errors import FrameError
+from .._tree._errors import CommitError, FrameError, LimitError
 from .._tree._merge import apply_delta, merge
-from ._frames import Kind, delta_header, parse, schema_table, snapshot_header
+from ._frames import (
+    SESSION_SIZE,
+    Kind,
+    answer_header,
+    delta_header,
+    parse,
+    schema_table,
+    snapshot_header,
+)
 from ._records import has_records, record_ids, schema_of
 from ._state import NEW, PRIVATE, RING_LEFT, SHARED, SNAPSHOT, VIEW_CHANGED, Client, Outboxes
 from ._views import Node, View, ViewCompiler, filter_delta, project_state, transition
@@ -41,21 +50,50 @@ from ._views import Node, View, ViewCompiler, filter_delta, project_state, trans
 __all__ = ["Publisher"]
 
 #: A packet as the publisher caches it: its bytes (header without a schema
-#: table, then the payload), the header's size, and the record ids of the payload.
-_Built: TypeAlias = tuple[bytes, int, frozenset[int]]
+#: table, then the payload), the header's size, the record ids of the payload,
+#: and its kind (DELTA, SNAPSHOT or ANSWER).
+_Built: TypeAlias = tuple[bytes, int, frozenset[int], Kind]
 
 _NO_IDS: frozenset[int] = frozenset()
+
+
+#: What a merge may add to the sum of its two deltas' encoded sizes (map heads
+#: that grow a byte as keys join, list operations that do not fold). The bound
+#: is checked against an exact measure before it decides anything.
+_MERGE_SLACK = 8
+
+#: How many bytes a lagging client's pending delta may exceed its view's
+#: snapshot by before it becomes that snapshot: a tiny state's transition or
+#: catch-up a few bytes over its snapshot is kept (a snapshot replaces the whole
+#: state on the replica, with events for all of it).
+LAG_ALLOWANCE = 16
+
+#: For how many frames a measured snapshot size answers "is this pending delta
+#: still smaller than the snapshot?" (a fresh one is measured before anything is
+#: decided). Measuring costs a snapshot's projection and encoding, so a large
+#: state with slow readers measures once per this many frames.
+SNAPSHOT_SIZE_AGE = 1024
+
+#: From this snapshot size on, a pending delta becomes the snapshot from 7/8 of
+#: its size (a hysteresis that spaces the measures of a delta near the snapshot).
+_LARGE_SNAPSHOT = 4096
 
 
 class _Frame:
     """One committed frame: the root's delta and, lazily, what each view gets of it."""
 
-    __slots__ = ("_records", "delta", "number", "views")
+    __slots__ = ("_records", "delta", "number", "sizes", "totals", "views")
 
     def __init__(self, number: int, delta: dict[Any, Any]) -> None:
         self.number = number
         self.delta = delta
         self.views: dict[Node, dict[Any, Any]] = {}
+        #: The encoded size of what each view gets of the delta (for the lag bound).
+        self.sizes: dict[Node, int] = {}
+        #: Per view: the sum of ``sizes`` over the ring's frames up to this one,
+        #: from a start that is the same for every frame of the ring (differences
+        #: of two totals are the sizes of the frames in between).
+        self.totals: dict[Node, int] = {}
         self._records: bool | None = None
 
     def has_records(self) -> bool:
@@ -88,12 +126,12 @@ class Publisher:
     snapshot at the next tick, then one delta per drain.
 
     >>> import flatsync
-    >>> pub = flatsync.Publisher(flatsync.DataHandler({"hp": 8}))
+    >>> pub = flatsync.Publisher(flatsync.DataHandler({"hp": 8}), session=bytes(range(8)))
     >>> pub.add_client("ann")
     >>> pub.tick()
     1
     >>> [p.hex(" ") for p in pub.packets_for("ann")]
-    ['11 01 a1 62 68 70 08']
+    ['11 01 00 01 02 03 04 05 06 07 a1 62 68 70 08']
     >>> pub.root["hp"] = 7
     >>> pub.tick()
     2
@@ -102,19 +140,32 @@ class Publisher:
 
     Args:
         root: The state. The publisher commits it now (what it holds is frame
-            0) and at every tick; nothing else should call its ``commit``.
+            0) and at every tick, and owns it from now on: ``root.commit()``
+            raises :exc:`~flatsync.CommitError` (call :meth:`tick`). A new
+            publisher over the same root takes it over: this one's
+            :meth:`tick` raises :exc:`~flatsync.CommitError` from then on.
         codec: The codec of every payload (a :class:`~flatsync.CborCodec` by
             default). Replicas must use the same.
         history: How many frames the ring keeps. A client whose last frame has
             left the ring gets a snapshot instead of a catch-up delta.
+        session: The publisher's identity (:attr:`session`), 8 bytes; random
+            by default. Pass one to make packets reproducible in tests; two
+            publishers must never share one.
 
     Raises:
         TypeError: ``root`` is not a :class:`~flatsync.DataHandler`.
         ValueError: ``root`` is a read-only replica or sits inside another
-            handler, or ``history`` is below 1.
+            handler, ``history`` is below 1, or ``session`` is not 8 bytes.
     """
 
-    def __init__(self, root: DataHandler, *, codec: Codec | None = None, history: int = 64) -> None:
+    def __init__(
+        self,
+        root: DataHandler,
+        *,
+        codec: Codec | None = None,
+        history: int = 64,
+        session: bytes | None = None,
+    ) -> None:
         if not isinstance(root, DataHandler):
             raise TypeError(f"a publisher's root is a DataHandler, not {type(root).__name__}")
         if root.readonly:
@@ -123,6 +174,11 @@ class Publisher:
             raise ValueError("a publisher's root must be a root (it sits inside another handler)")
         if history < 1:
             raise ValueError(f"history must be at least 1, not {history}")
+        if session is None:
+            session = secrets.token_bytes(SESSION_SIZE)
+        elif type(session) is not bytes or len(session) != SESSION_SIZE:
+            raise ValueError(f"a session identity is {SESSION_SIZE} bytes, not {session!r}")
+        self._session = session
         self._root = root
         self._codec: Codec = CborCodec() if codec is None else codec
         self._history = history
@@ -133,7 +189,15 @@ class Publisher:
         self._out = Outboxes()
         self._changing: set[Client] = set()
         self._cache: dict[tuple[Any, ...], _Built] = {}
-        root.commit()
+        #: Per view: (frame, encoded size of its snapshot then), for the lag bound.
+        self._snap_sizes: dict[Node, tuple[int, int]] = {}
+        #: Per (view, sent) of lagging SHARED clients: (frame, exact encoded size of
+        #: the merge from sent to that frame).
+        self._measured: dict[tuple[Node, int], tuple[int, int]] = {}
+        #: How many compiled view nodes the clients used at the last release.
+        self._nodes_kept = 0
+        root._commit()
+        root._owner = self  # from now on root.commit() raises CommitError
 
     # -- what it holds ------------------------------------------------------------------
 
@@ -146,6 +210,17 @@ class Publisher:
     def codec(self) -> Codec:
         """The codec of every payload."""
         return self._codec
+
+    @property
+    def session(self) -> bytes:
+        """The 8 bytes that identify this publisher (random unless given), for its whole life.
+
+        Every snapshot and every resync answer carries it, so that a replica
+        never applies a packet of this publisher to a state it built from
+        another one (or from an earlier run of the same server); a transport
+        sends it in its handshake (see :meth:`Replica.expect_session`).
+        """
+        return self._session
 
     @property
     def frame(self) -> int:
@@ -227,6 +302,21 @@ class Publisher:
         self._out.leave(c)
         self._changing.discard(c)
         del self._clients[client]
+        self._release_views()
+
+    def _release_views(self) -> None:
+        """Forget the compiled views no client uses, once they outnumber the used ones.
+
+        A release walks the used nodes; it runs when the compiled nodes are
+        more than twice those kept at the last release (plus 64), so its cost
+        is spread over the views compiled since.
+        """
+        compiler = self._compiler
+        if compiler.size <= 2 * self._nodes_kept + 64:
+            return
+        roots = {c.node for c in self._clients.values()}
+        self._nodes_kept = compiler.release(roots)
+        self._snap_sizes = {node: size for node, size in self._snap_sizes.items() if node in roots}
 
     def set_view(self, client: Hashable, view: View | None) -> None:
         """Change what ``client`` sees, from the next tick on.
@@ -281,11 +371,17 @@ class Publisher:
         left the ring) or a view transition. Nothing is encoded here.
 
         Raises:
+            CommitError: another publisher took the root over (nothing changes).
             Exception: whatever a view's predicate raises. The publisher must
                 then be discarded (some clients may have moved to the new frame
                 and others not).
         """
         root = self._root
+        if root._owner is not self:
+            raise CommitError(
+                "another Publisher took this root over: a root has one committer, and this "
+                "publisher must not tick any more"
+            )
         n = self._frame + 1
         frame = _Frame(n, root.diff())
         ring = self._ring
@@ -299,6 +395,10 @@ class Publisher:
                 c.private = delta
             elif delta:
                 c.private = merge(c.private, delta)
+            else:
+                continue
+            if c.bound is not None:
+                c.bound += self._frame_size(frame, c.node) + _MERGE_SLACK
 
         # View changes: the frame under the old view, then the transition to the new one.
         if self._changing:
@@ -326,6 +426,7 @@ class Publisher:
                 out.diverged(c, merge(pending, step) if step else pending, VIEW_CHANGED)
                 c.epoch = n
             self._changing.clear()
+            self._release_views()
 
         # The ring is bounded: before a frame leaves it, the clients that still
         # need it take their merged pending delta privately.
@@ -338,6 +439,10 @@ class Publisher:
             for c in [c for c in out.resyncs if c.resync is not None and c.resync < leaving]:
                 out.want_snapshot(c)
 
+        # A lagging client costs at most what its view's snapshot costs.
+        if out.holding or len(out.waiting) > 1 or self._measured:
+            self._bound_lag(n)
+
         # Snapshots, one per distinct view.
         if out.want:
             snapshots: dict[Node, dict[Any, Any]] = {}
@@ -347,10 +452,144 @@ class Publisher:
                     tree = snapshots[c.node] = project_state(root, c.node)
                 out.snapshot_taken(c, tree, n)
 
-        root.commit()
+        root._commit()
         self._frame = n
         self._cache.clear()
         return n
+
+    # -- the lag bound ------------------------------------------------------------------
+
+    def _frame_size(self, frame: _Frame, node: Node) -> int:
+        """The encoded size of what ``node`` sees of ``frame``'s delta."""
+        size = frame.sizes.get(node)
+        if size is None:
+            size = frame.sizes[node] = len(self._codec.encode(frame.for_view(node)))
+        return size
+
+    def _total(self, index: int, node: Node) -> int:
+        """``ring[index].totals[node]``, filled from the newest frame that has it.
+
+        The frames that have a total for ``node`` are always a run from the ring's
+        start, so filling goes forward only: a tick adds one frame per view.
+        """
+        ring = self._ring
+        known = index
+        while known >= 0 and node not in ring[known].totals:
+            known -= 1
+        total = ring[known].totals[node] if known >= 0 else 0
+        for k in range(known + 1, index + 1):
+            frame = ring[k]
+            total += self._frame_size(frame, node)
+            frame.totals[node] = total
+        return total
+
+    def _snapshot_size(self, node: Node, n: int, fresh: bool) -> int:
+        """The encoded size of ``node``'s snapshot: of frame ``n`` if ``fresh``, else
+        one measured within :data:`SNAPSHOT_SIZE_AGE` frames (the state of frame
+        ``n`` is the root's during the tick)."""
+        known = self._snap_sizes.get(node)
+        if known is not None and (
+            known[0] == n or (not fresh and n - known[0] <= SNAPSHOT_SIZE_AGE)
+        ):
+            return known[1]
+        size = len(self._codec.encode(project_state(self._root, node)))
+        self._snap_sizes[node] = (n, size)
+        return size
+
+    def _measure(self, delta: dict[Any, Any]) -> int | None:
+        """The encoded size of ``delta``, or ``None`` when it is over the codec's limits."""
+        try:
+            return len(self._codec.encode(delta))
+        except LimitError:
+            return None
+
+    def _bound_lag(self, n: int) -> None:
+        """Turn a lagging client's pending delta into a snapshot once it outgrows it.
+
+        A pending delta (the merge of the frames a client missed) grows with the
+        ticks when list operations pile up or keys come and go; a snapshot of
+        the client's view does not. Each lagging client (each group of SHARED
+        clients with the same view and chain end) carries an upper bound of its
+        pending delta's encoded size (the sum of the frames' sizes, plus
+        :data:`_MERGE_SLACK` per merge); only when the bound passes the
+        snapshot's size is the pending delta encoded to measure it (see
+        :meth:`_within` for what is decided then). The work is a few additions
+        per lagging client and tick, and an encoding each time a bound catches
+        up with a snapshot.
+        """
+        out = self._out
+        for c in list(out.holding):
+            bound = self._within(c.node, n, c.bound, c.private or {}, None)
+            if bound is None:
+                out.want_snapshot(c)
+            else:
+                c.bound = bound
+        # Lagging SHARED clients, by view and by the frame their chain ends at.
+        measured = self._measured
+        groups: dict[tuple[Node, int], list[Client]] = {}
+        for sent, waiting in out.waiting.items():
+            if sent < n - 1:
+                for c in waiting:
+                    groups.setdefault((c.node, sent), []).append(c)
+        for key in [key for key in measured if key not in groups]:
+            del measured[key]
+        if not groups:
+            return
+        first = self._ring[0].number
+        for key, clients in groups.items():
+            node, sent = key
+            start, bound = measured.get(key, (sent, 0))
+            # The sizes of frames start + 1 to n (start + 1 is in the ring).
+            after = start + 1 - first
+            bound += (
+                self._total(n - first, node)
+                - self._total(after, node)
+                + self._frame_size(self._ring[after], node)
+                + _MERGE_SLACK * (n - start)
+            )
+            kept = self._within(node, n, bound, None, sent)
+            if kept is None:
+                measured.pop(key, None)
+                for c in clients:
+                    out.want_snapshot(c)
+            elif kept != bound:
+                measured[key] = (n, kept)
+
+    def _within(
+        self,
+        node: Node,
+        n: int,
+        bound: int | None,
+        private: dict[Any, Any] | None,
+        sent: int | None,
+    ) -> int | None:
+        """Whether a pending delta under ``node`` stays a delta: its new bound, or ``None``.
+
+        The delta is ``private``, or else the merge of the frames since
+        ``sent``; ``bound`` is an upper bound of its encoded size (``None``:
+        unknown). Within the view's snapshot size plus :data:`LAG_ALLOWANCE` it
+        stays. Past it, the delta is encoded and measured: larger than
+        the snapshot (measured afresh) plus the allowance, or over the codec's
+        limits, it becomes the snapshot (``None``). For a snapshot of at least
+        :data:`_LARGE_SNAPSHOT` bytes it does so from 7/8 of the snapshot's
+        size already, so that a delta kept is at least an eighth of a snapshot
+        away from the next measure (the measures cost at most a few times what
+        the frames cost to encode).
+        """
+        allowance = LAG_ALLOWANCE
+        stale = self._snapshot_size(node, n, False)
+        if bound is not None and bound <= stale + allowance:
+            return bound
+        if private is None:
+            assert sent is not None
+            private = self._merged(node, sent, n)
+        size = self._measure(private)
+        snap = self._snapshot_size(node, n, True)
+        if size is None or size > snap + allowance:
+            return None
+        if snap >= _LARGE_SNAPSHOT and size > snap - snap // 8:
+            return None
+        return size
 
     # -- packets out ----------------------------------------------------------------------
 
@@ -388,10 +627,10 @@ class Publisher:
             if built is None:
                 assert c.snap is not None
                 tree = c.snap if not c.private else apply_delta(c.snap, c.private)
-                header = snapshot_header(latest)
+                header = snapshot_header(latest, self._session)
                 packet = header + self._codec.encode(tree)
                 ids = frozenset(record_ids(tree)) if has_records() else _NO_IDS
-                built = self._cache[key] = (packet, len(header), ids)
+                built = self._cache[key] = (packet, len(header), ids, Kind.SNAPSHOT)
             self._out.drained(c, latest)
             c.epoch = latest
             c.answered = (None, latest)
@@ -401,15 +640,15 @@ class Publisher:
         planned: list[tuple[_Built, int, int]] = []  # (packet, base, frame)
         catchup = c.resync
         if catchup is not None:
-            planned.append((self._shared_delta(c.node, catchup, sent), catchup, sent))
+            planned.append((self._shared_delta(c.node, catchup, sent, True), catchup, sent))
         if mode is PRIVATE:
             assert c.private is not None
             header = delta_header(latest, sent)
             packet = header + self._codec.encode(c.private)
             ids = frozenset(record_ids(c.private)) if has_records() else _NO_IDS
-            planned.append(((packet, len(header), ids), sent, latest))
+            planned.append(((packet, len(header), ids, Kind.DELTA), sent, latest))
         elif sent < latest:
-            planned.append((self._shared_delta(c.node, sent, latest), sent, latest))
+            planned.append((self._shared_delta(c.node, sent, latest, False), sent, latest))
         out = [self._schema_packet(c, built, base, frame, again) for built, base, frame in planned]
         if catchup is not None:
             self._out.resync_answered(c)
@@ -418,12 +657,19 @@ class Publisher:
             self._out.drained(c, latest)
         return out
 
-    def _shared_delta(self, node: Node, base: int, target: int) -> _Built:
-        key = ("d", node, base, target)
+    def _shared_delta(self, node: Node, base: int, target: int, answer: bool) -> _Built:
+        """The merge of frames ``base + 1`` to ``target`` as ``node`` sees them, as a packet.
+
+        ``answer``: a resync answer (an ANSWER header, with the session), else a DELTA.
+        """
+        key = ("a" if answer else "d", node, base, target)
         built = self._cache.get(key)
         if built is None:
             tree = self._merged(node, base, target)
-            header = delta_header(target, base)
+            kind = Kind.ANSWER if answer else Kind.DELTA
+            header = (
+                answer_header(target, base, self._session) if answer else delta_header(target, base)
+            )
             packet = header + self._codec.encode(tree)
             ring = self._ring
             first = ring[0].number
@@ -431,7 +677,7 @@ class Publisher:
                 ring[index].has_records() for index in range(base + 1 - first, target + 1 - first)
             )
             ids = frozenset(record_ids(tree)) if records else _NO_IDS
-            built = self._cache[key] = (packet, len(header), ids)
+            built = self._cache[key] = (packet, len(header), ids, kind)
         return built
 
     def _schema_packet(
@@ -453,7 +699,7 @@ class Publisher:
         ``None``) starts afresh: it carries the schemas its payload needs, and
         only those count as sent.
         """
-        packet, size, ids = built
+        packet, size, ids, kind = built
         schemas = c.schemas
         if base is None:
             schemas.clear()
@@ -479,7 +725,12 @@ class Publisher:
         if not entries:
             return packet
         table = schema_table(entries)
-        header = snapshot_header(frame, table) if base is None else delta_header(frame, base, table)
+        if base is None:
+            header = snapshot_header(frame, self._session, table)
+        elif kind is Kind.ANSWER:
+            header = answer_header(frame, base, self._session, table)
+        else:
+            header = delta_header(frame, base, table)
         return header + packet[size:]
 
     # -- packets in -----------------------------------------------------------------------
@@ -495,19 +746,28 @@ class Publisher:
         an answer already drained covers (they crossed it on the way) are
         ignored, as are acknowledgements older than one already received.
 
+        A packet of a replica that follows another session (another publisher,
+        or an earlier run of this server) never raises: an acknowledgement of a
+        frame never sent to this client is ignored (the client's next packet
+        from here is a snapshot, or the replica refuses what is not of its
+        session), and a resync request from a frame never sent to this client
+        schedules a snapshot. A resync request of another session that names a
+        frame this client was sent is answered as usual: the answer carries
+        :attr:`session`, which that replica refuses, and asks for a snapshot.
+
         Raises:
             KeyError: no such client.
-            FrameError: the packet is malformed, of another format version, not
-                something a replica sends, or it names a frame the publisher has
-                not sent to this client. Nothing changes.
+            FrameError: the packet is malformed, of another format version, or
+                not something a replica sends (a frame). Nothing changes. A
+                transport should close such a peer's connection.
         """
         c = self._client(client)
         header = parse(packet)
         kind = header.kind
-        if kind is Kind.DELTA or kind is Kind.SNAPSHOT:
+        if kind is Kind.DELTA or kind is Kind.SNAPSHOT or kind is Kind.ANSWER:
+            name = "a resync answer" if kind is Kind.ANSWER else f"a {kind.name.lower()} frame"
             raise FrameError(
-                f"client {client!r} sent a {kind.name.lower()} frame; a publisher receives "
-                "acknowledgements and requests"
+                f"client {client!r} sent {name}; a publisher receives acknowledgements and requests"
             )
         if header.size != len(packet):
             raise FrameError(
@@ -529,15 +789,13 @@ class Publisher:
             self._out.want_snapshot(c)
             return
         held = header.frame
-        if held > self._frame:
-            raise FrameError(
-                f"client {client!r} says it holds frame {held}, but the latest frame is "
-                f"{self._frame} (a replica follows one publisher: make a new one to follow another)"
-            )
         if c.sent is None:
             return  # from an earlier connection: this one has had nothing yet
         if held > c.sent:
-            raise FrameError(f"client {client!r} says it holds frame {held}, never sent to it")
+            # Never sent to it: the replica holds a state of another session.
+            if kind is Kind.RESYNC and c.mode is not NEW and c.mode is not SNAPSHOT:
+                self._out.want_snapshot(c)
+            return
         if c.acked is not None and held < c.acked:
             return  # an old packet, overtaken
         c.acked = held

@@ -13,14 +13,16 @@ from typing import Any
 
 from .._codecs._cbor import CborCodec
 from .._codecs._codec import Codec
+from .._codecs._sniff import other_codec
 from .._handlers._base import snapshot_value
 from .._handlers._data import DataHandler, stored_key
 from .._tree._errors import DecodeError, FrameError, LimitError, PatchError
 from .._tree._events import Event
-from .._tree._markers import DELETED, Replace
+from .._tree._markers import DELETED, Marker, Replace
+from .._tree._records import RecordSnapshot
 from .._tree._values import ABSENT, VALUE_TYPES, same_value
 from ._events import DropReason, FrameApplied, FrameDropped
-from ._frames import Header, Kind, ack, parse, refresh, resync
+from ._frames import SESSION_SIZE, Header, Kind, ack, parse, refresh, resync
 from ._records import Schema, merge_schemas, schemas_in_use
 
 __all__ = ["Replica"]
@@ -40,14 +42,25 @@ class Replica:
 
     >>> import flatsync
     >>> replica = flatsync.Replica()
-    >>> replica.receive(bytes.fromhex("11 01 a1 62 68 70 08"))
+    >>> replica.receive(bytes.fromhex("11 01 00 01 02 03 04 05 06 07 a1 62 68 70 08"))
     [Added(path=('hp',), new=8), FrameApplied(frame=1, base=None)]
+    >>> replica.session.hex(" ")
+    '00 01 02 03 04 05 06 07'
     >>> replica.packet_to_send().hex(" ")
     '12 01'
     >>> replica.receive(bytes.fromhex("10 03 01 a1 62 68 70 06"))
     [FrameDropped(frame=3, base=2, reason='gap')]
     >>> replica.state, replica.packet_to_send().hex(" ")
     (DataHandler({'hp': 8}), '13 01 02')
+
+    Each snapshot and each resync answer carries the publisher's
+    :attr:`~flatsync.Publisher.session`: a snapshot of another session
+    replaces the state whatever its frame number (a restarted server leads
+    its clients to a fresh snapshot that way), and a resync answer of another
+    session is refused (:class:`FrameDropped` with reason ``"session"``) and
+    a snapshot asked for. A common delta does not carry the session: a
+    transport that reconnects tells the replica which session it now follows
+    with :meth:`expect_session`.
 
     Records arrive as instances of their class where it is registered in the
     replica's process, and as read-only :class:`~flatsync.RecordView` mappings
@@ -63,6 +76,9 @@ class Replica:
         self._state = DataHandler.from_snapshot({})
         self._schemas: dict[int, Schema] = {}
         self._frame: int | None = None
+        self._session: bytes | None = None
+        #: The session a transport said the packets come from (expect_session), or None.
+        self._expected: bytes | None = None
         self._ack: int | None = None
         #: A pending request: (kind, the rejected base or None).
         self._request: tuple[Kind, int | None] | None = None
@@ -83,6 +99,30 @@ class Replica:
         return self._codec
 
     @property
+    def session(self) -> bytes | None:
+        """The :attr:`~flatsync.Publisher.session` of the state held, or ``None`` before the first snapshot."""
+        return self._session
+
+    def expect_session(self, session: bytes) -> None:
+        """Say which publisher's session the packets from now on come from (a transport's handshake).
+
+        When the state is of another session, deltas are refused
+        (:class:`FrameDropped` with reason ``"session"``) from now on, and a
+        refresh request is queued, until a snapshot of ``session`` arrives;
+        snapshots of any other session are refused too. When the state is of
+        ``session`` (a reconnection to the same server), nothing changes:
+        deltas from the frame held apply as before.
+
+        Raises:
+            ValueError: ``session`` is not 8 bytes (nothing changes).
+        """
+        if type(session) is not bytes or len(session) != SESSION_SIZE:
+            raise ValueError(f"a session identity is {SESSION_SIZE} bytes, not {session!r}")
+        self._expected = session
+        if self._session is not None and self._session != session:
+            self._request = (Kind.REFRESH, None)
+
+    @property
     def schemas(self) -> dict[int, Schema]:
         """What the publisher sent of record schemas, as ``{id: (name, field names)}`` (a copy)."""
         return dict(self._schemas)
@@ -98,14 +138,18 @@ class Replica:
     ) -> list[Event | FrameApplied | FrameDropped]:
         """Apply one packet from the publisher; return what changed.
 
-        A snapshot newer than the state, or a delta built on exactly the frame
-        the state is at, is applied: the result is the
+        A snapshot newer than the state or of another session, or a delta built
+        on exactly the frame the state is at, is applied: the result is the
         :class:`~flatsync.Added`/:class:`~flatsync.Removed`/:class:`~flatsync.Changed`
         events, then a :class:`FrameApplied`, and an acknowledgement is queued.
         Any other packet changes nothing and gives one :class:`FrameDropped`:
         a duplicate or an older packet is ignored, and a packet that shows the
         replica missed something (a gap) queues a request to resync from the
-        frame it holds (or, before the first snapshot, a refresh request).
+        frame it holds (or, before the first snapshot, a refresh request). A
+        resync answer of another session than the state's, or a delta while the
+        transport said the packets come from another session
+        (:meth:`expect_session`), is dropped with reason ``"session"`` and
+        queues a refresh request.
 
         When it raises, the state, the frame and the record schemas are exactly
         as they were.
@@ -114,7 +158,9 @@ class Replica:
             FrameError: the header is malformed (its schema table too), of
                 another format version, or not a frame (an acknowledgement).
             DecodeError, LimitError: the payload does not decode; the packet
-                counts as lost (a resync request is queued).
+                counts as lost (a resync request is queued). When it decodes in
+                another built-in codec, the message says "codec mismatch" and
+                names it.
             PatchError: the payload decodes but does not fit the state, which
                 means the two sides disagree: a refresh request is queued. Also
                 when the packet's schema table gives a record other fields than
@@ -126,9 +172,15 @@ class Replica:
         kind = header.kind
         frame = header.frame
         held = self._frame
-        if kind is Kind.DELTA:
+        if kind is Kind.DELTA or kind is Kind.ANSWER:
             base = header.base
             assert base is not None
+            expected = self._expected
+            if (
+                header.session is not None and held is not None and header.session != self._session
+            ) or (expected is not None and expected != self._session):
+                self._ask(Kind.REFRESH, None)
+                return [FrameDropped(frame=frame, base=base, reason="session")]
             if held is None or base != held:
                 if held is not None and frame <= held:
                     reason: DropReason = "duplicate" if frame == held else "stale"
@@ -139,9 +191,9 @@ class Replica:
             schemas = self._learn(header)
             try:
                 delta = self._codec.decode(memoryview(packet)[header.size :])
-            except (DecodeError, LimitError):
+            except (DecodeError, LimitError) as exc:
                 self._ask(Kind.RESYNC, base)
-                raise
+                raise self._mismatch(exc, packet, header) from None
             try:
                 with schemas_in_use(schemas):
                     events: list[Event | FrameApplied | FrameDropped] = list(
@@ -155,15 +207,25 @@ class Replica:
             events.append(FrameApplied(frame=frame, base=base))
             return events
         if kind is Kind.SNAPSHOT:
-            if held is not None and frame <= held:
+            session = header.session
+            assert session is not None
+            expected = self._expected
+            if expected is not None and session != expected:
+                return [FrameDropped(frame=frame, base=None, reason="session")]
+            fresh = session != self._session
+            if held is not None and frame <= held and not fresh:
                 reason = "duplicate" if frame == held else "stale"
                 return [FrameDropped(frame=frame, base=None, reason=reason)]
-            schemas = self._learn(header)
+            schemas = (
+                merge_schemas({}, ((rid, (n, f)) for rid, n, f in header.schemas))
+                if fresh
+                else self._learn(header)
+            )
             try:
                 tree = self._codec.decode(memoryview(packet)[header.size :])
-            except (DecodeError, LimitError):
+            except (DecodeError, LimitError) as exc:
                 self._ask(Kind.REFRESH, None)
-                raise
+                raise self._mismatch(exc, packet, header) from None
             try:
                 if type(tree) is not dict:
                     raise PatchError(
@@ -175,11 +237,26 @@ class Replica:
                 self._ask(Kind.REFRESH, None)
                 raise
             self._schemas = schemas
+            self._session = session
             self._applied(frame)
             self._request = None
             events.append(FrameApplied(frame=frame, base=None))
             return events
         raise FrameError(f"a replica receives frames, not a {kind.name.lower()} packet")
+
+    def _mismatch(
+        self, exc: DecodeError | LimitError, packet: bytes | bytearray | memoryview, header: Header
+    ) -> DecodeError | LimitError:
+        """``exc``, or a :class:`DecodeError` that says the payload is in another codec."""
+        if type(exc) is not DecodeError:
+            return exc
+        name = other_codec(memoryview(packet)[header.size :], self._codec)
+        if name is None:
+            return exc
+        return DecodeError(
+            f"codec mismatch: the payload is {name}, but this replica decodes "
+            f"{self._codec.name} (give the Replica the publisher's codec); {exc}"
+        )
 
     def _applied(self, frame: int) -> None:
         self._frame = frame
@@ -269,6 +346,16 @@ def _same_tree(a: Any, b: Any) -> bool:
         return True
     if t is list:
         return len(a) == len(b) and all(_same_tree(x, y) for x, y in zip(a, b, strict=True))
+    if t is tuple:  # a tuple value, or a record's values (which may hold dicts and lists)
+        return len(a) == len(b) and all(_same_tree(x, y) for x, y in zip(a, b, strict=True))
     if t in VALUE_TYPES:
         return same_value(a, b)
+    if t is RecordSnapshot:
+        # Not ``==``: that would take -0.0 for 0.0 and 1 for True in the fields.
+        return a.id == b.id and _same_tree(a.values, b.values)
+    if isinstance(a, Marker):
+        # Other typed snapshots (a board's): compare what they hold, strictly.
+        slots = [name for cls in t.__mro__ for name in getattr(cls, "__slots__", ())]
+        if slots:
+            return all(_same_tree(getattr(a, name), getattr(b, name)) for name in slots)
     return bool(a == b)

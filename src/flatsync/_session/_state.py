@@ -155,6 +155,7 @@ class Client:
     __slots__ = (
         "acked",
         "answered",
+        "bound",
         "epoch",
         "id",
         "mode",
@@ -185,6 +186,8 @@ class Client:
         self.acked: int | None = None
         #: PRIVATE: the merged delta from ``sent``; SNAPSHOT: the delta since the snapshot.
         self.private: dict[Any, Any] | None = None
+        #: An upper bound on the encoded size of ``private`` (None: unknown, measure it).
+        self.bound: int | None = None
         self.snap: dict[Any, Any] | None = None
         self.snap_frame = 0
         #: A pending catch-up from this frame (answer to a resync request).
@@ -241,6 +244,7 @@ class Outboxes:
         c.snap = tree
         c.snap_frame = frame
         c.private = None
+        c.bound = 0
         self.holding.add(c)
 
     def drained(self, c: Client, latest: int) -> None:
@@ -273,6 +277,7 @@ class Outboxes:
         if old is SHARED:
             self._stop_waiting(c)
         c.private = private
+        c.bound = None
         self.holding.add(c)
 
     def ask_resync(self, c: Client, held: int) -> None:

@@ -255,6 +255,32 @@ class ViewCompiler:
         node.enumerable = node.default is None and node.preds is None
         return node
 
+    @property
+    def size(self) -> int:
+        """How many nodes are compiled (interned) now."""
+        return len(self._nodes)
+
+    def release(self, roots: Iterable[Node]) -> int:
+        """Forget every compiled node that ``roots`` do not reach; return how many are kept.
+
+        The nodes that ``roots`` reach through literal keys and "any other key"
+        stay the same objects; those computed for predicate matches are
+        compiled again when asked for (an equal node, another object).
+        """
+        live: set[int] = {id(self.everything), id(self.nothing)}
+        stack = [node for node in roots if node is not None]
+        while stack:
+            node = stack.pop()
+            if id(node) in live:
+                continue
+            live.add(id(node))
+            stack.extend(child for child in node.fixed.values() if child is not None)
+            if node.default is not None:
+                stack.append(node.default)
+        self._nodes = {ident: node for ident, node in self._nodes.items() if id(node) in live}
+        self._tails = {ident: tails for ident, tails in self._tails.items() if ident in live}
+        return len(self._nodes)
+
     def _child_with_predicates(self, node: Node, key: Any) -> Node | None:
         tails = list(self._tails[id(node)].get(key, node.any_tails))
         assert node.preds is not None

@@ -12,6 +12,7 @@ Python's own ``TypeError``/``KeyError``/``ValueError`` like a ``dict`` would.
 from __future__ import annotations
 
 __all__ = [
+    "CommitError",
     "DecodeError",
     "EncodeError",
     "FlatsyncError",
@@ -75,3 +76,13 @@ class PatchError(FlatsyncError, ValueError):
 
 class ReadOnlyError(FlatsyncError, TypeError):
     """A local write to a replica: replicas change only through ``patch``."""
+
+
+class CommitError(FlatsyncError, RuntimeError):
+    """``commit()`` on a root that a :class:`~flatsync.Publisher` owns.
+
+    The publisher commits its root at every :meth:`~flatsync.Publisher.tick`,
+    after it took the changes as a frame; a commit from anyone else would throw
+    changes away before any client got them. Nothing changed: call
+    :meth:`Publisher.tick() <flatsync.Publisher.tick>` instead.
+    """

@@ -334,7 +334,22 @@ def claim_record(wire_name: str, names: tuple[str, ...], given_id: Any, cls: typ
             f"the record name {wire_name!r} is taken by {known.__module__}.{known.__qualname__}; "
             "give this class another name, e.g. @flatsync.record(name=...)"
         )
-    # The same class declared again (a module reloaded) replaces its earlier self.
+    # The same class declared again (a module reloaded, a notebook cell run again)
+    # replaces its earlier self, if its shape on the wire is the same: with other
+    # fields, the instances made before would reach replicas with their values
+    # under the new field names, by position.
+    if known is not None:
+        spec = known.__flatsync_record__
+        old_names = tuple(spec.fields)
+        if old_names != names or spec.id != rid:
+            was = f"the fields {old_names}" if old_names != names else f"the id {spec.id}"
+            now = f"{names}" if old_names != names else f"{rid}"
+            raise ValueError(
+                f"record {wire_name!r} is already declared in this process with {was}, "
+                f"not {now}: a record's fields and id cannot change while it runs (the "
+                "instances made before would arrive with their fields renamed); restart "
+                "the process, or give the new class another name"
+            )
     previous = _previous_id(wire_name)
     for other_id, (other_name, other_fields) in _SCHEMAS.items():
         if other_id == previous:

@@ -176,6 +176,26 @@ def check_key(key: Any, path: Path, error: type[Exception] = TypeError) -> None:
     )
 
 
+def _check_tuple_item(
+    item: Any, tup: tuple[Any, ...], path: Path, error: type[Exception], depth: int
+) -> None:
+    """Check an item of the tuple ``tup`` at ``path``; an error names the tuple and the index."""
+    t = type(item)
+    if t is float:
+        return
+    index = next(i for i, other in enumerate(tup) if other is item)
+    if t is tuple:
+        check_value(item, (*path, index), error, depth)
+        return
+    if t in VALUE_TYPES:
+        return
+    raise error(
+        f"{format_path(path)}: unsupported value type {t.__name__} at index {index} of a "
+        "tuple; a tuple holds only int, str, bytes, bool, float, None, tuples of those and "
+        f"registered value types (use a list for a sequence that holds a {t.__name__})"
+    )
+
+
 def check_value(value: Any, path: Path, error: type[Exception] = TypeError, depth: int = 0) -> None:
     """Check an immutable value (scalar, bytes, float, tuple of values)."""
     t = type(value)
@@ -186,7 +206,7 @@ def check_value(value: Any, path: Path, error: type[Exception] = TypeError, dept
             raise error(f"{format_path(path)}: tuples nest deeper than {MAX_TUPLE_DEPTH}")
         for item in value:
             if type(item) not in ATOMS:
-                check_value(item, path, error, depth + 1)
+                _check_tuple_item(item, value, path, error, depth + 1)
         return
     if t in VALUE_TYPES:  # a type registered with flatsync.register_type
         return
