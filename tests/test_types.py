@@ -105,7 +105,7 @@ def test_registration_rules() -> None:
     again = register_type(
         Vec2, name="Vec2", to_tree=lambda v: (v.x, v.y), from_tree=lambda t: Vec2(*t)
     )
-    assert again == flatsync.ValueType(Vec2, "Vec2", again.to_tree, again.from_tree)
+    assert again == flatsync.protocol.ValueType(Vec2, "Vec2", again.to_tree, again.from_tree)
 
 
 def test_user_values_are_values_not_keys() -> None:

@@ -42,7 +42,7 @@ from ._tree._errors import (
 from ._tree._events import Added, CellsChanged, Changed, Event, Removed
 from ._tree._markers import DELETED
 from ._tree._merge import merge
-from ._tree._types import ValueType, register_type
+from ._tree._types import register_type
 from ._tree._values import Delta, Snapshot
 
 try:
@@ -86,7 +86,6 @@ __all__ = [
     "SessionEvent",
     "Snapshot",
     "TiledWorld",
-    "ValueType",
     "View",
     "__version__",
     "merge",

@@ -23,6 +23,7 @@ from ._tree._markers import (
 )
 from ._tree._merge import apply_delta, merge
 from ._tree._records import RecordDelta, RecordSnapshot, add_record_schemas, record_schemas
+from ._tree._types import ValueType
 from ._tree._values import Delta, Snapshot
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "Replace",
     "Snapshot",
     "TypedDelta",
+    "ValueType",
     "add_record_schemas",
     "apply_delta",
     "merge",

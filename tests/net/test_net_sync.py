@@ -226,7 +226,8 @@ def test_a_reconnect_within_the_history_gets_a_delta_and_beyond_it_a_snapshot() 
             proxy.up = True
             await eventually(lambda: synced(client, server))
             assert new_packets(before)[0] == bytes.fromhex("10 03 02 a1 62 68 70 05")
-            assert client.snapshot_bytes == len(bytes.fromhex("11 01 a1 62 68 70 08"))
+            # The first snapshot: its header, the 8 bytes of the session, {"hp": 8}.
+            assert client.snapshot_bytes == len(bytes.fromhex("11 01") + server.session) + 5
             assert peer is next(iter(server.clients.values()))  # the same client, resumed
 
             # Beyond the history (4 frames): frame 4 is lost in flight, the line drops, and
@@ -243,7 +244,9 @@ def test_a_reconnect_within_the_history_gets_a_delta_and_beyond_it_a_snapshot() 
             await eventually(lambda: peer.connected)
             server.tick()
             await eventually(lambda: synced(client, server))
-            assert new_packets(before)[0] == bytes.fromhex("11 0f a1 62 68 70 04")
+            assert new_packets(before)[0] == (
+                bytes.fromhex("11 0f") + server.session + bytes.fromhex("a1 62 68 70 04")
+            )
             assert strict_equal(client.state, {"hp": 4})
             await client.close()
             await proxy.close()

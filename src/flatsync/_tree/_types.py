@@ -4,7 +4,7 @@ A value type is an immutable class of yours (a frozen dataclass, an
 ``enum.Enum``, a ``datetime``, a ``uuid.UUID``) that a handler stores as it
 is, like a tuple, and that every codec carries as a *named* protocol tree:
 ``to_tree`` turns a value into a tree, ``from_tree`` turns that tree back
-into an equal value. One call to :func:`register_type` teaches the handlers
+into an equal value. One call to :func:`~flatsync.register_type` teaches the handlers
 and every codec, including the codecs of other packages that build on
 :class:`~flatsync.Codec`.
 """
@@ -37,7 +37,7 @@ MAX_NAME_LENGTH = 255
 class ValueType:
     """How one class of immutable values travels: a name and two functions.
 
-    Build it with :func:`register_type`, which also makes it known to every
+    Build it with :func:`~flatsync.register_type`, which also makes it known to every
     handler and codec.
 
     Attributes:
@@ -111,7 +111,7 @@ def register_type(
             a peer sent, so it should check the tree's shape.
 
     Returns:
-        The registered :class:`ValueType`.
+        The registered :class:`~flatsync.protocol.ValueType`.
 
     Raises:
         TypeError: ``cls`` is not a class, or is a type flatsync already

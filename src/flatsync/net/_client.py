@@ -372,6 +372,8 @@ class Client:
             # Never a mixed state: what was built from another session is dropped whole.
             self.replica = Replica(self.codec)
         self.session = welcome.session
+        # The replica refuses whatever is not of this session until its snapshot comes.
+        self.replica.expect_session(welcome.session)
         self.client_id = welcome.client
         self._key = welcome.key
         self.server_name = welcome.server

@@ -201,8 +201,9 @@ class Server:
             raise ValueError(f"max_in_flight must be at least 1, not {max_in_flight}")
         self.name = name
         self.tick_rate = tick_rate
-        #: This run's identity, 16 random bytes drawn when the server is made.
-        self.session = os.urandom(ID_SIZE)
+        #: This run's identity, which is the publisher's session (8 random bytes
+        #: drawn when the publisher is made, carried by its snapshots too).
+        self.session = self.publisher.session
         self.on_join = on_join
         self.on_leave = on_leave
         self.on_message = on_message
