@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, overload
 
 from .._tree._errors import PatchError
-from .._tree._events import Added, Changed, Event, Removed
+from .._tree._events import Added, Changed, Event, Removed, new_event
 from .._tree._markers import DELETED, NESTED_DELTAS, Replace
 from .._tree._values import (
     ABSENT,
@@ -349,6 +349,8 @@ class DataHandler(dict[Any, Any], Handler):
             if type(key) not in _SIMPLE_KEYS and not key_ok(key):
                 check_key(key, path, PatchError)
             t = type(change)
+            if t in SCALARS:
+                continue  # the common case: a scalar fits anywhere, with nothing to check
             if t in NESTED_DELTAS:
                 cur = _dget(self, key, ABSENT)
                 if type(cur) in VALUE_TYPES or cur is ABSENT or cur._delta_type is not t:
@@ -365,20 +367,28 @@ class DataHandler(dict[Any, Any], Handler):
             else:
                 check_snapshot_value(change, (*path, key))
 
-    def _apply(self, delta: Any, path: Path, events: list[Event]) -> None:
+    def _apply(self, delta: Any, path: Path, events: list[Event] | None) -> None:
         readonly = self._readonly
         for key, change in delta.items():
             cur = _dget(self, key, ABSENT)
             t = type(change)
+            if readonly and t in SCALARS and type(cur) in SCALARS:
+                # The common case on a replica: a scalar over a scalar, nothing to
+                # build, detach or record (what the general path below does for it).
+                _dset(self, key, change)
+                if events is not None:
+                    events.append(new_event(Changed, ((*path, key), cur, change)))
+                continue
             if t in NESTED_DELTAS:
-                cur._apply(change, (*path, key), events)
+                cur._apply(change, path if events is None else (*path, key), events)
                 continue
             if change is DELETED:
                 if cur is ABSENT:
                     continue
                 _ddel(self, key)
                 self._removed(key, cur, readonly)
-                events.append(Removed(path=(*path, key), old=cur))
+                if events is not None:
+                    events.append(new_event(Removed, ((*path, key), cur)))
                 continue
             if t is Replace:
                 value = build_value(change.value, readonly)
@@ -397,10 +407,12 @@ class DataHandler(dict[Any, Any], Handler):
                 value._parent = self
                 value._key = key
             _dset(self, key, value)
+            if events is None:
+                continue
             if cur is ABSENT:
-                events.append(Added(path=(*path, key), new=value))
+                events.append(new_event(Added, ((*path, key), value)))
             else:
-                events.append(Changed(path=(*path, key), old=cur, new=value))
+                events.append(new_event(Changed, ((*path, key), cur, value)))
 
     def _removed(self, key: Any, old: Any, readonly: bool) -> None:
         if readonly:
