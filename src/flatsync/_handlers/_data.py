@@ -300,7 +300,16 @@ class DataHandler(dict[Any, Any], Handler):
                 continue
             t = type(cur)
             if t in VALUE_TYPES:
-                if cur is orig or same_value(cur, orig):
+                if cur is orig:
+                    continue
+                # A scalar that differs from a scalar of its type and is not a NaN is
+                # plainly a change (same_value's rule without the calls); anything
+                # else asks the rule.
+                if (
+                    t is type(orig)
+                    and (t not in SCALARS or cur == orig or cur != cur)
+                    and same_value(cur, orig)
+                ):
                     continue
                 out[key] = cur
             elif cur is orig:
