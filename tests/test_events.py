@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import flatsync
 from flatsync import Added, ByteHandler, CellsChanged, Changed, DataHandler, ListHandler, Removed
+from flatsync._handlers._data import _CLEAN
 from flatsync.testing import assert_strict_equal, record_registry, snapshots, values
 
 CODEC = flatsync.CborCodec()
@@ -193,6 +194,7 @@ def test_patch_without_events_changes_the_state_exactly_as_with_events(
             assert_strict_equal(quiet, source)
             assert_strict_equal(quiet.diff(), told.diff())  # the same changes tracked
             assert bool(events) == bool(delta)
+        assert not _CLEAN, "the shared change set of clean handlers was written to"
 
 
 def _every_event_kind() -> Iterator[tuple[flatsync.Handler, Any]]:
