@@ -64,22 +64,31 @@ _FLOATS = {0xF9: _unpack_e, 0xFA: _unpack_f, 0xFB: _unpack_d}
 
 
 #: Encoded floats by value, for the values a game repeats (grid positions, hit
-#: points): a hit skips two struct round trips. Zero is never cached (``-0.0 ==
-#: 0.0`` would find the other's bytes), nor NaN (it never equals itself).
+#: points): a hit skips the struct round trips. Only halves and singles are
+#: cached: an arbitrary double seldom comes again, and would only push them
+#: out. Zero is never cached (``-0.0 == 0.0`` would find the other's bytes),
+#: nor NaN (it is always a double).
 _FLOAT_BYTES: dict[float, bytes] = {}
 _FLOAT_CACHE_SIZE = 4096
 
 
 def _encode_float(encoder: cbor2.CBOREncoder, value: float) -> None:
     data = _FLOAT_BYTES.get(value)
-    if data is not None and value:
-        encoder.write(data)
-        return
-    data = _float_bytes(value)
-    if value and value == value:
-        if len(_FLOAT_BYTES) >= _FLOAT_CACHE_SIZE:
-            _FLOAT_BYTES.clear()
-        _FLOAT_BYTES[value] = data
+    if data is None or not value:
+        # The common miss, an arbitrary double, is decided here: no single holds
+        # it (nor a NaN, which never equals itself), so no half does either.
+        try:
+            narrow = _unpack_f(_pack_f(value))[0] == value
+        except OverflowError:
+            narrow = False
+        if narrow:
+            data = _float_bytes(value)
+            if value:
+                if len(_FLOAT_BYTES) >= _FLOAT_CACHE_SIZE:
+                    _FLOAT_BYTES.clear()
+                _FLOAT_BYTES[value] = data
+        else:
+            data = b"\xfb" + _pack_d(value)
     encoder.write(data)
 
 
