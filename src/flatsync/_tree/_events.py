@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 
 __all__ = ["Added", "CellsChanged", "Changed", "Event", "Removed", "new_event"]
 
@@ -21,62 +21,74 @@ __all__ = ["Added", "CellsChanged", "Changed", "Event", "Removed", "new_event"]
 new_event = tuple.__new__
 
 
-class _Event(tuple[Any, ...]):
-    """What every event shares: a tuple of its fields, compared and hashed as a value.
+# What every event shares, set on each event class by @_event (a base class of
+# their own would show as a private base in the API docs). An event is a tuple
+# of its fields: a tuple subclass costs a fraction of what a frozen attrs
+# instance costs to build (a ``patch`` builds one per changed entry), and it
+# behaves as the attrs records it replaced: keyword construction, read-only
+# attributes, equality only with an event of the same class (never with a plain
+# tuple), a hash, no ordering, and a ``repr`` of the fields by name.
 
-    A tuple subclass costs a fraction of what a frozen attrs instance costs to
-    build (a ``patch`` builds one per changed entry). It behaves as the attrs
-    records it replaced: keyword construction, read-only attributes, equality
-    only with an event of the same class (never with a plain tuple), a hash,
-    no ordering, and a ``repr`` of the fields by name.
-    """
 
-    __slots__ = ()
+def _eq(self: tuple[Any, ...], other: object) -> Any:
+    if other.__class__ is self.__class__:
+        return tuple.__eq__(self, other)
+    if isinstance(other, tuple):
+        return False  # not the tuple's element-wise equality
+    return NotImplemented
 
-    #: The field names, in order.
-    _fields: tuple[str, ...] = ()
 
-    # Hidden from type checkers, which narrow a union of events by ``==`` only
-    # where no class defines its own ``__eq__`` (as with the attrs records).
-    if not TYPE_CHECKING:
+def _ne(self: tuple[Any, ...], other: object) -> Any:
+    if other.__class__ is self.__class__:
+        return tuple.__ne__(self, other)
+    if isinstance(other, tuple):
+        return True
+    return NotImplemented
 
-        def __eq__(self, other: object) -> bool:
-            if other.__class__ is self.__class__:
-                return tuple.__eq__(self, other)
-            if isinstance(other, tuple):
-                return False  # not the tuple's element-wise equality
-            return NotImplemented
 
-        def __ne__(self, other: object) -> bool:
-            if other.__class__ is self.__class__:
-                return tuple.__ne__(self, other)
-            if isinstance(other, tuple):
-                return True
-            return NotImplemented
+def _unordered(self: tuple[Any, ...], other: object) -> Any:
+    return NotImplemented
 
-        __hash__ = tuple.__hash__
 
-        def __lt__(self, other: object) -> bool:
-            return NotImplemented
+def _repr(self: Any) -> str:
+    fields = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self, strict=True))
+    return f"{type(self).__name__}({fields})"
 
-        __le__ = __gt__ = __ge__ = __lt__
 
-    def __repr__(self) -> str:
-        fields = ", ".join(
-            f"{name}={value!r}" for name, value in zip(self._fields, self, strict=True)
-        )
-        return f"{type(self).__name__}({fields})"
+def _getnewargs_ex(self: Any) -> tuple[tuple[()], dict[str, Any]]:
+    # Pickling and copying rebuild through the keyword constructor.
+    return (), dict(zip(self._fields, self, strict=True))
 
-    def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, Any]]:
-        # Pickling and copying rebuild through the keyword constructor.
-        return (), dict(zip(self._fields, self, strict=True))
+
+_EventT = TypeVar("_EventT", bound=type)
+
+
+def _event(cls: _EventT) -> _EventT:
+    # Type checkers do not see these methods, as they did not see the attrs
+    # records' own: they narrow a union of events by ``==`` only then.
+    methods: dict[str, Any] = {
+        "__eq__": _eq,
+        "__ne__": _ne,
+        "__hash__": tuple.__hash__,
+        "__lt__": _unordered,
+        "__le__": _unordered,
+        "__gt__": _unordered,
+        "__ge__": _unordered,
+        "__repr__": _repr,
+        "__getnewargs_ex__": _getnewargs_ex,
+    }
+    for name, method in methods.items():
+        if name not in cls.__dict__:
+            setattr(cls, name, method)
+    return cls
 
 
 def _field(index: int, doc: str) -> Any:
     return property(itemgetter(index), doc=doc)
 
 
-class Added(_Event):
+@_event
+class Added(tuple[Any, ...]):
     """An entry appeared at ``path`` with value ``new``."""
 
     __slots__ = ()
@@ -98,7 +110,8 @@ class Added(_Event):
         new = _field(1, "Its value.")
 
 
-class Removed(_Event):
+@_event
+class Removed(tuple[Any, ...]):
     """The entry at ``path`` was removed; it held ``old``."""
 
     __slots__ = ()
@@ -120,7 +133,8 @@ class Removed(_Event):
         old = _field(1, "The value it held.")
 
 
-class Changed(_Event):
+@_event
+class Changed(tuple[Any, ...]):
     """The entry at ``path`` went from ``old`` to ``new``.
 
     When a whole container is replaced, ``old`` is the detached handler and
@@ -160,7 +174,8 @@ def _brief(items: tuple[Any, ...]) -> str:
     return f"<{len(items):,} items>"
 
 
-class CellsChanged(_Event):
+@_event
+class CellsChanged(tuple[Any, ...]):
     """Items of the board (:class:`~flatsync.ByteHandler`) at ``path`` changed.
 
     A board's :meth:`~flatsync.ByteHandler.patch` returns one such event (or
@@ -184,13 +199,6 @@ class CellsChanged(_Event):
     CellsChanged(path=(), shape=(4, 4), indices=(9, 15), old=(0, 0), new=(5, 9))
     >>> event.positions()
     [(2, 1), (3, 3)]
-
-    Attributes:
-        path: The board's path (not an item's).
-        shape: The board's shape, which :meth:`positions` needs.
-        indices: The flat indexes of the changed items.
-        old: Their values before the patch.
-        new: Their values after it.
     """
 
     __slots__ = ()
@@ -222,8 +230,8 @@ class CellsChanged(_Event):
         def new(self) -> tuple[Any, ...]: ...
 
     else:
-        path = _field(0, "The board's path.")
-        shape = _field(1, "The board's shape.")
+        path = _field(0, "The board's path (not an item's).")
+        shape = _field(1, "The board's shape, which :meth:`positions` needs.")
         indices = _field(2, "The flat indexes of the changed items.")
         old = _field(3, "Their values before the patch.")
         new = _field(4, "Their values after it.")
