@@ -719,3 +719,28 @@ def test_seed_wire_sizes() -> None:
     assert pair.tick() == b"\xa0"
     pair.assert_synced()
     assert flatsync.DataHandler.from_snapshot(CODEC.decode(pair.snapshot_packet())) == players
+
+
+def test_clean_handlers_share_one_change_set_that_no_write_touches() -> None:
+    players = DataHandler({1: {"hp": 8}, 2: {"hp": 1}, "meta": {"tick": 0}})
+    players.commit()
+    shared = players[1]._changes
+    assert players[2]._changes is shared
+    assert players._changes is shared
+    players[1]["hp"] = 7  # the first change of a clean handler (and of its parent)
+    players[2]["new"] = 1
+    del players["meta"]["tick"]
+    players[3] = {}
+    assert not shared
+    assert players.diff() == {
+        1: {"hp": 7},
+        2: {"new": 1},
+        "meta": {"tick": DELETED},
+        3: Replace({}),
+    }
+    players.commit()
+    assert players[1]._changes is shared
+    assert players.diff() == {}
+    replica = DataHandler.from_snapshot({1: {"hp": 8}})
+    replica.copy().patch({1: {"hp": 7}, 2: 5})
+    assert not shared

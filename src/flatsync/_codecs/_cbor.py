@@ -64,42 +64,54 @@ _FLOATS = {0xF9: _unpack_e, 0xFA: _unpack_f, 0xFB: _unpack_d}
 
 
 #: Encoded floats by value, for the values a game repeats (grid positions, hit
-#: points): a hit skips two struct round trips. Zero is never cached (``-0.0 ==
-#: 0.0`` would find the other's bytes), nor NaN (it never equals itself).
+#: points): a hit skips the struct round trips. Only halves and singles are
+#: cached: an arbitrary double seldom comes again, and would only push them
+#: out. Zero is never cached (``-0.0 == 0.0`` would find the other's bytes),
+#: nor NaN (it is always a double).
 _FLOAT_BYTES: dict[float, bytes] = {}
 _FLOAT_CACHE_SIZE = 4096
 
 
 def _encode_float(encoder: cbor2.CBOREncoder, value: float) -> None:
     data = _FLOAT_BYTES.get(value)
-    if data is not None and value:
-        encoder.write(data)
-        return
-    data = _float_bytes(value)
-    if value and value == value:
-        if len(_FLOAT_BYTES) >= _FLOAT_CACHE_SIZE:
-            _FLOAT_BYTES.clear()
-        _FLOAT_BYTES[value] = data
+    if data is None or not value:
+        # The common miss, an arbitrary double, is decided here: no single holds
+        # it (nor a NaN, which never equals itself), so no half does either.
+        try:
+            narrow = _unpack_f(_pack_f(value))[0] == value
+        except OverflowError:
+            narrow = False
+        if narrow:
+            data = _float_bytes(value)
+            if value:
+                if len(_FLOAT_BYTES) >= _FLOAT_CACHE_SIZE:
+                    _FLOAT_BYTES.clear()
+                _FLOAT_BYTES[value] = data
+        else:
+            data = b"\xfb" + _pack_d(value)
     encoder.write(data)
 
 
 def _float_bytes(value: float) -> bytes:
-    """The shortest CBOR float that holds ``value`` exactly (NaN: a double, payload kept)."""
+    """The shortest CBOR float that holds ``value`` exactly (NaN: a double, payload kept).
+
+    Single precision is tried first: an arbitrary double fails there and is
+    done in three struct calls instead of five, and a value that no single
+    holds no half holds either.
+    """
     if value == value:
-        try:
-            half = _pack_e(value)
-        except OverflowError:
-            pass
-        else:
-            if _unpack_e(half)[0] == value:
-                return b"\xf9" + half
         try:
             single = _pack_f(value)
         except OverflowError:
-            pass
-        else:
-            if _unpack_f(single)[0] == value:
+            return b"\xfb" + _pack_d(value)
+        if _unpack_f(single)[0] == value:
+            try:
+                half = _pack_e(value)
+            except OverflowError:
                 return b"\xfa" + single
+            if _unpack_e(half)[0] == value:
+                return b"\xf9" + half
+            return b"\xfa" + single
     return b"\xfb" + _pack_d(value)
 
 
@@ -117,6 +129,10 @@ def _encode_deleted(encoder: cbor2.CBOREncoder, value: Deleted) -> None:
     encoder.write(b"\xf7")  # undefined
 
 
+def _encode_none(encoder: cbor2.CBOREncoder, value: None) -> None:
+    encoder.write(b"\xf6")  # null (cbor2's encode_none takes no value; a miss costs more)
+
+
 def _encode_user(encoder: cbor2.CBOREncoder, value: Any) -> None:
     value_type = TYPES_BY_CLASS[type(value)]
     encoder.write(b"\xd8\x1b\x82")  # tag 27, an array of two
@@ -132,10 +148,21 @@ def _encode_default(encoder: cbor2.CBOREncoder, value: Any) -> None:
     raise EncodeError(f"cannot encode {type(value).__name__}")  # pragma: no cover - see above
 
 
+_ENCODER = cbor2.CBOREncoder
 _BASE_ENCODERS: dict[type, Any] = {
     float: _encode_float,
     list: _encode_list,
     Deleted: _encode_deleted,
+    # cbor2 6 looks every value's type up in this table first and raises and
+    # catches a KeyError for each one it misses: the common types map to
+    # cbor2's own methods, which write the same bytes as its fallback.
+    int: _ENCODER.encode_int,
+    str: _ENCODER.encode_string,
+    bytes: _ENCODER.encode_bytes,
+    bool: _ENCODER.encode_bool,
+    type(None): _encode_none,
+    dict: _ENCODER.encode_map,
+    tuple: _ENCODER.encode_array,
 }
 _encoder_cache: list[Any] = [None, None]
 

@@ -234,10 +234,15 @@ class _Checker:
         t = type(tree)
         if t in ATOMS or t is float or tree is DELETED:
             return
-        self.deeper(depth, path)
+        if depth >= self.max_depth:
+            self.deeper(depth, path)  # raises
         depth += 1
         if t is dict:
-            self.count(len(tree), path)
+            size = len(tree)
+            left = self.total_left - size
+            if size > self.max_items or left < 0:
+                self.count(size, path)  # raises
+            self.total_left = left
             hashes: dict[int, int] | None = None
             for key, value in tree.items():
                 tk = type(key)

@@ -654,7 +654,7 @@ class ByteHandler(Handler):
     def _check(self, delta: Any, path: Path) -> None:
         _check_fits(delta, self._item, self._n, path)
 
-    def _apply(self, delta: Any, path: Path, events: list[Event]) -> None:
+    def _apply(self, delta: Any, path: Path, events: list[Event] | None) -> None:
         payload: bytes = delta.payload
         if not payload:
             return
@@ -665,7 +665,7 @@ class ByteHandler(Handler):
             found = self._write_blob(payload)
         else:
             found = self._write_items(payload, form, wcode)
-        if found is not None:
+        if found is not None and events is not None:
             changed, olds, news = found
             events.append(
                 CellsChanged(path=path, shape=self._shape, indices=changed, old=olds, new=news)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Self, SupportsIndex, overload
 
 from .._tree._errors import PatchError
-from .._tree._events import Added, Changed, Event, Removed
+from .._tree._events import Added, Changed, Event, Removed, new_event
 from .._tree._list_ops import ListDelta, check_op
 from .._tree._markers import DELETED, NESTED_DELTAS, Replace
 from .._tree._values import (
@@ -925,7 +925,7 @@ class ListHandler(list[Any], Handler):
                     check_snapshot_value(value, (*path, k))
                 sim.replace_all([_Slot.of(value) for value in op[1:]])
 
-    def _apply(self, delta: Any, path: Path, events: list[Event]) -> None:
+    def _apply(self, delta: Any, path: Path, events: list[Event] | None) -> None:
         readonly = self._readonly
         for op in delta.ops:
             code = op[0]
@@ -948,7 +948,8 @@ class ListHandler(list[Any], Handler):
                 _lset(self, i, value)
                 if not readonly:
                     self._rec_set(i, old, value)
-                events.append(Changed(path=(*path, i), old=old, new=value))
+                if events is not None:
+                    events.append(new_event(Changed, ((*path, i), old, value)))
             elif code == 1:
                 i = op[1]
                 values = [build_value(v, readonly) for v in op[2:]]
@@ -963,9 +964,10 @@ class ListHandler(list[Any], Handler):
                 self._rekey(i + len(values))
                 if not readonly:
                     self._rec_insert(i, values)
-                events.extend(
-                    Added(path=(*path, i + k), new=value) for k, value in enumerate(values)
-                )
+                if events is not None:
+                    events.extend(
+                        new_event(Added, ((*path, i + k), value)) for k, value in enumerate(values)
+                    )
             elif code == 2:
                 i = op[1]
                 count = op[2]
@@ -977,9 +979,11 @@ class ListHandler(list[Any], Handler):
                 self._rekey(i)
                 if not readonly:
                     self._rec_delete(i, count)
-                events.extend(
-                    Removed(path=(*path, i + k), old=removed[k]) for k in reversed(range(count))
-                )
+                if events is not None:
+                    events.extend(
+                        new_event(Removed, ((*path, i + k), removed[k]))
+                        for k in reversed(range(count))
+                    )
             else:
                 old_items: list[Any] = self[:]
                 values = [build_value(v, readonly) for v in op[1:]]
@@ -992,7 +996,8 @@ class ListHandler(list[Any], Handler):
                 _lset(self, slice(None), values)
                 if not readonly:
                     self._rec_whole()
-                events.append(Changed(path=path, old=old_items, new=self))
+                if events is not None:
+                    events.append(new_event(Changed, (path, old_items, self)))
 
 
 # -- checking a delta without touching the list ------------------------------------

@@ -21,8 +21,8 @@ import attr
 import attrs
 
 from .._tree._errors import PatchError
-from .._tree._events import Changed, Event
-from .._tree._markers import Replace, is_nested
+from .._tree._events import Changed, Event, new_event
+from .._tree._markers import NESTED_DELTAS, Replace
 from .._tree._records import (
     RecordDelta,
     RecordSnapshot,
@@ -229,9 +229,11 @@ class Record(Handler):
                     f"{format_path(path)}: field index {index} is out of range for record "
                     f"{self._name()!r} of {count} fields"
                 )
-            where = (*path, self._field_key(index))
             t = type(change)
-            if is_nested(change):
+            if t in SCALARS:
+                continue  # the common case: a scalar fits any field, with nothing to check
+            where = (*path, self._field_key(index))
+            if t in NESTED_DELTAS:
                 cur = self._get(index)
                 if type(cur) in VALUE_TYPES or cur._delta_type is not t:
                     expected = "a mapping" if t is dict else f"a {t.__name__}"
@@ -245,15 +247,14 @@ class Record(Handler):
             else:
                 check_snapshot_value(change, where)
 
-    def _apply(self, delta: Any, path: Path, events: list[Event]) -> None:
+    def _apply(self, delta: Any, path: Path, events: list[Event] | None) -> None:
         readonly = self._readonly
         changes = self._changes
         for index, change in delta.changes.items():
             key = self._field_key(index)
-            where = (*path, key)
             cur = self._get(index)
-            if is_nested(change):
-                cur._apply(change, where, events)
+            if type(change) in NESTED_DELTAS:
+                cur._apply(change, path if events is None else (*path, key), events)
                 continue
             value = build_value(change.value if type(change) is Replace else change, readonly)
             if type(value) not in VALUE_TYPES:
@@ -266,7 +267,8 @@ class Record(Handler):
                 if len(changes) == 1:
                     self._mark_dirty()
             self._put(index, value)
-            events.append(Changed(path=where, old=cur, new=value))
+            if events is not None:
+                events.append(new_event(Changed, ((*path, key), cur, value)))
 
     def _strict_form(self) -> Any:
         return ("record", self._id(), tuple(self._values()))
