@@ -63,6 +63,7 @@ from flatsync._session._state import (
 )
 from flatsync._session._views import ViewCompiler
 from flatsync.testing import assert_strict_equal, forget_records
+from session_helpers import pump
 
 #: A fixed session identity, for tests that assert a snapshot's bytes.
 SESSION = bytes(range(8))
@@ -80,17 +81,6 @@ class CountingCodec(CborCodec):
     def encode(self, tree: Any) -> bytes:
         self.encoded += 1
         return super().encode(tree)
-
-
-def pump(pub: Publisher, client: Any, replica: Replica) -> list[Any]:
-    """Drain ``client``, deliver in order, send the replica's answer back; return the events."""
-    events: list[Any] = []
-    for packet in pub.packets_for(client):
-        events.extend(replica.receive(packet))
-    reply = replica.packet_to_send()
-    if reply is not None:
-        pub.receive(client, reply)
-    return events
 
 
 def expected(pub: Publisher, client: Any) -> dict[Any, Any]:

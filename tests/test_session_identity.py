@@ -20,19 +20,9 @@ from hypothesis import strategies as st
 from flatsync import DataHandler, FrameApplied, FrameDropped, Publisher, Replica
 from flatsync._session._frames import Kind, parse
 from flatsync.testing import assert_strict_equal
+from session_helpers import pump
 
 A, B = bytes(range(8)), bytes(range(8, 16))
-
-
-def pump(pub: Publisher, client: Any, replica: Replica) -> list[Any]:
-    """Drain ``client``, deliver in order, send the replica's answer back; return the events."""
-    events: list[Any] = []
-    for packet in pub.packets_for(client):
-        events.extend(replica.receive(packet))
-    reply = replica.packet_to_send()
-    if reply is not None:
-        pub.receive(client, reply)
-    return events
 
 
 def two_servers(frames: int = 3) -> tuple[Publisher, Publisher, Replica, Replica]:
