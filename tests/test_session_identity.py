@@ -222,3 +222,51 @@ def test_a_replica_never_mixes_two_sessions(steps: list[tuple[str, int, bool]]) 
         pump(pub, "c", replica)
     assert replica.session == pub.session
     assert_strict_equal(replica.state, pub.root)
+
+
+# -- a replica that reports no change events --------------------------------------------------
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", 1, 2.0]), st.one_of(st.none(), st.integers(), st.floats())
+        ),
+        max_size=30,
+    ),
+    st.sets(st.integers(0, 29)),
+)
+def test_a_replica_without_events_follows_the_same_states(
+    writes: list[tuple[Any, Any]], lost: set[int]
+) -> None:
+    """events=False: the same state after every packet, only frame records reported."""
+    root = DataHandler({"a": 1})
+    pub = Publisher(root)
+    loud, quiet = Replica(), Replica(events=False)
+    pub.add_client("loud")
+    pub.add_client("quiet")
+    for step, (key, value) in enumerate(writes):
+        if value is None:
+            root.pop(key, None)
+        else:
+            root[key] = value
+        pub.tick()
+        for client, replica in (("loud", loud), ("quiet", quiet)):
+            packets = pub.packets_for(client)
+            if step in lost:  # the same packets lost for both: a resync follows
+                packets = packets[1:]
+            for packet in packets:
+                reported = replica.receive(packet)
+                if replica is quiet:
+                    assert all(type(r) in (FrameApplied, FrameDropped) for r in reported)
+            reply = replica.packet_to_send()
+            if reply is not None:
+                pub.receive(client, reply)
+        assert loud.frame == quiet.frame
+        assert_strict_equal(quiet.state, loud.state)
+    for _ in range(3):  # a lost first snapshot is asked for again, then sent at a tick
+        pub.tick()
+        for client, replica in (("loud", loud), ("quiet", quiet)):
+            pump(pub, client, replica)
+    assert_strict_equal(quiet.state, root)
+    assert_strict_equal(loud.state, root)

@@ -69,10 +69,17 @@ class Replica:
 
     Args:
         codec: The publisher's codec (a :class:`~flatsync.CborCodec` by default).
+        events: Whether :meth:`receive` reports what each packet changed
+            (``Added``, ``Removed``, ``Changed``, ``CellsChanged``). With
+            ``False`` the state changes exactly as with ``True`` and
+            :meth:`receive` reports only :class:`FrameApplied` and
+            :class:`FrameDropped`: a client that reads the state each frame
+            instead of reacting to changes saves building the events.
     """
 
-    def __init__(self, codec: Codec | None = None) -> None:
+    def __init__(self, codec: Codec | None = None, *, events: bool = True) -> None:
         self._codec: Codec = CborCodec() if codec is None else codec
+        self._events = events
         self._state = DataHandler.from_snapshot({})
         self._schemas: dict[int, Schema] = {}
         self._frame: int | None = None
@@ -197,7 +204,7 @@ class Replica:
             try:
                 with schemas_in_use(schemas):
                     events: list[Event | FrameApplied | FrameDropped] = list(
-                        self._state.patch(delta)
+                        self._state.patch(delta, events=self._events)
                     )
             except PatchError:
                 self._ask(Kind.REFRESH, None)
@@ -232,7 +239,9 @@ class Replica:
                         f"root: a snapshot must be a mapping (dict), got {type(tree).__name__}"
                     )
                 with schemas_in_use(schemas):
-                    events = list(self._state.patch(_refresh_delta(self._state, tree)))
+                    events = list(
+                        self._state.patch(_refresh_delta(self._state, tree), events=self._events)
+                    )
             except PatchError:
                 self._ask(Kind.REFRESH, None)
                 raise
