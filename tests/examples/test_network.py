@@ -223,10 +223,12 @@ def test_faulty_clients_are_dropped_and_the_others_stay_in_sync(
             }
             assert reasons["staller"] == "silent for more than 1 s"
             assert reasons["babbler"].startswith("sent a malformed message (FrameError")
-            # Cut short, or reset: the kernel resets a socket closed with unread data.
+            # Cut short, or reset: the kernel resets a socket closed with unread data, and
+            # the server sees the reset on a read, or as a broken pipe on a write first.
             assert reasons["quitter"] in {
                 "the connection ended in the middle of a message",
                 "connection error (ConnectionResetError)",
+                "connection error (BrokenPipeError)",
             }
             assert reasons["steerer"] == "sent garbage (unknown direction 'Z')"
             for writer in (crasher, staller, babbler, stranger, quitter, steerer):
