@@ -33,6 +33,7 @@ The datagrams (integers unsigned, big-endian)::
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -246,7 +247,7 @@ async def _resolve(host: str, port: int) -> tuple[Any, ...]:
     return tuple(infos[0][4])
 
 
-class _Endpoint(asyncio.DatagramProtocol):
+class _Endpoint(asyncio.DatagramProtocol, abc.ABC):
     def __init__(self) -> None:
         self.transport: asyncio.DatagramTransport | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -266,8 +267,9 @@ class _Endpoint(asyncio.DatagramProtocol):
             return
         self.received(announcement, addr)
 
+    @abc.abstractmethod
     def received(self, announcement: Announcement | None, addr: tuple[Any, ...]) -> None:
-        raise NotImplementedError
+        """Handle one datagram (``None``: not an announcement, e.g. a probe)."""
 
     def error_received(self, exc: Exception) -> None:
         log.debug("UDP error: %s", exc)

@@ -10,6 +10,7 @@ high-water mark), and turns every way a connection can end into
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
@@ -34,12 +35,13 @@ def format_address(address: Any) -> str:
     return "?"
 
 
-class Link:
+class Link(abc.ABC):
     """One connection: :meth:`recv` and :meth:`send` messages, then :meth:`close`."""
 
     transport: str = "?"
     peer: str = "?"
 
+    @abc.abstractmethod
     async def recv(self) -> tuple[Kind, bytes]:
         """The next message.
 
@@ -47,27 +49,26 @@ class Link:
             LinkClosed: the connection ended (cleanly, reset, or mid-message).
             ProtocolError: the peer sent something that is not a message.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def send(self, kind: Kind, body: bytes | bytearray | memoryview = b"") -> None:
         """Write one message; wait while the write buffer is above the high-water mark.
 
         Raises:
             LinkClosed: the connection ended.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def buffered(self) -> int:
         """Bytes written and not yet taken by the operating system."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def close(self) -> None:
         """Close cleanly: what is written goes first (bounded by the transport's own timeouts)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def abort(self) -> None:
         """Close now, dropping whatever is not written."""
-        raise NotImplementedError
 
 
 class TcpLink(Link):
