@@ -24,6 +24,7 @@ from flatsync import (
 )
 from flatsync.protocol import ListDelta, Replace
 from flatsync.testing import assert_strict_equal, keys, snapshots, values
+from flatsync.testing._conformance import nested
 
 CODEC = CborCodec()
 
@@ -301,21 +302,6 @@ def test_arbitrary_bytes_decode_or_fail_cleanly(packet: bytes) -> None:
 
 
 # -- limits ----------------------------------------------------------------------------------------
-
-
-def nested(kind: str, depth: int) -> Any:
-    """A tree of ``depth`` nested containers of one kind."""
-    tree: Any = {} if kind == "dict" else [] if kind == "list" else ()
-    for _ in range(depth - 1):
-        if kind == "dict":
-            tree = {0: tree}
-        elif kind == "list":
-            tree = [tree]
-        elif kind == "replace":
-            tree = Replace(tree)
-        else:
-            tree = (tree,)
-    return tree
 
 
 def test_packet_size_limit() -> None:

@@ -265,7 +265,8 @@ _WRONG_PAYLOADS: tuple[Any, ...] = (
 )
 
 
-def _nested(kind: str, depth: int) -> Any:
+def nested(kind: str, depth: int) -> Any:
+    """A tree of ``depth`` nested containers of one kind (dict, list, replace or tuple)."""
     tree: Any = {} if kind == "dict" else [] if kind == "list" else ()
     for _ in range(depth - 1):
         if kind == "dict":
@@ -290,7 +291,7 @@ def _crafted(codec: Codec) -> list[tuple[str, bytes, type[FlatsyncError] | None]
     out: list[tuple[str, bytes, type[FlatsyncError] | None]] = []
     for kind in ("dict", "list", "tuple", "replace"):
         out.append(
-            (f"{kind} too deep", twin.encode(_nested(kind, limits.max_depth + 1)), LimitError)
+            (f"{kind} too deep", twin.encode(nested(kind, limits.max_depth + 1)), LimitError)
         )
     collisions = limits.max_hash_collisions + 1
     for key_kind in ("int", "tuple", "float"):
@@ -524,7 +525,7 @@ def check_codec(
         else:
             raise AssertionError(f"encoding {tree!r} did not raise EncodeError")
     try:
-        codec.encode(_nested("dict", codec.limits.max_depth + 1))
+        codec.encode(nested("dict", codec.limits.max_depth + 1))
     except LimitError:
         pass
     else:
