@@ -47,6 +47,7 @@ section() {
 
 section "setup: .venv"
 source scripts/_venv.sh
+source scripts/_system.sh
 
 section "setup: a venv for each Python the tests run on (${FLATSYNC_TEST_PYTHONS[*]})"
 _flatsync_test_venvs
