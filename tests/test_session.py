@@ -252,6 +252,13 @@ DOCUMENTED_TRANSITIONS = {
     (Mode.SHARED, Trigger.DRAINED): Mode.SHARED,
     (Mode.SHARED, Trigger.VIEW_CHANGED): Mode.PRIVATE,
     (Mode.SHARED, Trigger.RING_LEFT): Mode.PRIVATE,
+    (Mode.NEW, Trigger.PAUSED): Mode.PAUSED,
+    (Mode.SNAPSHOT, Trigger.PAUSED): Mode.PAUSED,
+    (Mode.PRIVATE, Trigger.PAUSED): Mode.PAUSED,
+    (Mode.SHARED, Trigger.PAUSED): Mode.PAUSED,
+    (Mode.PAUSED, Trigger.PAUSED): Mode.PAUSED,
+    (Mode.PAUSED, Trigger.WANT_SNAPSHOT): Mode.NEW,
+    (Mode.PAUSED, Trigger.RESUMED): Mode.SHARED,
 }
 
 
@@ -297,6 +304,9 @@ def client_in(mode: Mode) -> tuple[Outboxes, Client]:
         out.drained(c, 1)
     if mode is Mode.PRIVATE:
         out.diverged(c, {"hp": 7}, Trigger.VIEW_CHANGED)
+    if mode is Mode.PAUSED:
+        out.drained(c, 1)
+        out.pause(c)
     assert c.mode is mode
     assert_indexed(out, [c])
     return out, c
@@ -310,6 +320,10 @@ def fire(out: Outboxes, c: Client, trigger: Trigger) -> None:
         out.snapshot_taken(c, {"hp": 6}, 2)
     elif trigger is Trigger.DRAINED:
         out.drained(c, 2)
+    elif trigger is Trigger.PAUSED:
+        out.pause(c)
+    elif trigger is Trigger.RESUMED:
+        out.resumed(c, 1)
     else:
         out.diverged(c, {"hp": 5}, trigger)
 
@@ -345,7 +359,19 @@ def test_the_client_state_machine_is_the_documented_table(mode: Mode, trigger: T
 PUBLISHER_STEPS = st.lists(
     st.tuples(
         st.sampled_from(
-            ["join", "leave", "tick", "drain", "lose", "answer", "snapshot", "view", "refresh"]
+            [
+                "join",
+                "leave",
+                "tick",
+                "drain",
+                "lose",
+                "answer",
+                "snapshot",
+                "view",
+                "refresh",
+                "pause",
+                "resume",
+            ]
         ),
         st.integers(0, 2),
     ),
@@ -400,6 +426,10 @@ def test_every_client_stays_in_the_indexes_of_its_mode(steps: list[tuple[str, in
             pub.request_snapshot(who)
         elif op == "view":
             pub.set_view(who, views[(who + pub.frame) % 3])
+        elif op == "pause":
+            pub.pause(who)
+        elif op == "resume":
+            pub.resume(who, replicas[who].frame)
         else:
             replicas[who].request_refresh()
         assert_indexed(pub._out, pub._clients.values())

@@ -5,12 +5,16 @@ A snapshot or a delta is a tree of ``dict``, ``list``, ``tuple``, scalars and
 the typed deltas and snapshots of the handlers that are not mappings. A new
 handler kind subclasses :class:`~flatsync.protocol.Marker` (and :class:`~flatsync.protocol.TypedDelta` for its
 delta) and calls :func:`~flatsync.protocol.register_marker`; every codec then carries it.
+
+A transport over the sessions reads :class:`~flatsync.protocol.Reply`, what
+:meth:`Publisher.receive <flatsync.Publisher.receive>` says a replica's packet was.
 """
 
 from __future__ import annotations
 
 from ._handlers._base import Handler
 from ._public import publish
+from ._session._events import Reply
 from ._tree._boards import BoardDelta, BoardSnapshot
 from ._tree._list_ops import ListDelta
 from ._tree._markers import (
@@ -38,6 +42,7 @@ __all__ = [
     "RecordDelta",
     "RecordSnapshot",
     "Replace",
+    "Reply",
     "Snapshot",
     "TypedDelta",
     "ValueType",

@@ -11,7 +11,7 @@ from typing import Literal, TypeAlias
 
 import attrs
 
-__all__ = ["DropReason", "FrameApplied", "FrameDropped", "SessionEvent"]
+__all__ = ["DropReason", "FrameApplied", "FrameDropped", "Reply", "SessionEvent"]
 
 DropReason: TypeAlias = Literal["duplicate", "stale", "gap", "session"]
 
@@ -60,3 +60,21 @@ class FrameDropped:
 
 SessionEvent: TypeAlias = FrameApplied | FrameDropped
 """What :meth:`Replica.receive` reports about the packet itself."""
+
+
+@attrs.frozen(kw_only=True)
+class Reply:
+    """What a replica's packet said, as :meth:`Publisher.receive <flatsync.Publisher.receive>` reports it.
+
+    A transport reads this instead of the packet's bytes: after a request,
+    whatever it has in flight to that client is of no use to it.
+
+    Attributes:
+        kind: ``"ack"``: the replica holds ``frame``. ``"resync"``: it could not
+            use a packet and holds ``frame``; it wants the frames since.
+            ``"refresh"``: it wants a snapshot.
+        frame: The frame the replica says it holds (``None`` for a refresh).
+    """
+
+    kind: Literal["ack", "resync", "refresh"]
+    frame: int | None

@@ -34,8 +34,10 @@ from .._codecs._codec import Codec
 from .._handlers._data import DataHandler
 from .._tree._errors import CommitError, FrameError, LimitError
 from .._tree._merge import apply_delta, merge
+from ._events import Reply
 from ._frames import (
     SESSION_SIZE,
+    Header,
     Kind,
     answer_header,
     delta_header,
@@ -44,7 +46,17 @@ from ._frames import (
     snapshot_header,
 )
 from ._records import has_records, record_ids, schema_of
-from ._state import NEW, PRIVATE, RING_LEFT, SHARED, SNAPSHOT, VIEW_CHANGED, Client, Outboxes
+from ._state import (
+    NEW,
+    PAUSED,
+    PRIVATE,
+    RING_LEFT,
+    SHARED,
+    SNAPSHOT,
+    VIEW_CHANGED,
+    Client,
+    Outboxes,
+)
 from ._views import Node, View, ViewCompiler, filter_delta, project_state, transition
 
 __all__ = ["Publisher"]
@@ -55,6 +67,8 @@ __all__ = ["Publisher"]
 _Built: TypeAlias = tuple[bytes, int, frozenset[int], Kind]
 
 _NO_IDS: frozenset[int] = frozenset()
+
+_REFRESH = Reply(kind="refresh", frame=None)
 
 
 #: What a merge may add to the sum of its two deltas' encoded sizes (map heads
@@ -196,6 +210,8 @@ class Publisher:
         self._measured: dict[tuple[Node, int], tuple[int, int]] = {}
         #: How many compiled view nodes the clients used at the last release.
         self._nodes_kept = 0
+        #: The last acknowledgement :meth:`receive` reported (shared by every client's).
+        self._ack_reply = Reply(kind="ack", frame=-1)
         root._commit()
         root._owner = self  # from now on root.commit() raises CommitError
 
@@ -260,11 +276,31 @@ class Publisher:
             KeyError: no such client.
         """
         c = self._client(client)
-        if c.mode is NEW:
+        if c.mode is NEW or c.mode is PAUSED:
             return False
         if c.mode is not SHARED or c.resync is not None:
             return True
         return c.sent is not None and c.sent < self._frame
+
+    def sent(self, client: Hashable) -> int | None:
+        """The frame ``client``'s replica holds once every packet drained so far arrives.
+
+        After a :meth:`packets_for` that returned packets, the frame they bring
+        the client to (a transport's flow control counts the frames in flight
+        beyond :meth:`acked` with it); ``None`` before the first packet.
+
+        Raises:
+            KeyError: no such client.
+        """
+        return self._client(client).sent
+
+    def paused(self, client: Hashable) -> bool:
+        """Whether ``client`` is paused (see :meth:`pause`).
+
+        Raises:
+            KeyError: no such client.
+        """
+        return self._client(client).mode is PAUSED
 
     def _client(self, client: Hashable) -> Client:
         try:
@@ -304,6 +340,68 @@ class Publisher:
         del self._clients[client]
         self._release_views()
 
+    def pause(self, client: Hashable) -> None:
+        """``client``'s connection is gone, but it may come back: stop working for it until :meth:`resume`.
+
+        A paused client costs a tick nothing: no packet is built, merged or
+        measured for it, and it keeps no frame in the ring. The publisher keeps
+        its place (the frame its chain ends at, its acknowledgement, its view),
+        so that a :meth:`resume` from a frame still in the history continues
+        with a delta. :meth:`packets_for` returns nothing for it, and
+        :meth:`receive` takes only its acknowledgements. Pausing a paused
+        client does nothing.
+
+        Raises:
+            KeyError: no such client (nothing changes).
+        """
+        c = self._client(client)
+        self._out.pause(c)
+        c.bound = None
+
+    def resume(self, client: Hashable, held: int | None) -> bool:
+        """``client`` is back (a new connection), and its replica holds frame ``held``.
+
+        Nothing sent before reaches it any more (a new connection). When
+        ``held`` is a frame of the client's chain under its current view, not
+        older than its acknowledgement, and the ring still has the frames
+        since, its next packet is the delta from ``held`` to the latest frame
+        (the shared one, when other clients wait at ``held``); otherwise
+        (``held`` is ``None``, unknown, or too old) a snapshot at the next
+        tick. The client need not be paused (a connection that replaces a live
+        one): it is paused first.
+
+        A replica that follows another session refuses the delta and asks for
+        a snapshot (a transport tells it the session with
+        :meth:`Replica.expect_session`), so a wrong ``held`` never mixes states.
+
+        Returns:
+            Whether the client continues with a delta (``False``: a snapshot).
+
+        Raises:
+            KeyError: no such client (nothing changes).
+        """
+        c = self._client(client)
+        out = self._out
+        if c.mode is not PAUSED:
+            out.pause(c)
+        c.answered = None
+        sent = c.sent
+        ring = self._ring
+        if (
+            held is None
+            or sent is None
+            or held > sent
+            or held < c.epoch
+            or (c.acked is not None and held < c.acked)
+            or not ring
+            or held < ring[0].number - 1
+        ):
+            out.want_snapshot(c)
+            return False
+        c.acked = held
+        out.resumed(c, held)
+        return True
+
     def _release_views(self) -> None:
         """Forget the compiled views no client uses, once they outnumber the used ones.
 
@@ -339,10 +437,16 @@ class Publisher:
     def request_snapshot(self, client: Hashable) -> None:
         """Send ``client`` a snapshot at the next tick, in place of its deltas.
 
+        A paused client gets its snapshot when it resumes.
+
         Raises:
             KeyError: no such client (nothing changes).
         """
-        self._out.want_snapshot(self._client(client))
+        c = self._client(client)
+        if c.mode is PAUSED:
+            c.sent = None  # its resume starts afresh
+            return
+        self._out.want_snapshot(c)
 
     # -- the merged frames -------------------------------------------------------------
 
@@ -409,6 +513,9 @@ class Publisher:
                 c.view = view
                 c.node = new
                 if old is new:
+                    continue
+                if c.mode is PAUSED:
+                    c.epoch = n  # it resumes with a snapshot
                     continue
                 if c.mode is NEW or c.mode is SNAPSHOT or c.resync is not None:
                     out.want_snapshot(c)
@@ -616,7 +723,7 @@ class Publisher:
         c = self._client(client)
         latest = self._frame
         mode = c.mode
-        if mode is NEW:
+        if mode is NEW or mode is PAUSED:
             return []
         # Whether a packet to the latest frame went out before, in this frame: then
         # a schema sent now may be missing on a replica that holds the latest frame.
@@ -735,7 +842,7 @@ class Publisher:
 
     # -- packets in -----------------------------------------------------------------------
 
-    def receive(self, client: Hashable, packet: bytes | bytearray | memoryview) -> None:
+    def receive(self, client: Hashable, packet: bytes | bytearray | memoryview) -> Reply:
         """Take a packet that ``client``'s replica sent (see :meth:`Replica.packet_to_send`).
 
         An acknowledgement records which frame the replica holds. A resync
@@ -754,6 +861,14 @@ class Publisher:
         schedules a snapshot. A resync request of another session that names a
         frame this client was sent is answered as usual: the answer carries
         :attr:`session`, which that replica refuses, and asks for a snapshot.
+        A paused client's acknowledgements are recorded, its requests ignored
+        (its :meth:`resume` says where it is).
+
+        Returns:
+            What the packet said (whether or not it changed anything): an
+            acknowledgement of a frame, or a request. A transport needs
+            nothing else from the packet (after a request, what it has in
+            flight is of no use to the client).
 
         Raises:
             KeyError: no such client.
@@ -774,6 +889,30 @@ class Publisher:
                 f"{len(packet) - header.size} bytes after the {kind.name.lower()} packet "
                 f"of client {client!r}"
             )
+        if kind is Kind.ACK:
+            reply = self._ack_reply  # every client acknowledges the same few frames: shared
+            if reply.frame != header.frame:
+                reply = self._ack_reply = Reply(kind="ack", frame=header.frame)
+        elif kind is Kind.RESYNC:
+            reply = Reply(kind="resync", frame=header.frame)
+        else:
+            reply = _REFRESH
+        if c.mode is PAUSED:
+            sent = c.sent
+            if (
+                kind is Kind.ACK
+                and sent is not None
+                and header.frame <= sent
+                and (c.acked is None or header.frame > c.acked)
+            ):
+                c.acked = header.frame
+            return reply
+        self._take(c, header)
+        return reply
+
+    def _take(self, c: Client, header: Header) -> None:
+        """What :meth:`receive` does with a valid packet of a client that is not paused."""
+        kind = header.kind
         if kind is Kind.REFRESH:
             if c.mode is NEW or c.mode is SNAPSHOT:
                 return  # a snapshot is on its way

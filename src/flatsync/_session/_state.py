@@ -22,16 +22,23 @@ rarely, one private merged delta or a snapshot::
     PRIVATE    one merged delta from sent to the latest  that delta (its own bytes)
     SHARED     nothing: the frames since sent are in     the merge of the ring's frames from sent,
                the ring                                  encoded once for every client alike
+    PAUSED     nothing (its connection is gone; sent,    none, until it resumes: then the merge of
+               acked and epoch are kept)                 the ring's frames from the frame it holds
 
 The moves (:data:`TRANSITIONS`; a dash is illegal)::
 
-    mode \\ trigger  want snapshot  snapshot taken  drained  view changed  ring left
-    NEW             NEW            SNAPSHOT        -        -             -
-    SNAPSHOT        NEW            -               SHARED   -             -
-    PRIVATE         NEW            -               SHARED   PRIVATE       -
-    SHARED          NEW            -               SHARED   PRIVATE       PRIVATE
+    mode \\ trigger  want snapshot  snapshot taken  drained  view changed  ring left  paused  resumed
+    NEW             NEW            SNAPSHOT        -        -             -          PAUSED  -
+    SNAPSHOT        NEW            -               SHARED   -             -          PAUSED  -
+    PRIVATE         NEW            -               SHARED   PRIVATE       -          PAUSED  -
+    SHARED          NEW            -               SHARED   PRIVATE       PRIVATE    PAUSED  -
+    PAUSED          NEW            -               -        -             -          PAUSED  SHARED
 
-A client joins in NEW and leaves from any mode.
+A client joins in NEW and leaves from any mode. A paused client is in no
+index: no tick merges, projects or measures anything for it, and it keeps no
+frame in the ring. It resumes into SHARED (its chain continues from the frame
+its replica holds, when the ring still has the frames since) or, through
+"want snapshot", into NEW.
 """
 
 from __future__ import annotations
@@ -45,7 +52,10 @@ from ._views import Node, View
 __all__ = [
     "DRAINED",
     "NEW",
+    "PAUSE",
+    "PAUSED",
     "PRIVATE",
+    "RESUME",
     "RING_LEFT",
     "SHARED",
     "SNAPSHOT",
@@ -69,6 +79,7 @@ class Mode(enum.Enum):
     SNAPSHOT = "snapshot"
     PRIVATE = "private"
     SHARED = "shared"
+    PAUSED = "paused"
 
     # Members are singletons: hash them by identity. Enum.__hash__ is a Python-level
     # call, which made every table lookup four times slower (CPython 3.11).
@@ -92,6 +103,12 @@ class Trigger(enum.Enum):
     #: The frame after ``sent`` leaves the ring: the client takes its merged
     #: pending delta privately.
     RING_LEFT = "ring left"
+    #: The client's connection is gone for now (``Publisher.pause``): what it
+    #: held is dropped, the frame its chain ends at is kept.
+    PAUSED = "paused"
+    #: A paused client resumes from a frame of its chain that the ring still
+    #: covers (``Publisher.resume``): it waits, SHARED, at that frame.
+    RESUMED = "resumed"
 
     __hash__ = object.__hash__  # as Mode's
 
@@ -101,21 +118,30 @@ TRANSITIONS: dict[Mode, dict[Trigger, Mode]] = {
     Mode.NEW: {
         Trigger.WANT_SNAPSHOT: Mode.NEW,
         Trigger.SNAPSHOT_TAKEN: Mode.SNAPSHOT,
+        Trigger.PAUSED: Mode.PAUSED,
     },
     Mode.SNAPSHOT: {
         Trigger.WANT_SNAPSHOT: Mode.NEW,
         Trigger.DRAINED: Mode.SHARED,
+        Trigger.PAUSED: Mode.PAUSED,
     },
     Mode.PRIVATE: {
         Trigger.WANT_SNAPSHOT: Mode.NEW,
         Trigger.DRAINED: Mode.SHARED,
         Trigger.VIEW_CHANGED: Mode.PRIVATE,
+        Trigger.PAUSED: Mode.PAUSED,
     },
     Mode.SHARED: {
         Trigger.WANT_SNAPSHOT: Mode.NEW,
         Trigger.DRAINED: Mode.SHARED,
         Trigger.VIEW_CHANGED: Mode.PRIVATE,
         Trigger.RING_LEFT: Mode.PRIVATE,
+        Trigger.PAUSED: Mode.PAUSED,
+    },
+    Mode.PAUSED: {
+        Trigger.WANT_SNAPSHOT: Mode.NEW,
+        Trigger.PAUSED: Mode.PAUSED,
+        Trigger.RESUMED: Mode.SHARED,
     },
 }
 
@@ -123,12 +149,14 @@ TRANSITIONS: dict[Mode, dict[Trigger, Mode]] = {
 # Looking an enum member up on its class costs about 90 ns in CPython 3.11 (8 ns
 # for a global): the hot paths (every drain, every tick) use these names.
 NEW, SNAPSHOT, PRIVATE, SHARED = Mode.NEW, Mode.SNAPSHOT, Mode.PRIVATE, Mode.SHARED
+PAUSED = Mode.PAUSED
 WANT_SNAPSHOT, SNAPSHOT_TAKEN, DRAINED = (
     Trigger.WANT_SNAPSHOT,
     Trigger.SNAPSHOT_TAKEN,
     Trigger.DRAINED,
 )
 VIEW_CHANGED, RING_LEFT = Trigger.VIEW_CHANGED, Trigger.RING_LEFT
+PAUSE, RESUME = Trigger.PAUSED, Trigger.RESUMED
 
 
 class TransitionError(RuntimeError):
@@ -289,6 +317,29 @@ class Outboxes:
         """The catch-up was drained."""
         c.resync = None
         self.resyncs.discard(c)
+
+    def pause(self, c: Client) -> None:
+        """``c``'s connection is gone: it holds nothing and is in no index; ``sent`` is kept.
+
+        A client that was waiting for a snapshot (NEW, SNAPSHOT) forgets its
+        chain (``sent`` becomes ``None``): it resumes with a snapshot.
+        """
+        old = c.mode
+        mode = next_mode(old, PAUSE)
+        self._unhook(c)
+        c.mode = mode
+        if old is NEW or old is SNAPSHOT:
+            c.sent = None
+
+    def resumed(self, c: Client, held: int) -> None:
+        """Paused ``c`` continues from frame ``held``: it waits, SHARED, at that frame."""
+        c.mode = next_mode(c.mode, RESUME)
+        c.sent = held
+        after = self.waiting.get(held)
+        if after is None:
+            self.waiting[held] = {c}
+        else:
+            after.add(c)
 
     def _stop_waiting(self, c: Client) -> None:
         assert c.sent is not None

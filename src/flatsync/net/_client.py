@@ -51,9 +51,11 @@ class Connected:
         client: This client's id on that server.
         resumed: The server took the client back where it was (deltas follow).
         new_session: The session is not the one the replica was built from
-            (a restarted or another server): the client started a fresh
-            :class:`~flatsync.Replica`, :attr:`Client.state` is a new object,
-            and a snapshot follows. ``False`` at the first connection.
+            (a restarted or another server): a snapshot of the new session
+            follows, and replaces the state whole (with events for what
+            differs; :attr:`Client.state` stays the same object). Until then
+            the state is the old session's, and the replica refuses anything
+            but that snapshot. ``False`` at the first connection.
     """
 
     session: bytes
@@ -159,7 +161,8 @@ class Client:
         self._scheme = parts.scheme
         self._host = parts.hostname
         self._port = parts.port
-        #: The replica of the current session (a new one when the session changes).
+        #: The replica, the same for the client's whole life (a new session's
+        #: snapshot replaces its state whole; it never mixes two sessions).
         self.replica = Replica(self.codec)
         #: The server's session id, its name and tick rate, and this client's id there.
         self.session: bytes | None = None
@@ -190,7 +193,7 @@ class Client:
 
     @property
     def state(self) -> DataHandler:
-        """The current replica's state, read-only."""
+        """The replica's state, read-only: the same object for the client's whole life."""
         return self.replica.state
 
     @property
@@ -338,11 +341,13 @@ class Client:
             try:
                 resume = None
                 if self.session is not None and self.client_id is not None:
+                    replica = self.replica
                     resume = Resume(
                         session=self.session,
                         client=self.client_id,
                         key=self._key,
-                        frame=self.replica.frame,
+                        # What the replica holds of this session (nothing yet: a snapshot).
+                        frame=replica.frame if replica.session == self.session else None,
                     )
                 hello = Hello(
                     codec=self.codec.name, name=self.name, token=self.token, resume=resume
@@ -368,11 +373,9 @@ class Client:
             link.abort()
             raise ProtocolError(f"the server speaks {welcome.codec!r}, not {self.codec.name!r}")
         new_session = self.session is not None and welcome.session != self.session
-        if new_session:
-            # Never a mixed state: what was built from another session is dropped whole.
-            self.replica = Replica(self.codec)
         self.session = welcome.session
-        # The replica refuses whatever is not of this session until its snapshot comes.
+        # Never a mixed state: from now on the replica refuses whatever is not of
+        # this session, and a snapshot of it replaces what another one built.
         self.replica.expect_session(welcome.session)
         self.client_id = welcome.client
         self._key = welcome.key

@@ -11,9 +11,10 @@ server write (pongs, replies) waits in a bounded outbox; a peer that lets it
 fill, or does not read for ``idle_timeout`` seconds, is dropped.
 
 A connection that ends without a goodbye leaves its client *detached* for
-``resume_timeout`` seconds: the publisher keeps its place, and a client that
-comes back with the session id, its client id and its resume key (all in the
-welcome it had) resumes from the frame its replica holds.
+``resume_timeout`` seconds: the publisher pauses it (:meth:`Publisher.pause`
+keeps its place and builds nothing for it), and a client that comes back with
+the session id, its client id and its resume key (all in the welcome it had)
+resumes from the frame its replica holds (:meth:`Publisher.resume`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import attrs
 
 from .._codecs._codec import Codec
 from .._handlers._data import DataHandler
-from .._session._frames import resync
 from .._session._publisher import Publisher
 from .._session._views import View
 from .._tree._errors import FlatsyncError
@@ -56,9 +56,6 @@ log = logging.getLogger("flatsync.net")
 
 #: The longest reason a log line shows.
 _LOG_REASON = 200
-
-#: The first byte of a replica's acknowledgement (format version 1, kind ACK).
-_ACK = 0x12
 
 
 class Refused(Exception):
@@ -516,32 +513,8 @@ class Server:
         if conn.expiry is not None:
             conn.expiry.cancel()
             conn.expiry = None
-        self._resync(conn, resume.frame)
+        self.publisher.resume(conn.peer.id, resume.frame)
         return conn
-
-    def _resync(self, conn: _Conn, held: int | None) -> None:
-        """Make the publisher continue ``conn`` from the frame its replica holds.
-
-        The publisher has no "resume" verb: the server tells it what the
-        replica would say after a lost connection, a resync request from the
-        frame it holds (the wire bytes of :meth:`Replica.packet_to_send`),
-        and the publisher answers with the merge of the frames since, or a
-        snapshot when they have left its ring. A frame the publisher cannot
-        take (older than the replica acknowledged, newer than what was sent)
-        gets a snapshot.
-        """
-        publisher = self.publisher
-        cid = conn.peer.id
-        acked = publisher.acked(cid)
-        if held is None or (acked is not None and held < acked):
-            publisher.request_snapshot(cid)
-            return
-        # Rejected base = the latest frame: newer than any answer already drained.
-        packet = resync(held, publisher.frame)
-        try:
-            publisher.receive(cid, packet)
-        except FlatsyncError:
-            publisher.request_snapshot(cid)
 
     async def _join(self, hello: Hello, link: Link) -> _Conn | None:
         if len(self._conns) >= self.max_clients:
@@ -582,8 +555,7 @@ class Server:
             if conn.link is not link:
                 return
             if kind is Kind.REPLY:
-                publisher.receive(cid, body)
-                if body and body[0] != _ACK:
+                if publisher.receive(cid, body).kind != "ack":
                     conn.in_flight.clear()  # it asks for something: what is in flight is of no use
                 conn.wake.set()
             elif kind is Kind.MESSAGE:
@@ -641,7 +613,9 @@ class Server:
                         continue  # an acknowledgement wakes it
                     packets = publisher.packets_for(cid)
                     if packets:
-                        in_flight.append(publisher.frame)
+                        sent = publisher.sent(cid)
+                        assert sent is not None
+                        in_flight.append(sent)
                         for packet in packets:
                             await link.send(Kind.SYNC, packet)
         except TimeoutError:
@@ -681,6 +655,7 @@ class Server:
         conn.ping = None
         conn.wake.set()
         link.abort()
+        self.publisher.pause(conn.peer.id)  # nothing is built for it until it resumes
         if not expire:
             return
         if self.resume_timeout <= 0 or self._closing:
