@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -980,8 +981,10 @@ def test_merge_compacts_adjacent_operations() -> None:
     assert m(((1, 3, {"x": 1}),), ((0, 3, {"y": 2}),)) == ListDelta(((1, 3, {"x": 1, "y": 2}),))
     assert m(((1, 3, "a", "b"),), ((2, 3, 2),)) == ListDelta(())
     assert m(((1, 3, "a", "b"),), ((2, 4, 1),)) == ListDelta(((1, 3, "a"),))
-    assert m(((0, 3, {"y": 2}),), ((0, 3, {"z": 2}),)) == ListDelta(
-        ((0, 3, {"y": 2}), (0, 3, {"z": 2}))
+    assert m(((0, 3, {"y": 2}),), ((0, 3, {"z": 2}),)) == ListDelta(((0, 3, {"y": 2, "z": 2}),))
+    # The net change: an insert then a delete of the same item cancels, around the rest.
+    assert m(((1, 0, "a"), (2, 5, 1)), ((2, 0, 1), (1, 2, "b"))) == ListDelta(
+        ((1, 2, "b"), (2, 5, 1))
     )
     assert m(((1, 0, 1), (0, 5, 1)), ((3, 7),)) == ListDelta(((3, 7),))
     assert m(((3, 1, 2), (1, 0, 0)), ((2, 2, 1), (0, 0, 9))) == ListDelta(((3, 9, 1),))
@@ -1033,6 +1036,53 @@ def test_merge_equals_sequential_application(data: st.DataObject) -> None:
     replica = ListHandler.from_snapshot(start)
     replica.patch(wire(merged))
     assert replica == expected
+
+
+@given(st.data())
+@settings(max_examples=40)
+def test_a_merge_of_many_ticks_is_the_net_change_bounded_by_the_list(data: st.DataObject) -> None:
+    """Issue 14: a lagging client's merged delta of a list with inserts and deletes at
+    random places grew with the ticks; it is now the net change, bounded by the list."""
+    start = data.draw(st.lists(st.integers(0, 1000), max_size=20))
+    source = ListHandler(start)
+    source.commit()
+    pending: ListDelta | None = None
+    for _ in range(data.draw(st.integers(1, 120))):
+        for _ in range(data.draw(st.integers(1, 3))):
+            what = data.draw(st.sampled_from(["insert", "delete", "set"]))
+            if what == "insert" or not source:
+                source.insert(data.draw(st.integers(0, len(source))), data.draw(st.integers()))
+            elif what == "delete":
+                del source[data.draw(st.integers(0, len(source) - 1))]
+            else:
+                source[data.draw(st.integers(0, len(source) - 1))] = data.draw(st.integers(0, 99))
+        delta = source.diff()
+        source.commit()
+        if delta is None:
+            continue
+        pending = delta if pending is None else merge_list_deltas(pending, delta, ())
+        final = source.snapshot()
+        assert apply_list_delta_to_snapshot(start, pending, ()) == final
+        # At most one operation per run of the net change, each a few bytes beside its items.
+        assert len(pending.ops) <= 2 * len(final) + 1
+        assert len(CODEC.encode(pending)) <= len(CODEC.encode(final)) + 8 * (2 * len(final) + 1) + 4
+
+
+def test_the_issue_list_stays_small_in_a_merge_of_2000_ticks() -> None:
+    source = ListHandler(list(range(20)))
+    source.commit()
+    rng = random.Random(14)
+    pending: ListDelta | None = None
+    for tick in range(2000):
+        del source[rng.randrange(len(source))]
+        source.insert(rng.randrange(len(source) + 1), 1000 + tick)
+        delta = source.diff()
+        source.commit()
+        assert delta is not None
+        pending = delta if pending is None else merge_list_deltas(pending, delta, ())
+    assert pending is not None
+    assert apply_list_delta_to_snapshot(list(range(20)), pending, ()) == source.snapshot()
+    assert len(CODEC.encode(pending)) < 3 * len(CODEC.encode(source.snapshot()))
 
 
 # -- the model-based state machine ---------------------------------------------------

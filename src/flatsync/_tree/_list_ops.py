@@ -13,7 +13,7 @@ from typing import Any
 
 from ._errors import DecodeError, PatchError
 from ._markers import DELETED, Marker, Replace, TypedDelta, hashable, is_nested, register_marker
-from ._merge import apply_delta
+from ._merge import _merge_deltas, apply_delta
 from ._values import Path, Snapshot, describe, format_path
 
 __all__ = ["ListDelta", "apply_list_delta_to_snapshot", "check_op", "merge_list_deltas"]
@@ -159,11 +159,16 @@ def _is_whole(op: Any) -> bool:
 def merge_list_deltas(first: ListDelta, later: TypedDelta, path: Path) -> ListDelta:
     """Compose two list deltas: applying the result equals applying ``first``, then ``later``.
 
-    The operations are concatenated; a whole-contents operation (opcode 3) drops
-    what came before it, or absorbs what follows it, and adjacent operations
-    that compose into one (two inserts into one run, two contiguous deletes,
-    two writes to one index, a write or delete inside a run just inserted) are
-    merged. Neither argument is modified.
+    A whole-contents operation (opcode 3) drops what came before it, or absorbs
+    what follows it. Otherwise the result is the net change in its shortest
+    form, whatever the two deltas did on the way: walking the list from the
+    front, a delete of each run of original items that is gone, an insert of
+    each run of new items (with the changes made to them since folded in), and
+    one set of each original item that changed (its changes merged). An insert
+    then a delete of the same item cancels. So a merge of many ticks' deltas
+    holds at most one operation per run of the list's net change, however many
+    operations the ticks made: a lagging client's pending delta of a list does
+    not grow with the ticks. Neither argument is modified.
 
     Raises:
         PatchError: ``later`` is not a :class:`~flatsync.protocol.ListDelta`, or it does
@@ -183,10 +188,152 @@ def merge_list_deltas(first: ListDelta, later: TypedDelta, path: Path) -> ListDe
         if _is_whole(a[k]):
             contents = apply_list_delta_to_snapshot(list(a[k][1:]), ListDelta(a[k + 1 :] + b), path)
             return ListDelta(((3, *contents),))
+    if all(_composable(op) for op in a) and all(_composable(op) for op in b):
+        return ListDelta(_Net(path).apply(a).apply(b).ops())
+    # An operation of another shape (a peer's, say): concatenate, folding neighbours.
     ops = list(a)
     for op in b:
         _push(ops, op, path)
     return ListDelta(tuple(ops))
+
+
+def _composable(op: Any) -> bool:
+    """Whether ``op`` is a well-formed set, insert or delete that :class:`_Net` can take."""
+    if not _mergeable(op) or op[1] < 0:
+        return False
+    code = op[0]
+    return (code != 2 or op[2] >= 1) and (code != 0 or op[2] is not DELETED)
+
+
+# The segments of a _Net: [_KEEP, j, n] original items j to j + n - 1, unchanged;
+# [_ORIG, j, change] original item j, changed; [_NEW, values] items inserted.
+_KEEP, _ORIG, _NEW = 0, 1, 2
+
+
+class _Net:
+    """The net change of a run of list operations, over a list of unknown length.
+
+    The list after the operations is ``segments`` (runs of original items kept,
+    original items changed, items inserted) followed by the original items from
+    ``tail`` on; an original item before ``tail`` that no segment holds was
+    deleted. :meth:`ops` writes the shortest run of operations that makes it.
+    Each operation costs a walk of the segments, which are at most about twice
+    as many as the operations taken.
+    """
+
+    __slots__ = ("path", "segments", "tail")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.segments: list[list[Any]] = []
+        self.tail = 0
+
+    def _cut(self, at: int) -> int:
+        """Make a segment start at output position ``at``; the index of that segment."""
+        segments = self.segments
+        pos = 0
+        for k, seg in enumerate(segments):
+            if pos == at:
+                return k
+            kind = seg[0]
+            size = seg[2] if kind == _KEEP else 1 if kind == _ORIG else len(seg[1])
+            if at < pos + size:
+                cut = at - pos
+                if kind == _KEEP:
+                    segments[k : k + 1] = [[_KEEP, seg[1], cut], [_KEEP, seg[1] + cut, size - cut]]
+                else:  # an inserted run (a changed original item has size 1)
+                    values = seg[1]
+                    segments[k : k + 1] = [[_NEW, values[:cut]], [_NEW, values[cut:]]]
+                return k + 1
+            pos += size
+        if at > pos:
+            segments.append([_KEEP, self.tail, at - pos])
+            self.tail += at - pos
+        return len(segments)
+
+    def _join(self, k: int) -> None:
+        """Join the inserted runs at ``k - 1`` and ``k``, if both are."""
+        segments = self.segments
+        if 0 < k < len(segments) and segments[k - 1][0] == _NEW and segments[k][0] == _NEW:
+            segments[k - 1] = [_NEW, segments[k - 1][1] + segments[k][1]]
+            del segments[k]
+
+    def apply(self, ops: tuple[Any, ...]) -> _Net:
+        """Take ``ops`` (each :func:`_composable`), in order."""
+        segments = self.segments
+        for op in ops:
+            code = op[0]
+            i = op[1]
+            if code == 1:
+                k = self._cut(i)
+                segments.insert(k, [_NEW, list(op[2:])])
+                self._join(k + 1)
+                self._join(k)
+            elif code == 2:
+                k = self._cut(i)
+                end = self._cut(i + op[2])
+                del segments[k:end]
+                self._join(k)
+            else:
+                k = self._cut(i)
+                self._cut(i + 1)
+                seg = segments[k]
+                change = op[2]
+                where = (*self.path, i)
+                if seg[0] == _KEEP:
+                    segments[k] = [_ORIG, seg[1], change]
+                elif seg[0] == _ORIG:
+                    seg[2] = _then(seg[2], change, where)
+                else:
+                    seg[1] = [_changed(seg[1][0], change, where)]
+                    self._join(k + 1)
+                    self._join(k)
+        return self
+
+    def ops(self) -> tuple[tuple[Any, ...], ...]:
+        """The operations, from the front: per gap a delete, then an insert, and sets."""
+        out: list[tuple[Any, ...]] = []
+        pos = 0
+        kept = 0  # the next original item not yet placed or deleted
+        new: list[Any] = []  # items inserted since the last original item
+        for seg in [*self.segments, [_KEEP, self.tail, 0]]:
+            kind = seg[0]
+            if kind == _NEW:
+                new.extend(seg[1])
+                continue
+            j = seg[1]
+            if j > kept:
+                out.append((2, pos, j - kept))
+            if new:
+                out.append((1, pos, *new))
+                pos += len(new)
+                new = []
+            if kind == _KEEP:
+                pos += seg[2]
+                kept = j + seg[2]
+            else:
+                out.append((0, pos, seg[2]))
+                pos += 1
+                kept = j + 1
+        return tuple(out)
+
+
+def _then(earlier: Any, later: Any, path: Path) -> Any:
+    """The set of an original item that composes the sets ``earlier`` and ``later``."""
+    if not is_nested(later):
+        return later
+    if is_nested(earlier):
+        return _merge_deltas(earlier, later, path)
+    if type(earlier) is Replace:
+        return Replace(apply_delta(earlier.value, later, path))
+    return apply_delta(earlier, later, path)
+
+
+def _changed(value: Any, change: Any, path: Path) -> Any:
+    """An inserted item ``value`` after the set ``change``."""
+    if is_nested(change):
+        return apply_delta(value, change, path)
+    return change.value if type(change) is Replace else change
 
 
 def _mergeable(op: Any) -> bool:
