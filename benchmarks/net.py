@@ -2,8 +2,11 @@
 
 The state is ``{i: {"x": float, "y": float, "hp": int}}`` for N entities; each
 tick, K random entities (a seeded ``random.Random``) move and lose a hit point.
-The server ticks at R ticks per second for S seconds; the clients run in two
-worker processes, read everything, and (flatsync) acknowledge each packet.
+The server ticks at R ticks per second for S seconds; the clients run in
+several worker processes (one per 250 clients, at least two), read everything,
+and (flatsync) acknowledge each packet. Every wait is bounded (connecting,
+snapshots, the end of the run), so a run ends in a few minutes whatever
+happens; a tick that takes longer than S seconds still ends the run after it.
 
 Contenders:
 
@@ -15,12 +18,19 @@ naive ws
     ``json.dumps`` of the whole state to every client each tick
     (``websockets.broadcast``, so the text is encoded once). Its clients only
     receive (they do not parse the JSON, which would measure the clients).
+naive diff ws
+    What a user writes next, to send less: each tick the server compares the
+    state with a copy of the previous tick's, for each client (as a server that
+    gives each client its own view must), and sends each client
+    ``json.dumps`` of its diff. Its clients only receive.
 
 Reported per contender and C: the ticks per second the server held, the
 server process's CPU time per client per tick, the bytes each client received
 per tick, the time from a tick to its receipt by a client (p50, p99; one
-monotonic clock, as Linux shares it between processes), and how many clients
-held the last frame when the run ended. The script asserts nothing about
+monotonic clock, as Linux shares it between processes), how many clients
+held the last frame when the run ended, and, from the CPU figure, how many
+clients one core serves at 20 ticks per second, with the ratios of each
+contender to flatsync over TCP. The script asserts nothing about
 speed; it checks that a worker's flatsync clients that hold the last frame
 hold the server's state.
 
@@ -49,12 +59,27 @@ import flatsync
 import flatsync.net
 from flatsync.testing import strict_equal
 
-WORKERS = 2
+#: Worker processes for C clients: one per this many clients, at least two.
+CLIENTS_PER_WORKER = 250
+
+
+def workers_for(clients: int) -> int:
+    return max(2, -(-clients // CLIENTS_PER_WORKER))
 
 
 def make_state(n: int) -> dict[int, dict[str, Any]]:
     rng = random.Random(1)
     return {i: {"x": rng.random() * 100, "y": rng.random() * 100, "hp": 100} for i in range(n)}
+
+
+def diff(old: dict[int, dict[str, Any]], new: Any) -> dict[str, Any]:
+    """The naive diff: every entity compared, field by field, with last tick's copy."""
+    out: dict[str, Any] = {}
+    for key, entity in new.items():
+        before = old.get(key)
+        if before != entity:
+            out[str(key)] = {f: v for f, v in entity.items() if before is None or before[f] != v}
+    return out
 
 
 def change(state: Any, rng: random.Random, k: int) -> None:
@@ -154,7 +179,7 @@ async def measure(
     state = make_state(entities)
     naive_server: Any = None
     server: flatsync.net.Server | None = None
-    if contender == "naive ws":
+    if contender.startswith("naive"):
         from websockets.asyncio.server import broadcast, serve
 
         naive_server = await serve(
@@ -173,16 +198,30 @@ async def measure(
 
     context = multiprocessing.get_context("spawn")
     pipes, processes = [], []
-    for index in range(WORKERS):
-        share = clients // WORKERS + (1 if index < clients % WORKERS else 0)
+    workers = workers_for(clients)
+    for index in range(workers):
+        share = clients // workers + (1 if index < clients % workers else 0)
         mine, theirs = context.Pipe()
         process = context.Process(target=worker, args=(kind, url, share, theirs), daemon=True)
         process.start()
         pipes.append(mine)
         processes.append(process)
     loop = asyncio.get_running_loop()
+
+    async def receive(pipe: Connection, timeout: float) -> Any:
+        if not await loop.run_in_executor(None, pipe.poll, timeout):
+            raise TimeoutError(f"a worker said nothing for {timeout:g} s")
+        return pipe.recv()
+
     for pipe in pipes:
-        assert await loop.run_in_executor(None, pipe.recv) == "ready"
+        assert await receive(pipe, 180) == "ready"
+    if naive_server is not None:
+        deadline = loop.time() + 120
+        while len(naive_server.connections) < clients:
+            if loop.time() > deadline:
+                raise TimeoutError("the naive clients did not connect")
+            await asyncio.sleep(0.01)
+    previous = json.loads(json.dumps(state))  # the naive diff's copy of the last tick
     if server is not None:
         # Every client gets its snapshot before the clock starts.
         server.tick()
@@ -202,11 +241,16 @@ async def measure(
         if server is not None:
             change(server.publisher.root, rng, changes)
             frame = server.tick()
+        elif contender == "naive ws":
+            change(state, rng, changes)
+            frame = done + 1
+            broadcast(naive_server.connections, f"{frame}|{json.dumps(state)}")
         else:
             change(state, rng, changes)
-            done_frame = done + 1
-            frame = done_frame
-            broadcast(naive_server.connections, f"{frame}|{json.dumps(state)}")
+            frame = done + 1
+            for ws in list(naive_server.connections):
+                broadcast([ws], f"{frame}|{json.dumps(diff(previous, state))}")
+            previous = {key: dict(entity) for key, entity in state.items()}
         ticks[frame] = started
         done += 1
         deadline += period
@@ -229,9 +273,11 @@ async def measure(
     else:
         naive_server.close()
         await naive_server.wait_closed()
-    results = [await loop.run_in_executor(None, pipe.recv) for pipe in pipes]
+    results = [await receive(pipe, 120) for pipe in pipes]
     for process in processes:
         process.join(30)
+        if process.is_alive():
+            process.kill()
     latencies = [
         at - ticks[frame] for r in results for frame, at in r["receipts"] if frame in ticks
     ]
@@ -253,7 +299,11 @@ async def measure(
         "p50_ms": _percentile(latencies, 0.5) * 1e3,
         "p99_ms": _percentile(latencies, 0.99) * 1e3,
         "in_sync": in_sync,
+        "workers": workers,
     }
+
+
+CONTENDERS = ("flatsync tcp", "flatsync ws", "naive ws", "naive diff ws")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     run = Run(args, "Networking benchmark: one server, C clients in other processes")
     table = Table(
         f"N = {entities} entities, K = {args.changes} changes per tick, {args.rate:g} ticks/s, "
-        f"{seconds:g} s, clients in {WORKERS} processes",
+        f"{seconds:g} s, clients in {CLIENTS_PER_WORKER}-client worker processes (at least 2)",
         [
             "contender",
             "C",
@@ -289,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows = []
     for count in counts:
-        for contender in ("flatsync tcp", "flatsync ws", "naive ws"):
+        for contender in CONTENDERS:
             print(f"... {contender}, C = {count}", file=sys.stderr, flush=True)
             row = asyncio.run(measure(contender, count, entities, args.changes, args.rate, seconds))
             rows.append(row)
@@ -303,9 +353,46 @@ def main(argv: list[str] | None = None) -> int:
                 f"{row['p99_ms']:.1f}",
                 str(row["in_sync"]),
             )
+    summary = Table(
+        f"Per contender at C = {counts[-1]}: ratios to flatsync tcp, and clients per core",
+        ["contender", "CPU ×", "bytes ×", "ticks/s held", "clients/core at 20 ticks/s"],
+        "×: the contender's CPU per client per tick (bytes per client per tick) over flatsync "
+        "tcp's. Clients per core: how many clients one core's time serves at 20 ticks/s, "
+        "from the CPU per client per tick (1 s / 20 / that), and in brackets the largest C "
+        "measured at which the server still held 19 ticks/s or more.",
+    )
+    summary_rows = []
+    base = next(r for r in rows if r["clients"] == counts[-1] and r["contender"] == CONTENDERS[0])
+    for contender in CONTENDERS:
+        row = next(r for r in rows if r["clients"] == counts[-1] and r["contender"] == contender)
+        held = [r["clients"] for r in rows if r["contender"] == contender]
+        held = [c for c in held if _row(rows, contender, c)["ticks_per_second"] >= 19.0]
+        per_core = 1e6 / 20.0 / max(row["cpu_us_per_client_tick"], 1e-9)
+        summary_rows.append(
+            {
+                "contender": contender,
+                "clients": counts[-1],
+                "cpu_ratio": row["cpu_us_per_client_tick"] / base["cpu_us_per_client_tick"],
+                "bytes_ratio": row["bytes_per_client_tick"] / base["bytes_per_client_tick"],
+                "clients_per_core_at_20": per_core,
+                "largest_c_holding_19": max(held) if held else None,
+            }
+        )
+        summary.add(
+            contender,
+            f"{summary_rows[-1]['cpu_ratio']:.2f}",
+            f"{summary_rows[-1]['bytes_ratio']:.1f}",
+            f"{row['ticks_per_second']:.1f}",
+            f"{per_core:,.0f} ({max(held) if held else 'none'})",
+        )
     run.results["rows"] = rows
-    run.write([table])
+    run.results["summary"] = summary_rows
+    run.write([table, summary])
     return 0
+
+
+def _row(rows: list[dict[str, Any]], contender: str, clients: int) -> dict[str, Any]:
+    return next(r for r in rows if r["contender"] == contender and r["clients"] == clients)
 
 
 if __name__ == "__main__":
