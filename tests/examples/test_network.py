@@ -7,6 +7,7 @@ game's side: players join, steer, leave, and misbehave.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import struct
@@ -164,77 +165,110 @@ async def reset(writer: asyncio.StreamWriter) -> None:
     await asyncio.sleep(0)
 
 
+async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Wait until ``condition()`` holds, checking every few milliseconds; fail after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"not within {timeout:g} s: {what}")
+        await asyncio.sleep(0.01)
+
+
+async def close_all(writers: list[asyncio.StreamWriter]) -> None:
+    """Close every raw connection a test opened, whatever state it is in."""
+    for writer in writers:
+        writer.transport.abort()
+    for writer in writers:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer.wait_closed(), 5)
+
+
+FAULTY = {"crasher", "staller", "babbler", "quitter", "steerer"}
+
+
 def test_faulty_clients_are_dropped_and_the_others_stay_in_sync(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="flatsync.net")
 
     async def main() -> None:
+        raw: list[asyncio.StreamWriter] = []
+        clients: list[ArenaClient] = []
+
+        async def join(name: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            reader, writer = await raw_join(server.port, name)
+            raw.append(writer)
+            return reader, writer
+
         async with arena(idle_timeout=1.0, write_limit=4096) as server:
-            healthy = [await Bot.join("127.0.0.1", server.port, f"ok{n}", seed=n) for n in range(3)]
-            ticking = asyncio.create_task(server.run())
+            ticking: asyncio.Task[None] | None = None
+            try:
+                healthy = [
+                    await Bot.join("127.0.0.1", server.port, f"ok{n}", seed=n) for n in range(3)
+                ]
+                clients = [bot.client for bot in healthy]
+                ticking = asyncio.create_task(server.run())
 
-            # One that crashes mid-stream: a reset after a few frames.
-            _, crasher = await raw_join(server.port, "crasher")
-            await asyncio.sleep(0.1)
-            await reset(crasher)
-            # One that stalls: it joins, then neither reads nor answers.
-            _, staller = await raw_join(server.port, "staller")
-            # One that sends garbage after its hello, and one that sends garbage instead.
-            _, babbler = await raw_join(server.port, "babbler")
-            babbler.write(b"\x05Rjunk")
-            _, stranger = await asyncio.open_connection("127.0.0.1", server.port)
-            stranger.write(b"GET / HTTP/1.1\r\nHost: arena\r\n\r\n")
-            # One that hangs up in the middle of a message.
-            _, quitter = await raw_join(server.port, "quitter")
-            quitter.write(b"\x10S12")
-            quitter.close()
-            # One whose steering is not a direction.
-            _, steerer = await raw_join(server.port, "steerer")
-            steerer.write(message(b"M", flatsync.CborCodec().encode("Z")))
+                # One that crashes mid-stream: a reset once frames reach it.
+                crashing, crasher = await join("crasher")
+                await asyncio.wait_for(crashing.read(1), 30)
+                await reset(crasher)
+                # One that stalls: it joins, then neither reads nor answers.
+                await join("staller")
+                # One that sends garbage after its hello, and one that sends garbage instead.
+                _, babbler = await join("babbler")
+                babbler.write(b"\x05Rjunk")
+                _, stranger = await asyncio.open_connection("127.0.0.1", server.port)
+                raw.append(stranger)
+                stranger.write(b"GET / HTTP/1.1\r\nHost: arena\r\n\r\n")
+                # One that hangs up in the middle of a message.
+                _, quitter = await join("quitter")
+                quitter.write(b"\x10S12")
+                quitter.close()
+                # One whose steering is not a direction.
+                _, steerer = await join("steerer")
+                steerer.write(message(b"M", flatsync.CborCodec().encode("Z")))
 
-            for _ in range(200):  # the stall takes idle_timeout to notice
-                await asyncio.sleep(0.05)
-                if {name for name, _ in server.departures} >= {
-                    "crasher",
-                    "staller",
-                    "babbler",
-                    "quitter",
-                    "steerer",
-                }:
-                    break
-            frame_then = server.publisher.frame
-            await asyncio.sleep(0.2)
-            assert server.publisher.frame > frame_then  # still ticking
-            server.stop()
-            await ticking
-            clients = [bot.client for bot in healthy]
-            await settle(server, clients)
-            for client in clients:
-                assert_in_sync(server, client)
-            assert set(server.clients) == {client.pid for client in clients}
-            assert set(server.game.state["players"]) == {client.pid for client in clients}
-            reasons = dict(server.departures)
-            # A reset shows as one on a read, or as a broken pipe on a write first.
-            assert reasons["crasher"] in {
-                "connection error (ConnectionResetError)",
-                "connection error (BrokenPipeError)",
-                "the peer closed the connection",
-            }
-            assert reasons["staller"] == "silent for more than 1 s"
-            assert reasons["babbler"].startswith("sent a malformed message (FrameError")
-            # Cut short, or reset: the kernel resets a socket closed with unread data, and
-            # the server sees the reset on a read, or as a broken pipe on a write first.
-            assert reasons["quitter"] in {
-                "the connection ended in the middle of a message",
-                "connection error (ConnectionResetError)",
-                "connection error (BrokenPipeError)",
-            }
-            assert reasons["steerer"] == "sent garbage (unknown direction 'Z')"
-            for writer in (crasher, staller, babbler, stranger, quitter, steerer):
-                writer.close()
-            for client in clients:
-                await client.close()
+                # The stall takes idle_timeout (1 s) to notice.
+                await until(
+                    lambda: {name for name, _ in server.departures} >= FAULTY,
+                    "every faulty client departed",
+                )
+                frame_then = server.publisher.frame
+                await until(lambda: server.publisher.frame > frame_then, "still ticking")
+                server.stop()
+                await ticking
+                await settle(server, clients)
+                for client in clients:
+                    assert_in_sync(server, client)
+                assert set(server.clients) == {client.pid for client in clients}
+                assert set(server.game.state["players"]) == {client.pid for client in clients}
+                reasons = dict(server.departures)
+                # A reset shows as one on a read, or as a broken pipe on a write first.
+                assert reasons["crasher"] in {
+                    "connection error (ConnectionResetError)",
+                    "connection error (BrokenPipeError)",
+                    "the peer closed the connection",
+                }
+                assert reasons["staller"] == "silent for more than 1 s"
+                assert reasons["babbler"].startswith("sent a malformed message (FrameError")
+                # Cut short, or reset: the kernel resets a socket closed with unread data, and
+                # the server sees the reset on a read, or as a broken pipe on a write first.
+                assert reasons["quitter"] in {
+                    "the connection ended in the middle of a message",
+                    "connection error (ConnectionResetError)",
+                    "connection error (BrokenPipeError)",
+                }
+                assert reasons["steerer"] == "sent garbage (unknown direction 'Z')"
+            finally:
+                server.stop()
+                if ticking is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(ticking, 10)
+                await close_all(raw)
+                for client in clients:
+                    await client.close()
 
     run(main)
     logged = caplog.text
@@ -262,14 +296,19 @@ def test_random_bytes_after_a_hello_never_stop_the_server(junk: bytes) -> None:
     async def main() -> None:
         async with arena(idle_timeout=0.5) as server:
             bot = await Bot.join("127.0.0.1", server.port, "bot", seed=1)
-            _, writer = await raw_join(server.port, "fuzzer")
-            writer.write(junk)
-            await server.run(ticks=20)
-            writer.close()
-            await server.run(ticks=5)
-            await settle(server, [bot.client])
-            assert_in_sync(server, bot.client)
-            await bot.client.close()
+            raw: list[asyncio.StreamWriter] = []
+            try:
+                _, writer = await raw_join(server.port, "fuzzer")
+                raw.append(writer)
+                writer.write(junk)
+                await server.run(ticks=20)
+                writer.close()
+                await server.run(ticks=5)
+                await settle(server, [bot.client])
+                assert_in_sync(server, bot.client)
+            finally:
+                await close_all(raw)
+                await bot.client.close()
 
     run(main)
 

@@ -614,7 +614,7 @@ class Publisher:
         """Turn a lagging client's pending delta into a snapshot once it outgrows it.
 
         A pending delta (the merge of the frames a client missed) grows with the
-        ticks when list operations pile up or keys come and go; a snapshot of
+        ticks when keys come and go (or list operations of other shapes pile up); a snapshot of
         the client's view does not. Each lagging client (each group of SHARED
         clients with the same view and chain end) carries an upper bound of its
         pending delta's encoded size (the sum of the frames' sizes, plus
