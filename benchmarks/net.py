@@ -222,17 +222,20 @@ async def measure(
         deadline = loop.time() + 120
         while len(naive_server.connections) < clients:
             if loop.time() > deadline:
-                raise TimeoutError("the naive clients did not connect")
+                print("    (not every naive client connected after 120 s)", file=sys.stderr)
+                break
             await asyncio.sleep(0.01)
     previous = json.loads(json.dumps(state))  # the naive diff's copy of the last tick
     if server is not None:
         # Every client gets its snapshot before the clock starts.
         server.tick()
         frame = server.publisher.frame
-        deadline = loop.time() + 120
+        deadline = loop.time() + 300
         while any(server.publisher.acked(c) != frame for c in server.clients):
             if loop.time() > deadline:
-                raise TimeoutError("the clients did not get their snapshots")
+                # Counted, not fatal: such a client shows as out of sync at the end.
+                print("    (not every client had its snapshot after 300 s)", file=sys.stderr)
+                break
             await asyncio.sleep(0.01)
 
     period = 1.0 / rate
