@@ -986,6 +986,9 @@ def test_merge_compacts_adjacent_operations() -> None:
     assert m(((1, 0, "a"), (2, 5, 1)), ((2, 0, 1), (1, 2, "b"))) == ListDelta(
         ((1, 2, "b"), (2, 5, 1))
     )
+    # An operation of another shape (a peer's) is not composed: concatenated, folding neighbours.
+    assert m(((1, 3, "a"),), ((0, 3, DELETED),)) == ListDelta(((1, 3, "a"), (0, 3, DELETED)))
+    assert m(((2, 3, 1),), ((2, 3, 1), (9, 0))) == ListDelta(((2, 3, 2), (9, 0)))
     assert m(((1, 0, 1), (0, 5, 1)), ((3, 7),)) == ListDelta(((3, 7),))
     assert m(((3, 1, 2), (1, 0, 0)), ((2, 2, 1), (0, 0, 9))) == ListDelta(((3, 9, 1),))
     with pytest.raises(PatchError, match="cannot merge a list delta with a dict delta"):

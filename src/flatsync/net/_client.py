@@ -193,7 +193,7 @@ class Client:
 
     @property
     def state(self) -> DataHandler:
-        """The replica's state, read-only: the same object for the client's whole life."""
+        """The replica's state (read-only), the same object for the client's whole life."""
         return self.replica.state
 
     @property
