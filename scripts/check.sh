@@ -49,6 +49,9 @@ section "setup: .venv"
 source scripts/_venv.sh
 source scripts/_system.sh
 
+section "setup: redis-server (the relay's Redis tests start one; nats-server comes from the venv)"
+_flatsync_need_program redis-server redis-server
+
 section "setup: a venv for each Python the tests run on (${FLATSYNC_TEST_PYTHONS[*]})"
 _flatsync_test_venvs
 

@@ -32,7 +32,33 @@ from ._replica import _refresh_delta
 from ._state import NEW
 from ._views import View, project_state
 
-__all__ = ["FedPublisher"]
+__all__ = ["FedPublisher", "hold_from"]
+
+
+def hold_from(publisher: Publisher, client: Hashable, held: int | None) -> bool:
+    """Make ``publisher``'s new ``client`` (it has had nothing yet) continue from frame ``held``.
+
+    It then gets the frames after ``held`` (a delta, not a snapshot) when they
+    are in the ring, or ``held`` is the latest frame. Returns whether it does;
+    otherwise it stays as it joined, with a snapshot due.
+    """
+    ring = publisher._ring
+    latest = publisher._frame
+    if held is None or held > latest:
+        return False
+    if not (held == latest or (ring and held >= ring[0].number - 1)):
+        return False
+    c = publisher._clients[client]
+    if c.mode is not NEW or c.sent is not None:
+        return False
+    out = publisher._out
+    # NEW -> SHARED through the table's legal moves: a snapshot "taken" at
+    # ``held`` (never sent), drained at once.
+    out.snapshot_taken(c, {}, held)
+    out.drained(c, held)
+    c.epoch = held
+    c.acked = held
+    return True
 
 
 class FedPublisher(Publisher):
@@ -181,22 +207,7 @@ class FedPublisher(Publisher):
             TypeError: ``view`` is not a :class:`~flatsync.View` or ``None``.
         """
         self.add_client(client, view)
-        ring = self._ring
-        latest = self._frame
-        if held is None or held > latest:
-            return False
-        if not (held == latest or (ring and held >= ring[0].number - 1)):
-            return False
-        c = self._clients[client]
-        out = self._out
-        out.want.discard(c)
-        # NEW -> SHARED through the table's legal moves: a snapshot "taken" at
-        # ``held`` (never sent), drained at once.
-        out.snapshot_taken(c, {}, held)
-        out.drained(c, held)
-        c.epoch = held
-        c.acked = held
-        return True
+        return hold_from(self, client, held)
 
     def __repr__(self) -> str:
         return (

@@ -11,7 +11,22 @@ from __future__ import annotations
 
 from .._public import publish
 from .._session._fed import FedPublisher
+from ._broker import Broker, BrokerError, Feed
+from ._gateway import Gateway
+from ._nats import NatsBroker
+from ._origin import BROKER_CLIENT, Origin
+from ._redis import RedisBroker
 
-__all__ = ["FedPublisher"]
+__all__ = [
+    "BROKER_CLIENT",
+    "Broker",
+    "BrokerError",
+    "FedPublisher",
+    "Feed",
+    "Gateway",
+    "NatsBroker",
+    "Origin",
+    "RedisBroker",
+]
 
 publish("flatsync.relay", globals(), __all__)
