@@ -114,3 +114,6 @@ python benchmarks/sessions.py --quick
 
 section "benchmarks: networking (smoke run: --quick, real sockets on 127.0.0.1)"
 python benchmarks/net.py --quick
+
+section "benchmarks: relay fan-out (smoke run: --quick, real brokers and gateway processes on 127.0.0.1)"
+python benchmarks/fanout.py --quick
