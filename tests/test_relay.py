@@ -27,6 +27,7 @@ from flatsync.relay import (
     FedPublisher,
     Feed,
     Gateway,
+    MemoryBroker,
     NatsBroker,
     Origin,
     RedisBroker,
@@ -568,3 +569,67 @@ def test_a_gateway_refuses_to_feed_what_does_not_fit() -> None:
     fed = FedPublisher({"a": 1}, frame=1, session=SECRET[:8])
     with pytest.raises(PatchError):
         fed.feed(2, {"a": {"b": 1}})
+
+
+def test_a_gateway_catches_up_from_the_stream_then_from_the_snapshot() -> None:
+    """Live records lost: the stream fills the gap; past the stream, the snapshot does."""
+
+    class Lossy(MemoryBroker):
+        def __init__(self) -> None:
+            super().__init__(history=4)
+            self.lose = False
+
+        async def publish(self, world: str, frame: int, record: bytes) -> None:
+            if not self.lose:
+                await super().publish(world, frame, record)
+                return
+            live, self._live = self._live, {}
+            try:
+                await super().publish(world, frame, record)
+            finally:
+                self._live = live
+
+    async def main() -> None:
+        broker = Lossy()
+        origin = Origin(new_state(), broker, world="w", snapshot_every=6)
+        await origin.start()
+        async with gateway_of(broker) as gateway:
+            watched = Watched(url_of(gateway), "c")
+            await watched.client.connect()
+            try:
+
+                async def ticks(n: int) -> None:
+                    for _ in range(n):
+                        play(origin.root)
+                        origin.tick()
+                    await origin.flushed()
+
+                await ticks(3)
+                await converge(origin, [watched])
+                snapshots = watched.client.snapshot_bytes
+                catch_ups = gateway.catch_ups
+                broker.lose = True
+                await ticks(2)  # lost live, kept in the stream
+                broker.lose = False
+                await ticks(1)
+                await converge(origin, [watched])
+                assert (gateway.catch_ups, gateway.reseeds) == (catch_ups + 1, 0)
+                assert watched.client.snapshot_bytes == snapshots
+                broker.lose = True
+                await ticks(9)  # lost live, and more than the stream keeps
+                broker.lose = False
+                await ticks(1)
+                await converge(origin, [watched])
+                assert gateway.reseeds == 1
+                assert watched.client.snapshot_bytes > snapshots
+                assert gateway.fed.frame == origin.frame
+                assert "Gateway" in repr(gateway)
+                assert "MemoryBroker" in repr(broker)
+                assert "Origin" in repr(origin)
+                assert "FedPublisher" in repr(gateway.fed)
+            finally:
+                await watched.client.close()
+        await origin.close()
+        await broker.close()
+
+    run(main)

@@ -125,7 +125,7 @@ class FedPublisher(Publisher):
         """Commit the origin's frame ``frame`` (its delta), as :meth:`Publisher.tick` commits one.
 
         Args:
-            frame: The frame's number: the one after :attr:`frame`.
+            frame: The frame's number: the one after :attr:`~flatsync.Publisher.frame`.
             delta: The frame's delta (the origin's diff of that tick, decoded).
             payload: ``delta`` as the origin's codec encoded it (the bytes after
                 the frame header of the origin's packet), sent as they are to the
@@ -135,7 +135,7 @@ class FedPublisher(Publisher):
             ``frame``.
 
         Raises:
-            FrameError: ``frame`` is not the one after :attr:`frame` (a gap:
+            FrameError: ``frame`` is not the one after :attr:`~flatsync.Publisher.frame` (a gap:
                 :meth:`reseed`). Nothing changes.
             PatchError: ``delta`` does not fit the state (the two sides
                 disagree: :meth:`reseed`). Nothing changes.
@@ -166,7 +166,7 @@ class FedPublisher(Publisher):
         so it takes the snapshot as a refresh).
 
         Raises:
-            ValueError: ``frame`` is not after :attr:`frame` (a client may hold
+            ValueError: ``frame`` is not after :attr:`~flatsync.Publisher.frame` (a client may hold
                 a frame up to that one: a snapshot must be newer). Nothing changes.
             PatchError: ``snapshot`` is not a valid mapping snapshot. Nothing changes.
         """

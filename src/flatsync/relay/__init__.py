@@ -13,6 +13,7 @@ from .._public import publish
 from .._session._fed import FedPublisher
 from ._broker import Broker, BrokerError, Feed
 from ._gateway import Gateway
+from ._memory import MemoryBroker
 from ._nats import NatsBroker
 from ._origin import BROKER_CLIENT, Origin
 from ._redis import RedisBroker
@@ -24,6 +25,7 @@ __all__ = [
     "FedPublisher",
     "Feed",
     "Gateway",
+    "MemoryBroker",
     "NatsBroker",
     "Origin",
     "RedisBroker",

@@ -64,7 +64,7 @@ class Feed:
 
 
 class Broker(abc.ABC):
-    """A broker backend: per world, a stream bounded to :attr:`history` records, a snapshot, inputs.
+    """A broker backend: per world, a stream bounded to ``history`` records, a snapshot, inputs.
 
     Every method may raise :exc:`BrokerError` when the broker cannot be
     reached; a backend reconnects by itself, and a later call may succeed.

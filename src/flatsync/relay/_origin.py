@@ -149,7 +149,7 @@ class Origin:
 
     @property
     def session(self) -> bytes:
-        """The publisher's session: the gateways' welcomes carry it."""
+        """The publisher's session, which the gateways' welcomes carry."""
         return self.publisher.session
 
     @property
