@@ -140,6 +140,7 @@ class Forwarder:
     def __init__(self, port: int) -> None:
         self.port = port
         self.server: asyncio.Server | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -163,7 +164,19 @@ class Forwarder:
             finally:
                 dst.close()
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            self.tasks.discard(task)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        if self.tasks:  # the clients are closed: their connections end by themselves
+            await asyncio.wait(list(self.tasks), timeout=5)
 
 
 async def _clients(ports: list[int], count: int, pipe: Connection, first: int) -> None:
@@ -239,6 +252,8 @@ async def _clients(ports: list[int], count: int, pipe: Connection, first: int) -
             )
             for _, client in clients:
                 await client.close()
+            for forwarder in forwarders:
+                await forwarder.close()
             return
 
 
@@ -506,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         rows.append(row)
+        print(f"    {row}", file=sys.stderr, flush=True)
         per_client = row["gateway_us_per_client_tick"]
         table.add(
             kind,
