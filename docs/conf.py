@@ -17,6 +17,7 @@ from sphinx.util import logging
 
 import flatsync
 import flatsync.net
+import flatsync.relay
 import flatsync.testing
 
 # The tutorial and the debugging page run the demo game, imported as `arena`.
@@ -105,7 +106,14 @@ _logger = logging.getLogger("flatsync.docs")
 def _check_public_names_documented(app: Sphinx, env: BuildEnvironment) -> None:
     """Warn (so -W fails) when a public name of a namespace is missing from the API page."""
     objects: Any = env.get_domain("py").objects  # type: ignore[attr-defined]
-    for module in (flatsync, flatsync.protocol, flatsync.debug, flatsync.testing, flatsync.net):
+    for module in (
+        flatsync,
+        flatsync.protocol,
+        flatsync.debug,
+        flatsync.testing,
+        flatsync.net,
+        flatsync.relay,
+    ):
         for name in module.__all__:
             documented = f"{module.__name__}.{name}" in objects
             # flatsync.protocol re-exports three root names, documented at the root.

@@ -49,6 +49,9 @@ section "setup: .venv"
 source scripts/_venv.sh
 source scripts/_system.sh
 
+section "setup: redis-server (the relay's Redis tests start one; nats-server comes from the venv)"
+_flatsync_need_program redis-server redis-server
+
 section "setup: a venv for each Python the tests run on (${FLATSYNC_TEST_PYTHONS[*]})"
 _flatsync_test_venvs
 
@@ -111,3 +114,6 @@ python benchmarks/sessions.py --quick
 
 section "benchmarks: networking (smoke run: --quick, real sockets on 127.0.0.1)"
 python benchmarks/net.py --quick
+
+section "benchmarks: relay fan-out (smoke run: --quick, real brokers and gateway processes on 127.0.0.1)"
+python benchmarks/fanout.py --quick

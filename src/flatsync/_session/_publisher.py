@@ -491,8 +491,17 @@ class Publisher:
                 "another Publisher took this root over: a root has one committer, and this "
                 "publisher must not tick any more"
             )
+        return self._commit_frame(root.diff())
+
+    def _commit_frame(self, delta: dict[Any, Any]) -> int:
+        """:meth:`tick` after the diff: commit ``delta`` as the next frame, move the clients.
+
+        The relay's fed publisher calls it with a delta it received instead of
+        one it diffed (its root already holds the delta applied).
+        """
+        root = self._root
         n = self._frame + 1
-        frame = _Frame(n, root.diff())
+        frame = _Frame(n, delta)
         ring = self._ring
         ring.append(frame)
 

@@ -506,7 +506,11 @@ class Server:
         if resume is None or resume.session != self.session:
             return None
         conn = self._conns.get(resume.client)
-        if conn is None or not hmac.compare_digest(conn.key, resume.key):
+        if conn is None:
+            conn = self._adopt(hello, link)
+            if conn is None:
+                return None
+        elif not hmac.compare_digest(conn.key, resume.key):
             return None
         if conn.link is not None:
             self._detach(conn, "replaced by a new connection", expire=False)
@@ -516,6 +520,20 @@ class Server:
         self.publisher.resume(conn.peer.id, resume.frame)
         return conn
 
+    def _adopt(self, hello: Hello, link: Link) -> _Conn | None:
+        """A client of another server of this session resumes here: its attached ``_Conn``, or ``None``.
+
+        A plain server knows no other server of its session: the client joins
+        afresh. A relay gateway (:class:`flatsync.relay.Gateway`) overrides
+        this hook with :meth:`_new_key`, so that a client may move between the
+        gateways of one origin.
+        """
+        return None
+
+    def _new_key(self, client: int) -> bytes:
+        """The resume key of a new client (random here; a relay gateway derives it)."""
+        return os.urandom(ID_SIZE)
+
     async def _join(self, hello: Hello, link: Link) -> _Conn | None:
         if len(self._conns) >= self.max_clients:
             detached = [c for c in self._conns.values() if c.link is None]
@@ -524,11 +542,13 @@ class Server:
                 return None
             self._leave(detached[0], "let go to make room", goodbye=False)
         cid = self._next_id
-        self._next_id += 1
+        while cid in self._conns:  # an id that a relay gateway adopted (_adopt)
+            cid += 1
+        self._next_id = cid + 1
         peer = Peer(
             id=cid, name=hello.name, token=hello.token, address=link.peer, transport=link.transport
         )
-        conn = _Conn(peer, os.urandom(ID_SIZE))
+        conn = _Conn(peer, self._new_key(cid))
         conn.link = link  # so that on_join may send it messages already
         self._conns[cid] = conn
         view: View | None = None

