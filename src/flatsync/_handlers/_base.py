@@ -19,6 +19,7 @@ import abc
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Self
 
+from .._native import speedups as _speedups
 from .._tree._errors import PatchError, ReadOnlyError
 from .._tree._events import Added, Event
 from .._tree._types import PROTOCOL_TYPES
@@ -43,6 +44,10 @@ __all__ = [
     "python_value",
     "snapshot_value",
 ]
+
+
+#: The C accelerator's check-then-apply patch, or None (the pure-Python path).
+_native_patch: Any = None if _speedups is None else _speedups.patch
 
 
 class Handler(abc.ABC):
@@ -216,6 +221,12 @@ class Handler(abc.ABC):
                 message names the path. The handler is exactly as it was.
         """
         path = self.path
+        if _native_patch is not None:
+            # The C fast path (read-only replicas, deltas of scalars): it applies the
+            # whole delta, or declines having changed nothing (configured in _record_view).
+            told: list[Event] = []
+            if _native_patch(self, delta, path, told if events else None):
+                return told
         delta_type = self._delta_type
         if type(delta) is not delta_type:
             raise PatchError(
@@ -223,7 +234,7 @@ class Handler(abc.ABC):
                 f"got {describe(delta)}"
             )
         self._check(delta, path)
-        told: list[Event] = []
+        told = []
         self._apply(delta, path, told if events else None)
         return told
 
