@@ -164,15 +164,17 @@ def test_encode_declines_what_it_leaves_to_cbor2() -> None:
         CborCodec().encode({"bad": "\udc80"})
 
 
-def _mutated(source: DataHandler, draw: st.DrawFn) -> None:
+def _mutated(source: DataHandler, data: st.DataObject) -> None:
     """Scalar writes, inserts and deletes at every level of ``source``."""
+    draw = data.draw
     handlers = [source]
     for handler in handlers:
         handlers.extend(v for v in handler.values() if type(v) is DataHandler)
     for _ in range(draw(st.integers(0, 12))):
         handler = draw(st.sampled_from(handlers))
         keys = list(handler)
-        if keys and draw(st.booleans()):
+        existing: bool = draw(st.booleans())
+        if keys and existing:
             key = draw(st.sampled_from(keys))
             if type(handler[key]) is DataHandler:
                 continue
@@ -192,7 +194,7 @@ def test_patch_leaves_the_same_replica(data: st.DataObject, events: bool) -> Non
     tree = data.draw(snapshots(max_depth=3, lists=False), label="snapshot")
     source = DataHandler(tree)
     source.commit()
-    _mutated(source, data.draw)
+    _mutated(source, data)
     delta = source.diff()
     native, pure = DataHandler.from_snapshot(tree), DataHandler.from_snapshot(tree)
     told = native.patch(delta, events=events)
@@ -215,7 +217,7 @@ def test_a_refused_delta_changes_nothing_on_either_path(data: st.DataObject) -> 
         return
     base = {1: {"name": "notch", "hp": 8, "pos": (2, 2)}, "x": 1.5, "tags": {"a": 1}}
     native, pure = DataHandler.from_snapshot(base), DataHandler.from_snapshot(base)
-    outcome = []
+    outcome: list[type[PatchError] | None] = []
     for replica, context in ((native, None), (pure, _pure)):
         try:
             if context is None:
