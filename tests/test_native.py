@@ -15,7 +15,10 @@ built and active, so that a build that silently fell back fails the check.
 
 from __future__ import annotations
 
+import gc
 import os
+import sys
+import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,8 +36,11 @@ from flatsync._codecs import _cbor
 from flatsync._handlers import _base
 from flatsync._native import PURE_FORCED, compiled
 from flatsync.testing import (
+    _conformance,
     assert_strict_equal,
+    colliding_keys,
     hostile_packets,
+    permissive_twin,
     protocol_trees,
     snapshots,
     strict_equal,
@@ -81,26 +87,117 @@ def _pure_decode(codec: CborCodec, packet: bytes) -> tuple[Any, type[BaseExcepti
             return None, type(exc)
 
 
-@pytest.mark.parametrize("limits", LIMITS, ids=["default", "small", "collisions"])
-@given(data=st.data())
-@SLOW
-def test_decode_agrees_with_the_python_parser(limits: Limits, data: st.DataObject) -> None:
+def _decode_both(limits: Limits, packet: bytes) -> None:
+    """The C decoder declines exactly where the Python parser refuses, else the same tree."""
     codec = CborCodec(limits=limits)
-    packet = data.draw(hostile_packets(codec, values=user_values), label="packet")
-    if not packet:
-        return
     native = NATIVE.decode(packet, limits)
     pure, error = _pure_decode(codec, packet)
     if native is NATIVE.DECLINED:
-        assert error is not None, "the C decoder declined a packet the Python parser accepts"
+        assert error is not None, f"C declined {packet.hex(' ')}, which Python accepts"
+    else:
+        assert error is None, f"C accepted {packet.hex(' ')}, which Python refuses ({error})"
+        assert_strict_equal(native, pure)
+
+
+#: Hostile packets by hand: each head, length and rule the parser checks, at its edge.
+CRAFTED = [
+    "a2 01 01 01 02",  # a duplicate key
+    "a2 01 01 f9 3c 00 02",  # 1 and 1.0: one key
+    "a2 f5 01 01 02",  # True and 1: one key
+    "a2 82 01 02 01 82 01 02 02",  # a duplicate tuple key
+    "a1 f9 7e 00 01",  # a NaN key
+    "a1 f7 01",  # undefined as a key
+    "a1 a0 01",  # a map as a key
+    "a1 c8 80 01",  # a tagged key
+    "a1 f8 20 01",  # a simple value as a key
+    "82 a0 01",  # a tuple holding a map
+    "81 f7",  # a tuple holding undefined
+    "81 c8 80",  # a tuple holding a list
+    "81 c2 41 01",  # a tuple holding a bignum: allowed
+    "c2 49 01 00 00 00 00 00 00 00 00",  # a bignum
+    "c3 49 01 00 00 00 00 00 00 00 00",  # a negative bignum
+    "c3 40",  # an empty negative bignum: -1
+    "c2 01",  # a bignum of an int
+    "3b ff ff ff ff ff ff ff ff",  # -2**64
+    "1b ff ff ff ff ff ff ff ff",  # 2**64 - 1
+    "9f ff",  # indefinite
+    "7f ff",  # indefinite text
+    "1c",  # reserved
+    "fc",  # reserved simple
+    "f8 ff",  # a simple value
+    "e0",  # a simple value
+    "01 01",  # trailing bytes
+    "9b 00 00 00 00 00 00 00 10 01",  # a declared length over the bytes left
+    "bb ff ff ff ff ff ff ff ff",  # a huge map
+    "9b ff ff ff ff ff ff ff ff",  # a huge array
+    "7b ff ff ff ff ff ff ff ff",  # a huge text
+    "5b 7f ff ff ff ff ff ff ff",  # huge bytes
+    "c8 9b ff ff ff ff ff ff ff ff",  # a huge list
+    "c8 a0",  # a list tag on a map
+    "c8 81 f7",  # a list may hold DELETED
+    "62 c3 28",  # invalid UTF-8
+    "a1 62 c3 28 01",  # an invalid UTF-8 key
+    "a1 62 ed a0 80 01",  # a surrogate key
+    "f9 7c",  # a truncated half
+    "fa 00 00 00",  # a truncated single
+    "fb 7f f8 00 00 00 00 00 01",  # a NaN with a payload
+    "f9 7e 01",  # a half NaN with a payload
+    "d8 1b 82 63 61 62 63 01",  # an unknown value type
+    "d8 1b 81 63 61 62 63",  # a value type of one item
+    "d8 1b 82 01 01",  # a value type whose name is not text
+    "d8 1b",  # a truncated value type
+    "c6 01",  # a marker with a bad content
+    "d9 01 00 01",  # an unknown tag
+    "db 80 00 00 00 00 00 00 00 01",  # a huge tag
+    "cc a1 01 02",  # a record delta
+    "cc a1 01 f7",  # a record delta deleting a field
+    "c7 81 82 01 01",  # a marker's content: raw arrays
+    "a1 1b 20 00 00 00 00 00 00 00 01",  # a key at HASH_MODULUS's edge
+    "a1 3b 1f ff ff ff ff ff ff fe 01",  # a negative key at the edge
+    "81 " * 70 + "01",  # too deep
+    "c8 81 " * 40 + "01",  # lists, too deep
+    "a1 " + "81 " * 70 + "01 01",  # a key too deep
+]
+
+
+@pytest.mark.parametrize("limits", LIMITS, ids=["default", "small", "collisions"])
+@pytest.mark.parametrize("packet", CRAFTED)
+def test_decode_crafted_packets(limits: Limits, packet: str) -> None:
+    _decode_both(limits, bytes.fromhex(packet))
+
+
+@pytest.mark.parametrize("limits", LIMITS, ids=["default", "small", "collisions"])
+def test_decode_the_conformance_suites_crafted_packets(limits: Limits) -> None:
+    codec = CborCodec(limits=limits)
+    for _, packet, _ in _conformance._crafted_cached(codec):
+        _decode_both(limits, packet)
+    for kind in ("int", "tuple", "float"):
+        packet = permissive_twin(codec).encode(dict.fromkeys(colliding_keys(12, kind), 1))
+        _decode_both(limits, packet)
+        _decode_both(Limits(max_hash_collisions=12), packet)
+
+
+@pytest.mark.parametrize("limits", LIMITS, ids=["default", "small", "collisions"])
+@given(data=st.data())
+@settings(
+    max_examples=10 * settings().max_examples,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+def test_decode_agrees_with_the_python_parser(limits: Limits, data: st.DataObject) -> None:
+    # Packets hostile to the default limits, decoded under each set: the crafted
+    # packets over small limits come from the conformance suite's (above).
+    packet = data.draw(hostile_packets(CborCodec(), values=user_values), label="packet")
+    if not packet:
         return
-    assert error is None, f"the C decoder accepted a packet the Python parser refuses ({error})"
-    assert_strict_equal(native, pure)
-    # Through the codec on the active path, an error is the Python parser's.
-    try:
+    _decode_both(limits, packet)
+    # Through the codec, on the active path: the same outcome.
+    codec = CborCodec(limits=limits)
+    pure, error = _pure_decode(codec, packet)
+    if error is None:
         assert_strict_equal(codec.decode(packet), pure)
-    except FlatsyncError:  # pragma: no cover - the assertion above says why
-        pytest.fail("the codec refused what both parsers accept")
+    else:
+        with pytest.raises(error):
+            codec.decode(packet)
 
 
 @given(tree=protocol_trees(values=user_values))
@@ -116,6 +213,66 @@ def test_encode_writes_the_same_bytes(tree: Any) -> None:
     assert native is not NATIVE.DECLINED
     assert native == expected
     assert codec.encode(tree) == expected
+
+
+@pytest.mark.parametrize("limits", LIMITS, ids=["default", "small", "collisions"])
+@given(tree=protocol_trees(max_depth=6, values=user_values))
+@SLOW
+def test_encode_checks_the_limits_as_check_tree_does(limits: Limits, tree: Any) -> None:
+    codec = CborCodec(limits=limits)
+    with _pure():
+        try:
+            expected: bytes | None = codec.encode(tree)
+        except FlatsyncError:
+            expected = None
+    native = NATIVE.encode(tree, limits)
+    if expected is None:
+        assert native is NATIVE.DECLINED, "the C encoder wrote a tree that check_tree refuses"
+        with pytest.raises(FlatsyncError):
+            codec.encode(tree)
+        return
+    if native is not NATIVE.DECLINED:  # declined: a marker or a value type, left to Python
+        assert native == expected
+    assert codec.encode(tree) == expected
+
+
+SMALL = Limits(max_depth=5, max_container_items=16, max_total_items=40)
+
+
+@pytest.mark.parametrize(
+    "tree",
+    [
+        {"a": [tuple(range(10))] * 5},  # too many items in all
+        {"a": tuple(range(17))},  # too many in one tuple
+        dict.fromkeys(range(17), 0),  # too many in one map
+        [[[[[[1]]]]]],  # too deep (lists)
+        {1: {2: {3: {4: {5: {}}}}}},  # too deep (maps)
+        (((((((1,),),),),),),),  # too deep (tuples)
+        {"a": ([1],)},  # a tuple holding a list
+        {"a": (flatsync.DELETED,)},  # a tuple holding DELETED
+        {2**61: 1, 2**62: 2},  # keys that check_tree counts: declined, then Python
+        {(1, 2): 1},  # a tuple key
+        {True: 1},  # a bool key
+        {"a": object()},  # not part of the protocol
+        {"a": flatsync.protocol.Replace({1: 2})},  # a marker: declined, then Python
+    ],
+)
+def test_encode_checks_crafted_trees(tree: Any) -> None:
+    for limits in (SMALL, Limits()):
+        codec = CborCodec(limits=limits)
+        with _pure():
+            try:
+                expected: Any = codec.encode(tree)
+            except FlatsyncError as exc:
+                expected = type(exc)
+        native = NATIVE.encode(tree, limits)
+        if isinstance(expected, bytes):
+            assert native in (expected, NATIVE.DECLINED)
+            assert codec.encode(tree) == expected
+        else:
+            assert native is NATIVE.DECLINED
+            with pytest.raises(expected):
+                codec.encode(tree)
 
 
 @given(value=values())
@@ -279,3 +436,44 @@ def test_patch_declines_writable_handlers_and_other_shapes() -> None:
     assert replica.snapshot() == {"a": 1, "b": {"c": 1}, "t": (1, 2)}
     assert NATIVE.patch(replica, {"b": {"c": 2, "d": None}, "z": flatsync.DELETED}, (), None)
     assert replica.snapshot() == {"a": 1, "b": {"c": 2, "d": None}, "t": (1, 2)}
+
+
+def test_no_reference_leaks() -> None:
+    """Decoding, encoding and patching, accepted and declined, keep every count right."""
+    limits = Limits()
+    good = CborCodec().encode(
+        {1: {"name": "rat", "pos": (1.5, 2.0), "hp": 3}, "big": -(2**70), 2.5: [b"x", None]}
+    )
+    packets = [good, *(bytes.fromhex(packet) for packet in CRAFTED)]
+    trees = [{"a": 1.5, "b": ("x", 2**80)}, {"a": flatsync.protocol.Replace({1: 2})}, {1: object()}]
+    delta = {1: {"hp": 2, "name": "bat"}, "x": flatsync.DELETED, "y": 7}
+    watched = [flatsync.DELETED, flatsync.protocol.Replace, flatsync.protocol.RecordDelta, None]
+
+    def work() -> None:
+        for packet in packets:
+            tree = NATIVE.decode(packet, limits)
+            if tree is not NATIVE.DECLINED:
+                NATIVE.encode(tree)
+                NATIVE.encode(tree, limits)
+        for tree in trees:
+            NATIVE.encode(tree)
+            NATIVE.encode(tree, limits)
+        replica = DataHandler.from_snapshot({1: {"name": "rat", "hp": 3}, "x": 1})
+        NATIVE.patch(replica, delta, (), [])
+        NATIVE.patch(replica, {1: {"hp": (1,)}}, (), None)
+
+    for _ in range(20):
+        work()
+    gc.collect()  # replicas hold cycles (parent links): count after they are gone
+    counts = [sys.getrefcount(obj) for obj in watched]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(300):
+            work()
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert [sys.getrefcount(obj) for obj in watched] == counts
+    assert grown < 32 * 1024, f"{grown} bytes more after 300 rounds"

@@ -601,6 +601,11 @@ class CborCodec(Codec):
         The tree is not modified, whatever happens.
         """
         limits = self.limits
+        if _native_encode is not None:
+            # One pass in C: check_tree's checks and the bytes, for the common trees.
+            data = _native_encode(tree, limits)
+            if data is not _DECLINED:
+                return check_packet(tree, data, limits)
         check_tree(tree, limits)
         if _native_encode is not None:
             data = _native_encode(tree)

@@ -11,9 +11,11 @@
  *       string lengths, duplicate keys, and the hash-flood guard (the Python
  *       count_key_hash itself) before a key goes into a dict. On any problem it
  *       declines: the Python parser then runs and raises its own error.
- *   encode(tree)           -> CBOR bytes (the bytes the cbor2 path writes), or
- *       DECLINED (the tree holds something it leaves to cbor2). The caller has
- *       run check_tree first, as for cbor2.
+ *   encode(tree, limits)   -> CBOR bytes (the bytes the cbor2 path writes), or
+ *       DECLINED (the tree holds something it leaves to cbor2). With limits it
+ *       does check_tree's work in the same pass for the trees it knows (and
+ *       declines on the rest, or on any refusal); without, the caller has run
+ *       check_tree first, as for cbor2.
  *   patch(handler, delta, path, events) -> True (applied) or False (declined,
  *       nothing changed): read-only DataHandlers and records, deltas of scalars
  *       and nested mapping and record deltas. A whole check pass runs before
@@ -587,7 +589,55 @@ typedef struct {
     Py_ssize_t len;
     Py_ssize_t cap;
     int depth;
+    /* With checking on, the writer also does check_tree's work, for the trees it
+     * knows (mappings with str, bytes and small int keys, tuples, lists, scalars,
+     * DELETED) and declines on anything else, or on any refusal: one pass. */
+    int checking;
+    long long max_depth;
+    long long max_items;
+    long long total_left;
 } Writer;
+
+/* check_tree's count of a container's items. */
+static int
+count_items(Writer *w, Py_ssize_t size)
+{
+    if (!w->checking)
+        return 0;
+    if (size > w->max_items)
+        return -1;
+    w->total_left -= size;
+    return w->total_left < 0 ? -1 : 0;
+}
+
+/* A key that check_tree lets through without a call: str, bytes, an int below HASH_MODULUS. */
+static int
+simple_key(PyObject *key)
+{
+    PyTypeObject *t = Py_TYPE(key);
+    if (t == &PyUnicode_Type || t == &PyBytes_Type)
+        return 1;
+    if (t != &PyLong_Type)
+        return 0;
+    int overflow;
+    long long value = PyLong_AsLongLongAndOverflow(key, &overflow);
+    return !overflow && value > -HASH_MODULUS && value < HASH_MODULUS;
+}
+
+/* A tuple's items, as check_tree wants them: scalars and tuples (value types: declined). */
+static int
+tuple_items_ok(PyObject *tuple)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(tuple);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(tuple, i);
+        PyTypeObject *t = Py_TYPE(item);
+        if (!(t == &PyLong_Type || t == &PyUnicode_Type || t == &PyFloat_Type ||
+              item == Py_None || t == &PyBool_Type || t == &PyBytes_Type || t == &PyTuple_Type))
+            return 0;
+    }
+    return 1;
+}
 
 static int
 reserve(Writer *w, Py_ssize_t extra)
@@ -795,32 +845,40 @@ put_tree(Writer *w, PyObject *tree)
             return -1;
         return put(w, PyBytes_AS_STRING(tree), PyBytes_GET_SIZE(tree));
     }
+    if (w->checking && w->depth >= w->max_depth)
+        return -1;
     if (++w->depth > MAX_C_DEPTH)
         return -1;
     int status;
     if (t == &PyDict_Type) {
-        if (put_head(w, 5, (uint64_t)PyDict_GET_SIZE(tree)) < 0)
+        Py_ssize_t size = PyDict_GET_SIZE(tree);
+        if (count_items(w, size) < 0 || put_head(w, 5, (uint64_t)size) < 0)
             return -1;
         Py_ssize_t pos = 0;
         PyObject *key, *value;
-        Py_ssize_t size = PyDict_GET_SIZE(tree);
         status = 0;
         while (PyDict_Next(tree, &pos, &key, &value)) {
-            if (put_tree(w, key) < 0 || put_tree(w, value) < 0 ||
-                PyDict_GET_SIZE(tree) != size) {
+            if ((w->checking && !simple_key(key)) || put_tree(w, key) < 0 ||
+                put_tree(w, value) < 0 || PyDict_GET_SIZE(tree) != size) {
                 status = -1;
                 break;
             }
         }
     } else if (t == &PyTuple_Type) {
+        if (count_items(w, PyTuple_GET_SIZE(tree)) < 0 || (w->checking && !tuple_items_ok(tree)))
+            return -1;
         status = put_items(w, tree);
     } else if (t == &PyList_Type) {
+        if (count_items(w, PyList_GET_SIZE(tree)) < 0)
+            return -1;
         /* tag 8 + an array; a copy, so that no code run inside can resize it under us */
         PyObject *copy = PyList_GetSlice(tree, 0, PyList_GET_SIZE(tree));
         if (copy == NULL)
             return -1;
         status = put(w, "\xc8", 1) < 0 ? -1 : put_items(w, copy);
         Py_DECREF(copy);
+    } else if (w->checking) {
+        return -1; /* value types and markers: check_tree in Python, then the plain writer */
     } else if (TYPES_BY_CLASS != NULL && PyDict_Contains(TYPES_BY_CLASS, (PyObject *)t) == 1) {
         /* tag 27, [name, tree] */
         PyObject *pair = PyObject_CallOneArg(USER_ENCODE, tree);
@@ -856,9 +914,22 @@ put_tree(Writer *w, PyObject *tree)
 }
 
 static PyObject *
-encode(PyObject *self, PyObject *tree)
+encode(PyObject *self, PyObject *args)
 {
-    Writer w = {.buf = NULL, .len = 0, .cap = 0, .depth = 0};
+    PyObject *tree, *limits = Py_None;
+    if (!PyArg_ParseTuple(args, "O|O", &tree, &limits))
+        return NULL;
+    Writer w = {.buf = NULL, .len = 0, .cap = 0, .depth = 0, .checking = limits != Py_None};
+    if (w.checking) {
+        long long max_depth;
+        if (limit_attr(limits, s_max_depth, &max_depth) < 0 ||
+            limit_attr(limits, s_max_container_items, &w.max_items) < 0 ||
+            limit_attr(limits, s_max_total_items, &w.total_left) < 0) {
+            PyErr_Clear();
+            return Py_NewRef(DECLINED);
+        }
+        w.max_depth = max_depth;
+    }
     if (reserve(&w, 64) < 0)
         return NULL;
     PyObject *result = NULL;
@@ -1143,7 +1214,8 @@ static PyMethodDef methods[] = {
     {"configure_cbor", configure_cbor, METH_VARARGS, "Hand in the codec's objects."},
     {"configure_handlers", configure_handlers, METH_VARARGS, "Hand in the handlers' classes."},
     {"decode", decode, METH_VARARGS, "decode(data, limits): the tree, or DECLINED."},
-    {"encode", encode, METH_O, "encode(tree): CBOR bytes, or DECLINED."},
+    {"encode", encode, METH_VARARGS,
+     "encode(tree, limits=None): CBOR bytes, or DECLINED; with limits, check_tree's checks too."},
     {"patch", patch, METH_VARARGS,
      "patch(handler, delta, path, events): True when applied, False when declined."},
     {NULL, NULL, 0, NULL},
