@@ -19,8 +19,6 @@ import gc
 import os
 import sys
 import tracemalloc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import attrs
@@ -32,9 +30,7 @@ import flatsync
 import flatsync.debug
 from _user_types import user_values
 from flatsync import CborCodec, DataHandler, FlatsyncError, Limits, PatchError
-from flatsync._codecs import _cbor
-from flatsync._handlers import _base
-from flatsync._native import PURE_FORCED, compiled
+from flatsync._native import PURE_FORCED, compiled, hooks
 from flatsync.testing import (
     _conformance,
     assert_strict_equal,
@@ -63,20 +59,17 @@ SLOW = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_to
 def test_the_active_path_is_reported() -> None:
     if os.environ.get("FLATSYNC_EXPECT_NATIVE") == "1":
         assert compiled is not None, "the C accelerator was not built"
-    assert flatsync.debug.accelerated is (compiled is not None and not PURE_FORCED)
-    assert (_cbor._native_decode is not None) is flatsync.debug.accelerated
-    assert (_base._native_patch is not None) is flatsync.debug.accelerated
+    active = compiled is not None and not PURE_FORCED
+    assert flatsync.debug.accelerated() is active
+    assert (hooks.decode is not None) is active
+    assert (hooks.patch is not None) is active
+    with flatsync.debug.pure_python():
+        assert not flatsync.debug.accelerated()
+        assert hooks.decode is hooks.encode is hooks.patch is None
+    assert flatsync.debug.accelerated() is active
 
 
-@contextmanager
-def _pure() -> Iterator[None]:
-    """The pure-Python path, whatever is active."""
-    saved = _cbor._native_decode, _cbor._native_encode, _base._native_patch
-    _cbor._native_decode = _cbor._native_encode = _base._native_patch = None
-    try:
-        yield
-    finally:
-        _cbor._native_decode, _cbor._native_encode, _base._native_patch = saved
+_pure = flatsync.debug.pure_python
 
 
 def _pure_decode(codec: CborCodec, packet: bytes) -> tuple[Any, type[BaseException] | None]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ._debug._accounting import PathCost, byte_costs, cost_report
 from ._debug._recording import Recording, read_recording, write_recording
 from ._debug._show import dig, overview
-from ._native import ACTIVE
+from ._native import hooks, pure_python
 from ._public import publish
 
 __all__ = [
@@ -20,15 +20,28 @@ __all__ = [
     "cost_report",
     "dig",
     "overview",
+    "pure_python",
     "read_recording",
     "write_recording",
 ]
 
-#: Whether flatsync runs its hot paths (CBOR decoding and encoding, a replica's
-#: ``patch``) in its optional C accelerator: ``True`` where it was built at
-#: install time (a C compiler was there) and the environment variable
-#: ``FLATSYNC_PURE`` was not set (to anything but ``0``) when flatsync was
-#: imported; ``False`` on the pure-Python path, which gives the same results.
-accelerated: bool = ACTIVE
+
+def accelerated() -> bool:
+    """Whether flatsync runs its hot paths in its optional C accelerator now.
+
+    The hot paths are CBOR decoding and encoding and a replica's ``patch``.
+    ``True`` where the accelerator was built at install time (a C compiler was
+    there), unless the environment variable ``FLATSYNC_PURE`` was set (to
+    anything but ``0``) when flatsync was imported, or inside
+    :func:`pure_python`. The pure-Python path gives the same results, bytes and
+    errors: the accelerator gives what it gives or leaves the case to it.
+
+    >>> import flatsync.debug
+    >>> with flatsync.debug.pure_python():
+    ...     flatsync.debug.accelerated()
+    False
+    """
+    return hooks.active
+
 
 publish("flatsync.debug", globals(), __all__)

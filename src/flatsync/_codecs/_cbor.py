@@ -38,7 +38,7 @@ from typing import Any
 import cbor2
 
 from .._native import compiled as _compiled
-from .._native import speedups as _speedups
+from .._native import hooks as _hooks
 from .._tree._errors import DecodeError, EncodeError, FlatsyncError, LimitError
 from .._tree._markers import DELETED, MARKERS, Deleted, Marker
 from .._tree._types import TYPES_BY_CLASS, value_from_tree
@@ -202,8 +202,6 @@ if _compiled is not None:
         DELETED, MARKERS, value_from_tree, count_key_hash, Marker, _user_pair, TYPES_BY_CLASS
     )
 _DECLINED: Any = None if _compiled is None else _compiled.DECLINED
-_native_decode: Any = None if _speedups is None else _speedups.decode
-_native_encode: Any = None if _speedups is None else _speedups.encode
 
 
 # -- decoding ---------------------------------------------------------------------------------
@@ -601,14 +599,15 @@ class CborCodec(Codec):
         The tree is not modified, whatever happens.
         """
         limits = self.limits
-        if _native_encode is not None:
+        native_encode = _hooks.encode
+        if native_encode is not None:
             # One pass in C: check_tree's checks and the bytes, for the common trees.
-            data = _native_encode(tree, limits)
+            data = native_encode(tree, limits)
             if data is not _DECLINED:
                 return check_packet(tree, data, limits)
         check_tree(tree, limits)
-        if _native_encode is not None:
-            data = _native_encode(tree)
+        if native_encode is not None:
+            data = native_encode(tree)
             if data is not _DECLINED:
                 return check_packet(tree, data, limits)
         try:
@@ -637,8 +636,9 @@ class CborCodec(Codec):
         data = packet_bytes(data, limits)
         if not data:
             raise DecodeError("an empty packet")
-        if _native_decode is not None:
-            tree = _native_decode(data, limits)
+        native_decode = _hooks.decode
+        if native_decode is not None:
+            tree = native_decode(data, limits)
             if tree is not _DECLINED:
                 return tree
         parser = _Parser(data, limits)

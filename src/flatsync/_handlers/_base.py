@@ -19,7 +19,7 @@ import abc
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Self
 
-from .._native import speedups as _speedups
+from .._native import hooks as _hooks
 from .._tree._errors import PatchError, ReadOnlyError
 from .._tree._events import Added, Event
 from .._tree._types import PROTOCOL_TYPES
@@ -44,10 +44,6 @@ __all__ = [
     "python_value",
     "snapshot_value",
 ]
-
-
-#: The C accelerator's check-then-apply patch, or None (the pure-Python path).
-_native_patch: Any = None if _speedups is None else _speedups.patch
 
 
 class Handler(abc.ABC):
@@ -221,11 +217,12 @@ class Handler(abc.ABC):
                 message names the path. The handler is exactly as it was.
         """
         path = self.path
-        if _native_patch is not None:
+        native_patch = _hooks.patch
+        if native_patch is not None:
             # The C fast path (read-only replicas, deltas of scalars): it applies the
             # whole delta, or declines having changed nothing (configured in _record_view).
             told: list[Event] = []
-            if _native_patch(self, delta, path, told if events else None):
+            if native_patch(self, delta, path, told if events else None):
                 return told
         delta_type = self._delta_type
         if type(delta) is not delta_type:
