@@ -15,8 +15,10 @@ built and active, so that a build that silently fell back fails the check.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import struct
 import sys
 import tracemalloc
 from typing import Any
@@ -454,6 +456,13 @@ def test_no_reference_leaks() -> None:
         replica = DataHandler.from_snapshot({1: {"name": "rat", "hp": 3}, "x": 1})
         NATIVE.patch(replica, delta, (), [])
         NATIVE.patch(replica, {1: {"hp": (1,)}}, (), None)
+        writable = DataHandler({"a": 1.5, "b": "x", 1: 2})
+        writable.commit()
+        writable["a"] = 2.5
+        writable["b"] = "y"
+        writable[1] = 3
+        writable["c"] = None
+        del writable["c"]
 
     for _ in range(20):
         work()
@@ -470,3 +479,81 @@ def test_no_reference_leaks() -> None:
         tracemalloc.stop()
     assert [sys.getrefcount(obj) for obj in watched] == counts
     assert grown < 32 * 1024, f"{grown} bytes more after 300 rounds"
+
+
+@given(data=st.data())
+@SLOW
+def test_writes_track_the_same_changes_on_both_paths(data: st.DataObject) -> None:
+    """The C store (DataHandler's write hot path) against the Python __setitem__."""
+    tree = data.draw(snapshots(max_depth=2, lists=False), label="snapshot")
+    native, pure = DataHandler(tree), DataHandler(tree)
+    native.commit()
+    pure.commit()
+    for _ in range(data.draw(st.integers(1, 20), label="writes")):
+        key = data.draw(st.one_of(st.integers(-3, 5), st.sampled_from(["a", "b"]), st.floats()))
+        value = data.draw(st.one_of(values(), st.dictionaries(st.integers(0, 3), values())))
+        delete = data.draw(st.integers(0, 5)) == 0
+        outcome: list[type[Exception] | None] = []
+        for handler, context in ((native, None), (pure, _pure)):
+            with context() if context is not None else contextlib.nullcontext():
+                try:
+                    if delete:
+                        del handler[key]
+                    else:
+                        handler[key] = value
+                    outcome.append(None)
+                except (KeyError, TypeError, ValueError) as exc:
+                    outcome.append(type(exc))
+        assert outcome[0] is outcome[1]
+        assert strict_equal(native.diff(), pure.diff())
+        assert strict_equal(native.snapshot(), pure.snapshot())
+        if data.draw(st.integers(0, 6)) == 0:
+            native.commit()
+            pure.commit()
+
+
+def test_the_c_store_is_in_use_only_on_the_native_path() -> None:
+    assert ("__setitem__" in DataHandler.__dict__) is not flatsync.debug.accelerated()
+    with flatsync.debug.pure_python():
+        assert "__setitem__" in DataHandler.__dict__
+    replica = DataHandler.from_snapshot({"a": 1})
+    with pytest.raises(flatsync.ReadOnlyError):
+        replica["a"] = 2
+    with pytest.raises(flatsync.ReadOnlyError):
+        del replica["a"]
+
+
+_NAN = float("nan")
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (0.0, -0.0),
+        (-0.0, 0.0),
+        (0.0, 0.0),
+        (_NAN, _NAN),
+        (_NAN, struct.unpack(">d", bytes.fromhex("7ff8000000000001"))[0]),
+        (1.5, 1.5),
+        (1, True),
+        (True, 1),
+        (1, 1.0),
+        (True, False),
+        (None, None),
+        ("a", "a"),
+        ("a", "b"),
+        (b"x", b"x"),
+        (2**80, 2**80),
+        (2**80, 2**80 + 1),
+    ],
+)
+def test_the_c_store_follows_the_unchanged_value_rule(old: Any, new: Any) -> None:
+    diffs = []
+    for context in (contextlib.nullcontext, _pure):
+        with context():
+            handler = DataHandler({"k": old, 3: old})
+            handler.commit()
+            handler["k"] = new
+            handler[3] = new
+            diffs.append(handler.diff())
+    assert strict_equal(diffs[0], diffs[1])

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -40,15 +40,21 @@ compiled: ModuleType | None = _compiled
 class _Hooks:
     """What the hot paths call: the accelerator's functions, or ``None`` (pure Python)."""
 
-    __slots__ = ("decode", "encode", "patch")
+    __slots__ = ("decode", "encode", "module", "on_switch", "patch")
 
     def __init__(self) -> None:
+        #: Called with whether the accelerator is now in use, after each switch
+        #: (DataHandler puts its C store in or takes it out).
+        self.on_switch: list[Callable[[bool], None]] = []
         self.set(compiled if not PURE_FORCED else None)
 
     def set(self, module: ModuleType | None) -> None:
+        self.module = module
         self.decode: Any = None if module is None else module.decode
         self.encode: Any = None if module is None else module.encode
         self.patch: Any = None if module is None else module.patch
+        for switch in self.on_switch:
+            switch(module is not None)
 
     @property
     def active(self) -> bool:
@@ -74,9 +80,9 @@ def pure_python() -> Iterator[None]:
     ...     flatsync.CborCodec().decode(bytes.fromhex("a1 03 a1 62 68 70 06"))
     {3: {'hp': 6}}
     """
-    saved = hooks.decode, hooks.encode, hooks.patch
+    saved = hooks.module
     hooks.set(None)
     try:
         yield
     finally:
-        hooks.decode, hooks.encode, hooks.patch = saved
+        hooks.set(saved)

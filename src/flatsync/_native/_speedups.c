@@ -28,6 +28,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -1208,6 +1209,162 @@ patch(PyObject *self, PyObject *args)
     Py_RETURN_TRUE;
 }
 
+/* -- the write hot path of DataHandler ------------------------------------------------------
+ *
+ * TrackedDict is a dict subclass in C with one slot of its own, the store
+ * (mp_ass_subscript): DataHandler derives from it, and where the accelerator is in
+ * use, DataHandler's Python __setitem__ and __delitem__ are taken out of its class
+ * so that ``h[k] = v`` reaches this function without a Python call. It does
+ * DataHandler.__setitem__'s hot path (a scalar overwriting a scalar of the same
+ * type, by the rule of flatsync._tree._values.same_scalar) and hands everything
+ * else to the Python methods, which stay the oracle: _py_setitem (which refuses a
+ * replica's write too), _py_delitem, _mark_dirty. Reads are dict's own.
+ */
+
+static Py_ssize_t OFFSET_READONLY = -1, OFFSET_CHANGES = -1; /* DataHandler's slots */
+static PyObject *s_py_setitem, *s_py_delitem, *s_mark_dirty;
+
+static PyObject *
+slot_at(PyObject *self, Py_ssize_t offset)
+{
+    return *(PyObject **)((char *)self + offset); /* borrowed; NULL when unset */
+}
+
+/* Whether a write of ``value`` over ``old`` (same exact scalar type) changes nothing. */
+static int
+unchanged(PyObject *old, PyObject *value)
+{
+    if (value == old)
+        return 1;
+    PyTypeObject *t = Py_TYPE(value);
+    if (t == &PyFloat_Type) {
+        double a = PyFloat_AS_DOUBLE(old), b = PyFloat_AS_DOUBLE(value);
+        return memcmp(&a, &b, sizeof(double)) == 0; /* by bits */
+    }
+    if (t == &PyBool_Type || value == Py_None)
+        return 0; /* not the same object: the other bool */
+    return PyObject_RichCompareBool(old, value, Py_EQ); /* int, str, bytes: no user code */
+}
+
+static int
+tracked_ass_subscript(PyObject *self, PyObject *key, PyObject *value)
+{
+    if (value == NULL) {
+        PyObject *done = PyObject_CallMethodOneArg(self, s_py_delitem, key);
+        Py_XDECREF(done);
+        return done == NULL ? -1 : 0;
+    }
+    PyTypeObject *t = Py_TYPE(value);
+    PyTypeObject *tk = Py_TYPE(key);
+    if (OFFSET_CHANGES < 0 || !PyObject_TypeCheck(self, (PyTypeObject *)DATA_HANDLER) ||
+        !(t == &PyFloat_Type || t == &PyLong_Type || t == &PyUnicode_Type ||
+          t == &PyBool_Type || value == Py_None || t == &PyBytes_Type) ||
+        !(tk == &PyLong_Type || tk == &PyUnicode_Type))
+        goto python;
+    PyObject *readonly = slot_at(self, OFFSET_READONLY);
+    if (readonly != Py_False)
+        goto python; /* a replica: Python refuses with its message */
+    PyObject *old = PyDict_GetItemWithError(self, key); /* borrowed */
+    if (old == NULL) {
+        if (PyErr_Occurred())
+            return -1;
+        goto python; /* an insert */
+    }
+    if (Py_TYPE(old) != t)
+        goto python;
+    Py_INCREF(old);
+    int same = unchanged(old, value);
+    if (same != 0) {
+        Py_DECREF(old);
+        return same < 0 ? -1 : 0;
+    }
+    PyObject *changes = slot_at(self, OFFSET_CHANGES);
+    if (changes == NULL || !PyDict_CheckExact(changes)) {
+        Py_DECREF(old);
+        goto python;
+    }
+    int status = 0;
+    int known = PyDict_Contains(changes, key);
+    if (known < 0) {
+        status = -1;
+    } else if (!known) {
+        if (PyDict_GET_SIZE(changes) > 0) {
+            status = PyDict_SetItem(changes, key, old);
+        } else { /* the first change: a dict of its own (the shared _CLEAN stays empty) */
+            PyObject *own = PyDict_New();
+            if (own == NULL || PyDict_SetItem(own, key, old) < 0) {
+                Py_XDECREF(own);
+                status = -1;
+            } else {
+                PyObject **slot = (PyObject **)((char *)self + OFFSET_CHANGES);
+                Py_XSETREF(*slot, own);
+                PyObject *done = PyObject_CallMethodNoArgs(self, s_mark_dirty);
+                Py_XDECREF(done);
+                if (done == NULL)
+                    status = -1;
+            }
+        }
+    }
+    Py_DECREF(old);
+    if (status < 0)
+        return -1;
+    return PyDict_SetItem(self, key, value);
+python:;
+    PyObject *done = PyObject_CallMethodObjArgs(self, s_py_setitem, key, value, NULL);
+    Py_XDECREF(done);
+    return done == NULL ? -1 : 0;
+}
+
+static PyMappingMethods tracked_mapping; /* dict's, with the store above: filled at exec */
+
+static PyTypeObject TrackedDict_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "flatsync._native._speedups.TrackedDict",
+    .tp_doc = "A dict whose store runs DataHandler's write hot path in C (its base).",
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_as_mapping = &tracked_mapping,
+};
+
+static PyObject *
+member_offset(PyObject *cls, const char *name, Py_ssize_t *out)
+{
+    PyObject *dict = ((PyTypeObject *)cls)->tp_dict;
+    PyObject *descr = PyDict_GetItemString(dict, name); /* borrowed */
+    if (descr == NULL || !PyObject_TypeCheck(descr, &PyMemberDescr_Type)) {
+        PyErr_Format(PyExc_TypeError, "%s is not a slot of the class", name);
+        return NULL;
+    }
+    PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+    if (member->type != T_OBJECT_EX) {
+        PyErr_Format(PyExc_TypeError, "%s is not an object slot", name);
+        return NULL;
+    }
+    *out = member->offset;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+configure_writes(PyObject *self, PyObject *cls)
+{
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &TrackedDict_Type)) {
+        PyErr_SetString(PyExc_TypeError, "configure_writes takes a TrackedDict subclass");
+        return NULL;
+    }
+    Py_ssize_t readonly, changes;
+    PyObject *ok = member_offset(cls, "_readonly", &readonly);
+    if (ok == NULL)
+        return NULL;
+    Py_DECREF(ok);
+    ok = member_offset(cls, "_changes", &changes);
+    if (ok == NULL)
+        return NULL;
+    Py_DECREF(ok);
+    set_ref(&DATA_HANDLER, cls);
+    OFFSET_READONLY = readonly;
+    OFFSET_CHANGES = changes;
+    Py_RETURN_NONE;
+}
+
 /* -- the module ------------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
@@ -1216,6 +1373,7 @@ static PyMethodDef methods[] = {
     {"decode", decode, METH_VARARGS, "decode(data, limits): the tree, or DECLINED."},
     {"encode", encode, METH_VARARGS,
      "encode(tree, limits=None): CBOR bytes, or DECLINED; with limits, check_tree's checks too."},
+    {"configure_writes", configure_writes, METH_O, "Hand in DataHandler (its slots)."},
     {"patch", patch, METH_VARARGS,
      "patch(handler, delta, path, events): True when applied, False when declined."},
     {NULL, NULL, 0, NULL},
@@ -1241,7 +1399,18 @@ module_exec(PyObject *module)
     INTERN(s_fields, "fields");
     INTERN(s_marker_id, "marker_id");
     INTERN(s_content, "content");
+    INTERN(s_py_setitem, "_py_setitem");
+    INTERN(s_py_delitem, "_py_delitem");
+    INTERN(s_mark_dirty, "_mark_dirty");
 #undef INTERN
+    TrackedDict_Type.tp_base = &PyDict_Type;
+    TrackedDict_Type.tp_traverse = PyDict_Type.tp_traverse;
+    TrackedDict_Type.tp_clear = PyDict_Type.tp_clear;
+    tracked_mapping = *PyDict_Type.tp_as_mapping;
+    tracked_mapping.mp_ass_subscript = tracked_ass_subscript;
+    if (PyType_Ready(&TrackedDict_Type) < 0 ||
+        PyModule_AddObjectRef(module, "TrackedDict", (PyObject *)&TrackedDict_Type) < 0)
+        return -1;
     DECLINED = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type);
     if (DECLINED == NULL)
         return -1;
