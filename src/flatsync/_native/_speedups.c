@@ -20,6 +20,9 @@
  *       nothing changed): read-only DataHandlers and records, deltas of scalars
  *       and nested mapping and record deltas. A whole check pass runs before
  *       the apply pass, as in Python.
+ *   TrackedDict            -> DataHandler's base: its store runs the write hot path
+ *       of DataHandler.__setitem__ (a scalar over a scalar of its type) and calls
+ *       the Python methods for everything else.
  *
  * The objects these need (DELETED, the marker registry, ...) are handed in by
  * the Python modules that use them (configure_*), so this module imports
