@@ -5,7 +5,17 @@ Contenders, in the same process and the same run, on the same ticks:
 flatsync
     a :class:`flatsync.DataHandler` (a :class:`flatsync.ByteHandler` for the
     board); produce = the writes + ``diff()`` + ``CborCodec.encode`` +
-    ``commit()``; apply = ``CborCodec.decode`` + ``patch``.
+    ``commit()``; apply = ``CborCodec.decode`` + ``patch``. On the C
+    accelerator where it was built (``flatsync.debug.accelerated()``);
+    "flatsync (pure)" is the same on the pure-Python path
+    (``flatsync.debug.pure_python()``), "flatsync, no events" the same with
+    ``patch(..., events=False)``.
+hand-tracked floor
+    no library: a plain dict whose writes also note their path in a hand-kept
+    dict of dirty paths; produce = the writes + the nested delta of the dirty
+    paths (``undefined`` for a deletion, a tag around a container set whole) +
+    ``cbor2.dumps``; apply = ``cbor2.loads`` + plain dict (and list) updates
+    on the replica.
 full state: cbor2, msgpack, json
     the writes on a plain dict + ``dumps(state)``; apply = ``loads``.
 jsonpatch, jsondiff, dictdiffer, deepdiff
@@ -50,6 +60,7 @@ A peer that is not installed is skipped with a printed line (``pip install
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import importlib.metadata
 import importlib.util
@@ -58,7 +69,7 @@ import pickle
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +79,7 @@ from _harness import parser as bench_parser
 from run import make_scenario
 
 import flatsync
+import flatsync.debug
 from flatsync.testing import assert_strict_equal
 
 Path_ = tuple[Any, ...]
@@ -139,6 +151,8 @@ class Contender:
     wire = ""
     #: Whether the state holds JSON keys (strings) rather than the scenario's keys.
     json_keys = False
+    #: Whether it runs on flatsync's pure-Python path (see :func:`on_its_path`).
+    pure = False
 
     def start(self, initial: Any) -> bytes:
         """Build the source (and a replica from the returned snapshot)."""
@@ -204,6 +218,110 @@ class Flatsync(Contender):
 
     def snapshot(self) -> bytes:
         return self.codec.encode(self.state.snapshot())
+
+    def source(self) -> Any:
+        return self.state
+
+    def replica(self) -> Any:
+        return self.rep
+
+
+class FlatsyncPure(Flatsync):
+    name = "flatsync (pure)"
+    pure = True
+
+
+class FlatsyncQuiet(Flatsync):
+    name = "flatsync, no events"
+
+    def apply(self, packet: bytes) -> None:
+        self.rep.patch(self.codec.decode(packet), events=False)
+
+
+#: The floor's tag for a container set whole (a private tag number of its own).
+_SET_WHOLE = 4242
+
+
+def _thaw(value: Any) -> Any:
+    """What cbor2 gives outside a tag: cbor2 decodes a tag's content immutable."""
+    if isinstance(value, Mapping):
+        return {key: _thaw(item) for key, item in value.items()}
+    if type(value) in (list, tuple):
+        return [_thaw(item) for item in value]
+    return value
+
+
+def _apply_nested(target: Any, delta: dict[Any, Any]) -> None:
+    for key, value in delta.items():
+        if type(value) is dict:
+            _apply_nested(target[key], value)
+        elif value is cbor2.undefined:
+            del target[key]
+        elif type(value) is cbor2.CBORTag:
+            target[key] = _thaw(value.value)
+        else:
+            target[key] = value
+
+
+def on_its_path(contender: Contender) -> contextlib.AbstractContextManager[None]:
+    """The block on the contender's flatsync path: pure Python, or the one in use."""
+    return flatsync.debug.pure_python() if contender.pure else contextlib.nullcontext()
+
+
+class Floor(Contender):
+    """No library: a hand-kept dict of dirty paths, cbor2 both ways (the floor of issue #15)."""
+
+    name = "hand-tracked floor"
+    wire = "cbor2"
+
+    def start(self, initial: Any) -> bytes:
+        self.state = copy.deepcopy(initial)
+        self.dirty: dict[Path_, None] = {}
+        hello = cbor2.dumps(self.state)
+        self.rep = cbor2.loads(hello)
+        return hello
+
+    def produce(self, tick: Tick) -> bytes:
+        state, dirty = self.state, self.dirty
+        for op, path, value in tick:
+            target = state
+            for key in path[:-1]:
+                target = target[key]
+            if op == "set":
+                target[path[-1]] = _fresh(value)
+            else:
+                del target[path[-1]]
+            dirty[path] = None
+        # The nested delta: parents first, so that a path under one replaced whole
+        # (or deleted) in the same tick is left out; a container set whole is tagged.
+        delta: dict[Any, Any] = {}
+        for path in sorted(dirty, key=len) if len(dirty) > 1 else dirty:
+            into = delta
+            for key in path[:-1]:
+                inner = into.get(key)
+                if inner is None:
+                    inner = into[key] = {}
+                elif type(inner) is not dict:
+                    break
+                into = inner
+            else:
+                target = state
+                try:
+                    for key in path:
+                        target = target[key]
+                except (KeyError, IndexError):
+                    target = cbor2.undefined
+                if type(target) in (dict, list):
+                    target = cbor2.CBORTag(_SET_WHOLE, target)
+                into[path[-1]] = target
+        dirty.clear()
+        return cbor2.dumps(delta)
+
+    def apply(self, packet: bytes) -> None:
+        _apply_nested(self.rep, cbor2.loads(packet))
+
+    def snapshot(self) -> bytes:
+        return cbor2.dumps(self.state)
 
     def source(self) -> Any:
         return self.state
@@ -450,6 +568,9 @@ class Pycrdt(Contender):
 
 FACTORIES: dict[str, Callable[[], Contender]] = {
     "flatsync": Flatsync,
+    "flatsync (pure)": FlatsyncPure,
+    "flatsync, no events": FlatsyncQuiet,
+    "hand-tracked floor": Floor,
     "full cbor2": lambda: FullState("cbor2"),
     "full msgpack": lambda: FullState("msgpack"),
     "full json": lambda: FullState("json"),
@@ -492,6 +613,18 @@ def run_cell(
     only one: it is reported as one tick, without warm-up.
     """
     contender = FACTORIES[name]()
+    with on_its_path(contender):
+        return _run_cell(contender, initial, ticks, budget_s, warmup, max_ticks)
+
+
+def _run_cell(
+    contender: Contender,
+    initial: Any,
+    ticks: Sequence[Tick],
+    budget_s: float,
+    warmup: int,
+    max_ticks: int,
+) -> dict[str, Any]:
     hello = contender.start(initial)
     clock = time.perf_counter_ns
     produce: list[int] = []
@@ -658,9 +791,10 @@ def run_e(names: list[str], count: int, seed: int) -> dict[str, Any]:
     for name in names:
         contender = FACTORIES[name]()
         try:
-            contender.start(initial)
-            for tick in ticks:
-                contender.apply(contender.produce(tick))
+            with on_its_path(contender):
+                contender.start(initial)
+                for tick in ticks:
+                    contender.apply(contender.produce(tick))
         except Exception as error:  # a peer that cannot carry the state at all
             out[name] = {"error": f"{type(error).__name__}: {str(error)[:100]}"}
             continue
@@ -679,10 +813,11 @@ def run_f(names: list[str], n: int, count: int, seed: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in names:
         contender = FACTORIES[name]()
-        before = len(contender.start(initial))
-        for tick in ticks:
-            contender.advance(tick)
-        after = len(contender.snapshot())
+        with on_its_path(contender):
+            before = len(contender.start(initial))
+            for tick in ticks:
+                contender.advance(tick)
+            after = len(contender.snapshot())
         out[name] = {"before": before, "after": after, "growth": after / before}
     return out
 
@@ -864,6 +999,26 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     ratio("jsondiff", TARGET_VS_JSONDIFF, f"produce ≥ {TARGET_VS_JSONDIFF:,}× faster than jsondiff")
     ratio("deepdiff", TARGET_VS_DEEPDIFF, f"produce ≥ {TARGET_VS_DEEPDIFF:,}× faster than deepdiff")
     ratio("pycrdt", TARGET_VS_PYCRDT, "produce ≤ half of pycrdt's")
+    # Issue #15's targets for the C accelerator (the "flatsync" rows are on it where built).
+    for label, who, key, versus, limit in (
+        ("apply ≤ 0.3× pycrdt's (events on)", "flatsync", "apply_ns", "pycrdt", 0.3),
+        (
+            "apply ≤ 1.0× the floor's (no events)",
+            "flatsync, no events",
+            "apply_ns",
+            "hand-tracked floor",
+            1.0,
+        ),
+        ("produce ≤ 0.25× pycrdt's", "flatsync", "produce_ns", "pycrdt", 0.25),
+        ("pure path: apply vs native (÷)", "flatsync (pure)", "apply_ns", "flatsync", None),
+        ("pure path: produce vs native (÷)", "flatsync (pure)", "produce_ns", "flatsync", None),
+    ):
+        mine, theirs = last.get(who), last.get(versus)
+        if mine is None or theirs is None or "skipped" in mine or "skipped" in theirs:
+            out.append((label, "not measured", None))
+            continue
+        r = mine[key] / theirs[key]
+        out.append((label, _x(r), None if limit is None else r <= limit))
     if len(sizes) > 1:
         g = fs["produce_ns"] / results["sizes"][sizes[0]]["flatsync"]["produce_ns"]
         out.append((f"produce growth ≤ {TARGET_GROWTH}×", _x(g), g <= TARGET_GROWTH))

@@ -20,6 +20,16 @@ flatsync
 full-state cbor2 (the baseline)
     produce = the same writes on a plain dict + ``cbor2.dumps(state)``;
     apply = ``cbor2.loads``.
+hand-tracked floor
+    a plain dict whose writes also add their path to a hand-kept set of dirty
+    paths; produce = the writes + building the nested delta from that set +
+    ``cbor2.dumps(delta)``; apply = ``cbor2.loads`` + plain ``dict.update`` of
+    each entity on the replica: what a tick costs with no library at all.
+
+flatsync runs on both of its paths, side by side: the C accelerator (where it
+was built: ``flatsync.debug.accelerated()``) and pure Python
+(``flatsync.debug.pure_python()``), and its apply with events on and with
+``patch(..., events=False)``.
 
 A second pass times each stage of a flatsync tick separately. Then the cost of
 a tracked read and write against a plain ``dict``, and against the least any
@@ -54,6 +64,7 @@ from _harness import Run, Table, gc_disabled, median
 from _harness import parser as bench_parser
 
 import flatsync
+import flatsync.debug
 
 #: Entities that move each tick.
 MOVERS = 10
@@ -191,12 +202,21 @@ def verify(ok: bool, what: str) -> None:
 
 
 def run_flatsync(
-    scenario: Scenario, warmup: int, profiler: cProfile.Profile | None = None
+    scenario: Scenario,
+    warmup: int,
+    profiler: cProfile.Profile | None = None,
+    *,
+    events: bool = True,
+    pure: bool = False,
 ) -> dict[str, Any]:
     """Every tick of the scenario through flatsync; the first ``warmup`` are not counted.
 
     With a ``profiler``, it profiles the tick loop (and nothing of the setup).
+    ``events``: what ``patch`` is told; ``pure``: on the pure-Python path.
     """
+    if pure:
+        with flatsync.debug.pure_python():
+            return run_flatsync(scenario, warmup, profiler, events=events)
     codec = flatsync.CborCodec()
     state = flatsync.DataHandler(scenario.initial)
     hello = codec.encode(state.snapshot())
@@ -220,7 +240,7 @@ def run_flatsync(
             packet = encode(diff())
             commit()
             t1 = clock()
-            patch(decode(packet))
+            patch(decode(packet), events=events)
             t2 = clock()
             produce.append(t1 - t0)
             apply.append(t2 - t1)
@@ -293,6 +313,42 @@ def run_baseline(scenario: Scenario, settings: Settings) -> dict[str, Any]:
         "bytes": median(sizes),
         "bytes_max": max(sizes),
     }
+
+
+def run_floor(scenario: Scenario, warmup: int) -> dict[str, Any]:
+    """The hand-tracked floor: a plain dict, a hand-kept set of dirty paths, cbor2 both ways."""
+    state = {i: dict(entity) for i, entity in scenario.initial.items()}
+    replica = {i: dict(entity) for i, entity in scenario.initial.items()}
+    dirty: set[tuple[int, str]] = set()
+    dumps, loads = cbor2.dumps, cbor2.loads
+    clock = time.perf_counter_ns
+    produce: list[int] = []
+    apply: list[int] = []
+    with gc_disabled():
+        for moves in scenario.ticks:
+            t0 = clock()
+            for i, x, y in moves:
+                entity = state[i]
+                entity["x"] = x
+                dirty.add((i, "x"))
+                entity["y"] = y
+                dirty.add((i, "y"))
+            delta: dict[int, dict[str, Any]] = {}
+            for i, key in dirty:
+                changes = delta.get(i)
+                if changes is None:
+                    changes = delta[i] = {}
+                changes[key] = state[i][key]
+            dirty.clear()
+            packet = dumps(delta)
+            t1 = clock()
+            for i, changes in loads(packet).items():
+                replica[i].update(changes)
+            t2 = clock()
+            produce.append(t1 - t0)
+            apply.append(t2 - t1)
+    verify(replica == state, f"floor {scenario.variant} N={scenario.n}: replica != source")
+    return {"produce_ns": median(produce[warmup:]), "apply_ns": median(apply[warmup:])}
 
 
 STAGES = ("writes", "diff", "encode", "commit", "decode", "patch", "dict writes")
@@ -620,6 +676,49 @@ def tick_table(variant: str, rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def paths_table(variant: str, rows: list[dict[str, Any]]) -> Table:
+    native = "C accelerator" if rows[0]["accelerated"] else "NOT BUILT: pure again"
+    table = Table(
+        f"Both paths and the hand-tracked floor: {VARIANT_TITLES[variant]}",
+        [
+            "N",
+            "produce µs: native",
+            "pure",
+            "floor",
+            "apply µs: native",
+            "native, no events",
+            "pure",
+            "pure, no events",
+            "floor",
+            "native ÷ floor (apply, no events)",
+            "pure ÷ native (apply)",
+        ],
+        note=(
+            f"native: {native}; pure: flatsync.debug.pure_python(). Medians per tick, as "
+            "above; no events: patch(..., events=False). floor: a plain dict with a "
+            "hand-kept set of dirty paths, cbor2.dumps of the nested delta, cbor2.loads and "
+            "dict.update on the replica."
+        ),
+    )
+    for row in rows:
+        fs, fsq = row["flatsync"], row["flatsync_quiet"]
+        pure, pureq, floor = row["pure"], row["pure_quiet"], row["floor"]
+        table.add(
+            f"{row['n']:,}",
+            _us(fs["produce_ns"]),
+            _us(pure["produce_ns"]),
+            _us(floor["produce_ns"]),
+            _us(fs["apply_ns"]),
+            _us(fsq["apply_ns"]),
+            _us(pure["apply_ns"]),
+            _us(pureq["apply_ns"]),
+            _us(floor["apply_ns"]),
+            _ratio(fsq["apply_ns"] / floor["apply_ns"]),
+            _ratio(pure["apply_ns"] / fs["apply_ns"]),
+        )
+    return table
+
+
 def stages_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(
         "Where a flatsync tick goes: quarter-unit grid positions",
@@ -723,6 +822,7 @@ def targets_table(results: dict[str, Any]) -> Table:
 
 def all_tables(results: dict[str, Any]) -> list[Table]:
     tables = [tick_table(v, rows) for v, rows in results["ticks"].items()]
+    tables += [paths_table(v, rows) for v, rows in results["ticks"].items()]
     if "grid" in results["ticks"]:
         tables.append(stages_table(results["ticks"]["grid"]))
     if all(len(rows) > 1 for rows in results["ticks"].values()):
@@ -785,8 +885,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"... {variant} N={n:,}", file=sys.stderr, flush=True)
             scenario = make_scenario(variant, n, total_ticks, config.seed)
             fs = run_flatsync(scenario, config.warmup_ticks)
+            pure = run_flatsync(scenario, config.warmup_ticks, pure=True)
+            quiet = run_flatsync(scenario, config.warmup_ticks, events=False)
+            pure_quiet = run_flatsync(scenario, config.warmup_ticks, events=False, pure=True)
+            floor = run_floor(scenario, config.warmup_ticks)
             base = run_baseline(scenario, config)
-            row: dict[str, Any] = {"n": n}
+            row: dict[str, Any] = {
+                "n": n,
+                "accelerated": flatsync.debug.accelerated(),
+                "pure": pure,
+                "flatsync_quiet": quiet,
+                "pure_quiet": pure_quiet,
+                "floor": floor,
+            }
             if variant == "grid" and n <= config.stages_max_n:
                 row["stages_ns"] = run_stages(scenario, config.warmup_ticks)
             rows.append(

@@ -124,5 +124,13 @@ def _check_public_names_documented(app: Sphinx, env: BuildEnvironment) -> None:
             )
 
 
+def _hide_native_bases(app: Sphinx, name: str, obj: Any, options: Any, bases: list[Any]) -> None:
+    """DataHandler derives from the C accelerator's dict (where built): show ``dict``."""
+    bases[:] = [
+        dict if getattr(b, "__module__", "").startswith("flatsync._native") else b for b in bases
+    ]
+
+
 def setup(app: Sphinx) -> None:
     app.connect("env-check-consistency", _check_public_names_documented)
+    app.connect("autodoc-process-bases", _hide_native_bases)

@@ -65,10 +65,16 @@ section "mypy (strict: src, tests, examples)"
 mypy
 
 # The suite, under coverage, in the venv $1 (its interpreter and its tools first
-# on PATH). Exit 5 (no test collected) is a failure too, said as such.
+# on PATH), on the path $2: "native" (the C accelerator, which must then be
+# built and active) or "pure" (FLATSYNC_PURE=1). Exit 5 (no test collected) is
+# a failure too, said as such.
 run_tests() {
-    local venv=$1 status=0
+    local venv=$1 path=$2 status=0 pure="" expect=1
+    if [[ "$path" == "pure" ]]; then
+        pure=1 expect=""
+    fi
     PATH="$PWD/$venv/bin:$PATH" VIRTUAL_ENV="$PWD/$venv" HYPOTHESIS_PROFILE=ci \
+        FLATSYNC_PURE="$pure" FLATSYNC_EXPECT_NATIVE="$expect" \
         "$venv/bin/python" -m coverage run -m pytest tests src/flatsync examples/arena ||
         status=$?
     if [[ $status -eq 5 ]]; then
@@ -77,12 +83,52 @@ run_tests() {
     return "$status"
 }
 
+# The whole suite runs on both paths: the C accelerator on the first Python
+# (3.11), the pure-Python path (FLATSYNC_PURE=1) on the others (3.13); the
+# differential tests (tests/test_native.py) compare the two on every Python.
 coverage erase
 for i in "${!FLATSYNC_TEST_VENVS[@]}"; do
-    section "pytest on Python ${FLATSYNC_TEST_VERSIONS[$i]} (${FLATSYNC_TEST_VENVS[$i]}): tests + docstring examples of the library and the demo game, HYPOTHESIS_PROFILE=ci, under coverage"
-    run_tests "${FLATSYNC_TEST_VENVS[$i]}"
-    tested+=("${FLATSYNC_TEST_VERSIONS[$i]}")
+    test_path=native
+    if ((i > 0)); then
+        test_path=pure
+    fi
+    section "pytest on Python ${FLATSYNC_TEST_VERSIONS[$i]} (${FLATSYNC_TEST_VENVS[$i]}), the $test_path path: tests + docstring examples of the library and the demo game, HYPOTHESIS_PROFILE=ci, under coverage"
+    run_tests "${FLATSYNC_TEST_VENVS[$i]}" "$test_path"
+    tested+=("${FLATSYNC_TEST_VERSIONS[$i]} ($test_path)")
 done
+
+# The C accelerator's hostile-input paths under AddressSanitizer, driven by
+# libFuzzer (clang from Debian): decode, re-encode and patch whatever it finds.
+section "C accelerator: libFuzzer + AddressSanitizer (20 s)"
+_flatsync_need_program clang-14 clang-14
+if [[ ! -e "$(clang-14 -print-resource-dir)/lib/linux/libclang_rt.fuzzer-x86_64.a" ]]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libclang-rt-14-dev \
+        >>.venv/apt.log 2>&1 || { echo "error: libFuzzer (libclang-rt-14-dev) is missing" >&2; exit 1; }
+fi
+fuzz_dir=.venv/fuzz-native
+rm -rf "$fuzz_dir" && mkdir -p "$fuzz_dir/corpus"
+clang-14 -g -O1 -fsanitize=fuzzer,address \
+    -I"$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+    src/flatsync/_native/fuzz_speedups.c \
+    -L"$(python -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')" \
+    -Wl,-rpath,"$(python -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')" \
+    "-lpython$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" -o "$fuzz_dir/fuzz"
+python - "$fuzz_dir/corpus" <<'PY'
+import sys
+import flatsync
+from flatsync.protocol import Replace
+codec = flatsync.CborCodec()
+seeds = [{3: {"hp": 6}}, {1: {"name": "x", "pos": (1.5, 2.0)}, "b": [1, 2, None]},
+         Replace({1: 2}), {1: flatsync.DELETED, 2.5: b"x", (1, 2): True, -(2**70): 2**70}]
+for i, seed in enumerate(seeds):
+    with open(f"{sys.argv[1]}/seed{i}", "wb") as out:
+        out.write(codec.encode(seed))
+PY
+PYTHONPATH="$PWD/src:$(python -c 'import site; print(site.getsitepackages()[0])')" \
+    PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0 \
+    "$fuzz_dir/fuzz" -max_total_time=20 -max_len=512 -print_final_stats=1 "$fuzz_dir/corpus" \
+    >"$fuzz_dir/log" 2>&1 || { tail -40 "$fuzz_dir/log" >&2; exit 1; }
+grep -E "^stat::number_of_executed_units|^Done" "$fuzz_dir/log"
 
 # -E: read every page afresh, so that a warning in an unchanged page is not
 # hidden by a cached environment and -W really fails the build.

@@ -3,6 +3,7 @@
 The layers, from the inside out (the concepts page draws the same picture):
 
 ====================  ===================================================================
+``_native``           the optional C accelerator's loader (imports nothing of flatsync's)
 ``_tree``             values, errors, events, markers, the protocol-tree algebra
 ``_handlers``         the tracked containers and the contract they share
 ``_codecs``           protocol trees to bytes and back (they know trees, not handlers)
@@ -32,6 +33,7 @@ SRC = Path(flatsync.__file__).resolve().parent
 
 #: The layer of each top-level part of the package (``None``: a public face).
 LAYER_OF: dict[str, str | None] = {
+    "_native": "native",
     "_tree": "tree",
     "_handlers": "handlers",
     "_codecs": "codecs",
@@ -50,15 +52,18 @@ LAYER_OF: dict[str, str | None] = {
 #: Which layers each layer may import (its own layer always).
 ALLOWED: dict[str, frozenset[str]] = {
     "public": frozenset(),
-    "tree": frozenset(),
-    "handlers": frozenset({"tree"}),
-    "codecs": frozenset({"tree"}),
-    "session": frozenset({"tree", "handlers", "codecs"}),
+    "native": frozenset(),
+    "tree": frozenset({"native"}),
+    "handlers": frozenset({"native", "tree"}),
+    "codecs": frozenset({"native", "tree"}),
+    "session": frozenset({"native", "tree", "handlers", "codecs"}),
     "net": frozenset({"tree", "handlers", "codecs", "session", "face", "public"}),
     "relay": frozenset({"tree", "handlers", "codecs", "session", "net", "face", "public"}),
-    "debug": frozenset({"tree", "handlers", "codecs", "session"}),
-    "testing": frozenset({"tree", "handlers", "codecs", "session", "face", "public"}),
-    "face": frozenset({"tree", "handlers", "codecs", "session", "debug", "face", "public"}),
+    "debug": frozenset({"native", "tree", "handlers", "codecs", "session"}),
+    "testing": frozenset({"native", "tree", "handlers", "codecs", "session", "face", "public"}),
+    "face": frozenset(
+        {"native", "tree", "handlers", "codecs", "session", "debug", "face", "public"}
+    ),
 }
 
 #: Standard-library modules that do I/O the sans-I/O core must not touch.

@@ -37,6 +37,8 @@ from typing import Any
 
 import cbor2
 
+from .._native import compiled as _compiled
+from .._native import hooks as _hooks
 from .._tree._errors import DecodeError, EncodeError, FlatsyncError, LimitError
 from .._tree._markers import DELETED, MARKERS, Deleted, Marker
 from .._tree._types import TYPES_BY_CLASS, value_from_tree
@@ -180,6 +182,26 @@ def _encoders() -> dict[type, Any]:
         _encoder_cache[:] = [version, encoders]
     table: dict[type, Any] = _encoder_cache[1]
     return table
+
+
+def _user_pair(value: Any) -> tuple[str, Any]:
+    """A registered value's ``(name, tree)``: what tag 27 holds (for the C encoder)."""
+    value_type = TYPES_BY_CLASS[type(value)]
+    return value_type.name, value_type.to_tree(value)
+
+
+# -- the C accelerator ------------------------------------------------------------------------
+#
+# Where it was built, flatsync._native's C decode and encode take the common
+# path; each gives what the Python code here gives or declines to it (on any
+# error too, so that the messages are this module's). The pure-Python code is
+# their oracle: tests/test_native.py compares them.
+
+if _compiled is not None:
+    _compiled.configure_cbor(
+        DELETED, MARKERS, value_from_tree, count_key_hash, Marker, _user_pair, TYPES_BY_CLASS
+    )
+_DECLINED: Any = None if _compiled is None else _compiled.DECLINED
 
 
 # -- decoding ---------------------------------------------------------------------------------
@@ -577,7 +599,17 @@ class CborCodec(Codec):
         The tree is not modified, whatever happens.
         """
         limits = self.limits
+        native_encode = _hooks.encode
+        if native_encode is not None:
+            # One pass in C: check_tree's checks and the bytes, for the common trees.
+            data = native_encode(tree, limits)
+            if data is not _DECLINED:
+                return check_packet(tree, data, limits)
         check_tree(tree, limits)
+        if native_encode is not None:
+            data = native_encode(tree)
+            if data is not _DECLINED:
+                return check_packet(tree, data, limits)
         try:
             data = cbor2.dumps(tree, encoders=_encoders(), default=_encode_default)
         except (cbor2.CBOREncodeError, TypeError, ValueError) as exc:
@@ -604,6 +636,11 @@ class CborCodec(Codec):
         data = packet_bytes(data, limits)
         if not data:
             raise DecodeError("an empty packet")
+        native_decode = _hooks.decode
+        if native_decode is not None:
+            tree = native_decode(data, limits)
+            if tree is not _DECLINED:
+                return tree
         parser = _Parser(data, limits)
         try:
             return parser.run()

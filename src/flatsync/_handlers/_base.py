@@ -19,6 +19,7 @@ import abc
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Self
 
+from .._native import hooks as _hooks
 from .._tree._errors import PatchError, ReadOnlyError
 from .._tree._events import Added, Event
 from .._tree._types import PROTOCOL_TYPES
@@ -216,6 +217,13 @@ class Handler(abc.ABC):
                 message names the path. The handler is exactly as it was.
         """
         path = self.path
+        native_patch = _hooks.patch
+        if native_patch is not None:
+            # The C fast path (read-only replicas, deltas of scalars): it applies the
+            # whole delta, or declines having changed nothing (configured in _record_view).
+            told: list[Event] = []
+            if native_patch(self, delta, path, told if events else None):
+                return told
         delta_type = self._delta_type
         if type(delta) is not delta_type:
             raise PatchError(
@@ -223,7 +231,7 @@ class Handler(abc.ABC):
                 f"got {describe(delta)}"
             )
         self._check(delta, path)
-        told: list[Event] = []
+        told = []
         self._apply(delta, path, told if events else None)
         return told
 

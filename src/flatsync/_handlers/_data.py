@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
+from .._native import compiled as _compiled
+from .._native import hooks as _hooks
 from .._tree._errors import CommitError, PatchError
 from .._tree._events import Added, Changed, Event, Removed, new_event
 from .._tree._markers import DELETED, NESTED_DELTAS, Replace
@@ -47,7 +49,16 @@ _MISSING: Any = object()
 _CLEAN: dict[Any, Any] = {}
 
 
-class DataHandler(dict[Any, Any], Handler):
+# Where the C accelerator was built, DataHandler derives from its TrackedDict, a
+# dict whose store runs the write hot path of __setitem__ below in C (see
+# _use_native_writes at the end); otherwise from dict. Reads are dict's either way.
+if TYPE_CHECKING:
+    _DictBase = dict
+else:
+    _DictBase = dict if _compiled is None else _compiled.TrackedDict
+
+
+class DataHandler(_DictBase[Any, Any], Handler):
     """A ``dict`` that records what changed since its last :meth:`commit`.
 
     It is a real ``dict`` subclass: reads (``h[k]``, ``get``, ``in``, iteration,
@@ -139,6 +150,8 @@ class DataHandler(dict[Any, Any], Handler):
             return
         self._set_other(key, value, old)
 
+    _py_setitem = __setitem__  # for the C store, which hands it what it does not handle
+
     def _set_other(self, key: Any, value: Any, old: Any) -> None:
         # Everything but the hot path: inserts, type changes, tuples, containers.
         if type(key) not in _SIMPLE_KEYS and not key_ok(key):
@@ -185,6 +198,8 @@ class DataHandler(dict[Any, Any], Handler):
             self._refuse_write()
         old = dict.pop(self, key)
         self._record_removal(key, old)
+
+    _py_delitem = __delitem__  # for the C store
 
     @overload
     def pop(self, key: Any, /) -> Any: ...
@@ -534,3 +549,25 @@ def _build_dict(tree: dict[Any, Any], readonly: bool) -> DataHandler:
 
 WRAPPERS[dict] = DataHandler
 SNAPSHOT_KINDS[dict] = (_check_dict_snapshot, _build_dict)
+
+
+def _use_native_writes(native: bool) -> None:
+    """Let the C store of TrackedDict take ``h[k] = v`` and ``del h[k]``, or give them back.
+
+    With the Python methods out of the class, CPython calls the base's C store
+    directly; it runs the hot path and calls ``_py_setitem`` / ``_py_delitem``
+    (the same functions) for everything else.
+    """
+    if native:
+        if "__setitem__" in DataHandler.__dict__:
+            del DataHandler.__setitem__
+            del DataHandler.__delitem__
+    elif "__setitem__" not in DataHandler.__dict__:
+        DataHandler.__setitem__ = DataHandler._py_setitem  # type: ignore[method-assign]
+        DataHandler.__delitem__ = DataHandler._py_delitem  # type: ignore[method-assign]
+
+
+if _compiled is not None:
+    _compiled.configure_writes(DataHandler)
+    _hooks.on_switch.append(_use_native_writes)
+    _use_native_writes(_hooks.active)

@@ -9,10 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from .._native import compiled as _compiled
 from .._tree._errors import PatchError
-from .._tree._records import RecordSnapshot, resolve_record
+from .._tree._events import Added, Changed, Removed
+from .._tree._markers import DELETED
+from .._tree._records import RecordDelta, RecordSnapshot, resolve_record
 from .._tree._values import ATOMS, VALUE_TYPES, Path, format_path
 from ._base import SNAPSHOT_KINDS, adopt, build_value, check_snapshot_value, python_value
+from ._data import DataHandler
 from ._record import _OBJ_SETATTR, Record, _init_base
 
 __all__ = ["RecordView", "new_view"]
@@ -178,3 +182,10 @@ def _build_record(tree: RecordSnapshot, readonly: bool) -> Any:
 
 
 SNAPSHOT_KINDS[RecordSnapshot] = (_check_record_snapshot, _build_record)
+
+
+# The C accelerator's patch fast path handles DataHandlers and records (not views).
+if _compiled is not None:
+    _compiled.configure_handlers(
+        DataHandler, Record, RecordView, RecordDelta, Changed, Added, Removed, DELETED
+    )
