@@ -111,3 +111,10 @@ python benchmarks/sessions.py --quick
 
 section "benchmarks: networking (smoke run: --quick, real sockets on 127.0.0.1)"
 python benchmarks/net.py --quick
+
+# The JavaScript package (js/): its pinned dev dependencies from the lock file,
+# the type check, and its tests (which read the vectors in vectors/).
+section "javascript: npm ci, tsc, node --test (js/)"
+_flatsync_need_program node nodejs
+_flatsync_need_program npm npm
+(cd js && npm ci --no-audit --no-fund --loglevel=error && npm test)

@@ -1,0 +1,310 @@
+/**
+ * The protocol tree in JavaScript: what a codec decodes to and encodes from.
+ *
+ * | Python            | JavaScript                                                        |
+ * | ----------------- | ----------------------------------------------------------------- |
+ * | `None`            | `null`                                                            |
+ * | `bool`            | `boolean`                                                         |
+ * | `int`             | `number` (a safe integer), or `bigint` beyond 2**53 - 1           |
+ * | `float`           | `number` when it is not an integer; a {@link Float} otherwise     |
+ * | `str`, `bytes`    | `string`, `Uint8Array`                                            |
+ * | `tuple`           | a frozen `Array`                                                  |
+ * | `dict`            | a {@link PyMap} (Python's key model: `1`, `1.0`, `true` one key)  |
+ * | `list`            | a {@link List}                                                    |
+ * | `DELETED`         | {@link DELETED}                                                   |
+ * | a marker          | a {@link Marker} (its number and its content)                     |
+ * | a value type      | a {@link TypedValue}                                              |
+ */
+
+/** A float whose value a plain `number` would read as an int: `1.0`, `-0.0`, or a NaN with its bits. */
+export class Float {
+  /** The value; for a NaN, {@link bits} holds its payload. */
+  readonly value: number;
+  /** A NaN's 8 bytes (big-endian), when they are not the quiet NaN 7ff8000000000000. */
+  readonly bits: Uint8Array | null;
+  constructor(value: number, bits: Uint8Array | null = null) {
+    this.value = value;
+    this.bits = bits;
+    Object.freeze(this);
+  }
+  /** Arithmetic and comparisons see the number. */
+  valueOf(): number {
+    return this.value;
+  }
+  toString(): string {
+    return Number.isInteger(this.value) && !Object.is(this.value, -0)
+      ? this.value.toFixed(1)
+      : String(this.value);
+  }
+}
+
+/** Make a float tree item: a plain number when that reads back as a float, else a {@link Float}. */
+export function float(value: number): number | Float {
+  return Number.isInteger(value) || Object.is(value, -0) ? new Float(value) : value;
+}
+
+/** A list (Python `list`; a tuple is a frozen Array). */
+export class List {
+  readonly items: readonly Tree[];
+  constructor(items: readonly Tree[]) {
+    this.items = items;
+    Object.freeze(this);
+  }
+}
+
+/** In a delta: the key is gone. */
+export const DELETED: unique symbol = Symbol("flatsync.DELETED");
+export type Deleted = typeof DELETED;
+
+/** A marker: its number (6 to 15 on the wire) and its content tree. */
+export class Marker {
+  readonly id: number;
+  readonly content: Tree;
+  constructor(id: number, content: Tree) {
+    this.id = id;
+    this.content = content;
+    Object.freeze(this);
+  }
+}
+
+/** Marker numbers: Replace, ListDelta, BoardSnapshot, BoardDelta, RecordSnapshot, RecordDelta. */
+export const REPLACE = 6,
+  LIST_DELTA = 7,
+  BOARD_SNAPSHOT = 9,
+  BOARD_DELTA = 10,
+  RECORD_SNAPSHOT = 11,
+  RECORD_DELTA = 12;
+/** The marker numbers this version of the format knows. */
+export const MARKER_IDS: ReadonlySet<number> = new Set([6, 7, 9, 10, 11, 12]);
+
+/** A value of a registered value type that this process keeps as its name and tree. */
+export class TypedValue {
+  readonly name: string;
+  readonly tree: Tree;
+  constructor(name: string, tree: Tree) {
+    this.name = name;
+    this.tree = tree;
+    Object.freeze(this);
+  }
+}
+
+export type Key = null | boolean | number | bigint | Float | string | Uint8Array | readonly Key[];
+export type Tree =
+  | null
+  | boolean
+  | number
+  | bigint
+  | Float
+  | string
+  | Uint8Array
+  | readonly Tree[]
+  | PyMap
+  | List
+  | Deleted
+  | Marker
+  | TypedValue
+  | object;
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+/** Lower-case hex of bytes. */
+export function toHex(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]!];
+  return out;
+}
+
+/** Bytes of a hex string (spaces allowed). */
+export function fromHex(hex: string): Uint8Array {
+  const clean = hex.replace(/\s+/g, "");
+  const out = new Uint8Array(clean.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/**
+ * The identity of a key under Python's equality: `1`, `1.0`, `true` and `1n` give
+ * one string; a NaN gives `null` (it can never be a key).
+ */
+export function keyId(key: Key): string | null {
+  if (key === null) return "N";
+  switch (typeof key) {
+    case "string":
+      return "s" + key;
+    case "boolean":
+      return key ? "n1" : "n0";
+    case "bigint":
+      return "n" + key.toString();
+    case "number":
+      return numberId(key);
+  }
+  if (key instanceof Float) return numberId(key.value);
+  if (key instanceof Uint8Array) return "b" + toHex(key);
+  if (Array.isArray(key)) {
+    const parts: string[] = [];
+    for (const item of key as readonly Key[]) {
+      const id = keyId(item);
+      if (id === null) return null;
+      parts.push(id);
+    }
+    return "t" + JSON.stringify(parts);
+  }
+  throw new TypeError(`not a key: ${String(key)}`);
+}
+
+function numberId(value: number): string | null {
+  if (value !== value) return null;
+  if (Number.isInteger(value)) {
+    return "n" + (Number.isSafeInteger(value) ? String(value === 0 ? 0 : value) : BigInt(value).toString());
+  }
+  return "n" + String(value);
+}
+
+/**
+ * A mapping with Python's key model: `1`, `1.0` and `true` are one key, tuples
+ * (frozen arrays) and bytes are found by value, `__proto__` is a key like any
+ * other. Entries keep their insertion order; writing an existing key keeps the
+ * key object it has.
+ */
+export class PyMap {
+  /** Entries by key identity: [key, value]. */
+  private readonly entries_: Map<string, [Key, Tree]>;
+  constructor(entries?: Iterable<readonly [Key, Tree]>) {
+    this.entries_ = new Map();
+    if (entries) for (const [k, v] of entries) this.set(k, v);
+  }
+  get size(): number {
+    return this.entries_.size;
+  }
+  /** The value at `key`, or `undefined`. */
+  get(key: Key): Tree | undefined {
+    const id = keyId(key);
+    return id === null ? undefined : this.entries_.get(id)?.[1];
+  }
+  has(key: Key): boolean {
+    const id = keyId(key);
+    return id !== null && this.entries_.has(id);
+  }
+  /** The key object stored for `key` (which may be `1.0` for `1`), or `undefined`. */
+  storedKey(key: Key): Key | undefined {
+    const id = keyId(key);
+    return id === null ? undefined : this.entries_.get(id)?.[0];
+  }
+  /** Set `key` to `value`; an existing key keeps its key object (as a Python dict does). */
+  set(key: Key, value: Tree): this {
+    const id = keyId(key);
+    if (id === null) throw new TypeError("a NaN cannot be a key");
+    const entry = this.entries_.get(id);
+    if (entry) entry[1] = value;
+    else this.entries_.set(id, [key, value]);
+    return this;
+  }
+  /** Remove `key` and insert it again with this key object (a `Replace`). */
+  replace(key: Key, value: Tree): this {
+    const id = keyId(key);
+    if (id === null) throw new TypeError("a NaN cannot be a key");
+    this.entries_.delete(id);
+    this.entries_.set(id, [key, value]);
+    return this;
+  }
+  delete(key: Key): boolean {
+    const id = keyId(key);
+    return id !== null && this.entries_.delete(id);
+  }
+  *entries(): IterableIterator<[Key, Tree]> {
+    for (const [k, v] of this.entries_.values()) yield [k, v];
+  }
+  *keys(): IterableIterator<Key> {
+    for (const entry of this.entries_.values()) yield entry[0];
+  }
+  *values(): IterableIterator<Tree> {
+    for (const entry of this.entries_.values()) yield entry[1];
+  }
+  [Symbol.iterator](): IterableIterator<[Key, Tree]> {
+    return this.entries();
+  }
+  /** A shallow copy. */
+  copy(): PyMap {
+    const out = new PyMap();
+    for (const [id, [k, v]] of this.entries_) out.entries_.set(id, [k, v]);
+    return out;
+  }
+  /** Used by the decoders: add a key that must be new; false when it is a duplicate. */
+  addNew(key: Key, value: Tree): boolean {
+    const id = keyId(key);
+    if (id === null) throw new TypeError("a NaN cannot be a key");
+    if (this.entries_.has(id)) return false;
+    this.entries_.set(id, [key, value]);
+    return true;
+  }
+}
+
+/** The bounds a codec enforces (Python's `flatsync.Limits`, same defaults, same units). */
+export interface Limits {
+  maxPacketSize: number;
+  maxDepth: number;
+  maxContainerItems: number;
+  maxStringLength: number;
+  maxTotalItems: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxPacketSize: 64 * 1024 * 1024,
+  maxDepth: 64,
+  maxContainerItems: 1_000_000,
+  maxStringLength: 16 * 1024 * 1024,
+  maxTotalItems: 10_000_000,
+});
+
+/** Complete limits from a partial set. */
+export function limits(partial: Partial<Limits> = {}): Limits {
+  return { ...DEFAULT_LIMITS, ...partial };
+}
+
+/** How one value type travels: its name, and functions to and from its tree. */
+export interface ValueType<T = unknown> {
+  name: string;
+  /** The class of its values (the encoder finds the type by `value.constructor`). */
+  cls?: abstract new (...args: never[]) => T;
+  toTree?: (value: T) => Tree;
+  /** Runs on what a peer sent: throw to refuse the tree (a DecodeError). */
+  fromTree?: (tree: Tree) => T;
+}
+
+const TYPES_BY_NAME = new Map<string, ValueType<any>>();
+const TYPES_BY_CLASS = new Map<unknown, ValueType<any>>();
+
+/**
+ * Register a value type (as Python's `register_type`): without `cls`, its
+ * values stay {@link TypedValue}s whose trees `fromTree` checks.
+ */
+export function registerType<T>(type: ValueType<T>): void {
+  TYPES_BY_NAME.set(type.name, type);
+  if (type.cls) TYPES_BY_CLASS.set(type.cls, type);
+}
+
+/** A decoded value type: the registered type's value, or a DecodeError. */
+export function valueFromTree(name: string, tree: Tree): Tree {
+  const type = TYPES_BY_NAME.get(name);
+  if (!type) throw new Error(`unknown value type ${JSON.stringify(name)}`);
+  let value: unknown;
+  try {
+    value = type.fromTree ? type.fromTree(tree) : tree;
+  } catch (exc) {
+    throw new Error(`value type ${name} refused its tree: ${(exc as Error).message}`);
+  }
+  return type.cls ? (value as Tree) : new TypedValue(name, tree);
+}
+
+/** The name and tree of a value for encoders, or `null` when it is no value type. */
+export function valueToTree(value: object): [string, Tree] | null {
+  if (value instanceof TypedValue) return [value.name, value.tree];
+  const type = TYPES_BY_CLASS.get(value.constructor);
+  if (!type) return null;
+  return [type.name, type.toTree ? type.toTree(value) : (value as Tree)];
+}
+
+/** Whether `tree` is a tuple (a frozen or plain Array). */
+export function isTuple(tree: unknown): tree is readonly Tree[] {
+  return Array.isArray(tree);
+}
