@@ -6,3 +6,4 @@ export * from "./errors.js";
 export * from "./tree.js";
 export { decodeCbor, encodeCbor } from "./cbor.js";
 export { formatPath } from "./path.js";
+export { decodeJson, encodeJson } from "./json.js";

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeCbor, encodeCbor, fromHex, toHex, type Limits, type Tree } from "../src/index.js";
+import { decodeCbor, decodeJson, encodeCbor, encodeJson, fromHex, toHex, type Limits, type Tree } from "../src/index.js";
 import { loadVectors, registerVectorTypes, tagged } from "./helpers.js";
 
 interface CodecVector {
@@ -43,3 +43,4 @@ export function checkVectors(file: string, codec: Codec): void {
 }
 
 checkVectors("codec-cbor.json", { decode: decodeCbor, encode: (t) => encodeCbor(t) });
+checkVectors("codec-json.json", { decode: decodeJson, encode: (t) => encodeJson(t) });
