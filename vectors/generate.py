@@ -496,6 +496,7 @@ def _patches() -> list[dict[str, Any]]:
         replica = flatsync.DataHandler.from_snapshot(snapshot)
         entry: dict[str, Any] = {
             "name": title,
+            "schemas": _schemas(),
             "snapshot": tagged(snapshot),
             "delta": tagged(delta),
         }
@@ -508,6 +509,16 @@ def _patches() -> list[dict[str, Any]]:
             entry["result"] = tagged(replica.snapshot())
         out.append(entry)
     return out
+
+
+def _schemas() -> list[Any]:
+    """The record schemas the vectors use: ``[id, name, field names]``."""
+    known = flatsync.protocol.record_schemas()
+    return sorted(
+        [rid, name, list(fields)]
+        for rid, (name, fields) in known.items()
+        if name.startswith("vectors.")
+    )
 
 
 class _Game:
