@@ -10,3 +10,5 @@ export { decodeJson, encodeJson } from "./json.js";
 export { Replica, type DropReason, type Outcome, type ReplicaOptions } from "./replica.js";
 export { Board, Record, applyMap, build, snapshotOf, refreshDelta, sameTree, type Schemas } from "./state.js";
 export { parseHeader, ack, resync, refresh, deltaHeader, snapshotHeader, answerHeader, type Header, type SchemaEntry } from "./frames.js";
+export { ANY, type Pattern, type Listener, type ItemListener } from "./events.js";
+export type { ChangeEvent } from "./state.js";

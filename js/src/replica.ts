@@ -11,20 +11,23 @@ import { decodeCbor } from "./cbor.js";
 import { DecodeError, FrameError, LimitError, PatchError } from "./errors.js";
 import { Kind, SESSION_SIZE, ack, kindName, parseHeader, refresh, resync, type Header } from "./frames.js";
 import { decodeJson } from "./json.js";
-import { applyMap, refreshDelta, type Schemas } from "./state.js";
+import { ANY, Listeners, places, type ItemListener, type Listener, type Pattern } from "./events.js";
+import { applyMap, refreshDelta, type ChangeEvent, type Schemas } from "./state.js";
 import { PyMap, type Limits, type Tree } from "./tree.js";
 
 export type DropReason = "duplicate" | "stale" | "gap" | "session";
 
 /** What one received packet did. */
 export type Outcome =
-  | { applied: true; frame: number; base: number | null }
+  | { applied: true; frame: number; base: number | null; changes: readonly ChangeEvent[] }
   | { applied: false; frame: number; base: number | null; reason: DropReason };
 
 export interface ReplicaOptions {
   /** The publisher's codec: "cbor" (the default) or "json". */
   codec?: "cbor" | "json";
   limits?: Partial<Limits>;
+  /** Whether receive() reports what each packet changed (true by default, as in Python). */
+  events?: boolean;
 }
 
 function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
@@ -42,11 +45,38 @@ export class Replica {
   private request: [Kind, number | null] | null = null;
   private readonly listeners = new Set<(state: PyMap) => void>();
   private readonly decode: (data: Uint8Array) => Tree;
+  private readonly wantEvents: boolean;
+  private readonly changeListeners = new Listeners();
 
   constructor(options: ReplicaOptions = {}) {
     const limits = options.limits ?? {};
     const decoder = options.codec === "json" ? decodeJson : decodeCbor;
     this.decode = (data) => decoder(data, limits);
+    this.wantEvents = options.events ?? true;
+  }
+
+  /**
+   * Call `listener(event)` for every change at a place matching `pattern`
+   * (`ANY` matches any key), or at an ancestor of one, after each packet.
+   * Returns the function that removes the listener.
+   */
+  on(pattern: Pattern, listener: Listener): () => void {
+    return this.changeListeners.add({ pattern, onChange: listener });
+  }
+
+  /**
+   * Call `listener(path, value)` for each item that appears in a container at
+   * `pattern` (`["players"]`: each player), first for every item already there.
+   */
+  onAdd(pattern: Pattern, listener: ItemListener): () => void {
+    const items: Pattern = [...pattern, ANY];
+    for (const [path, value] of places(this.state_, [], items)) listener(path, value);
+    return this.changeListeners.add({ pattern, onAdd: listener });
+  }
+
+  /** Call `listener(path, old)` for each item that leaves a container at `pattern`. */
+  onRemove(pattern: Pattern, listener: ItemListener): () => void {
+    return this.changeListeners.add({ pattern, onRemove: listener });
   }
 
   /** The state at {@link frame}: immutable; a new root after each applied packet. */
@@ -103,6 +133,7 @@ export class Replica {
     const header = parseHeader(packet);
     const { kind, frame } = header;
     const held = this.frame_;
+    const events: ChangeEvent[] | null = this.wantEvents || this.changeListeners.size ? [] : null;
     if (kind === Kind.DELTA || kind === Kind.ANSWER) {
       const base = header.base!;
       if (
@@ -132,15 +163,15 @@ export class Replica {
       let state: PyMap;
       try {
         if (!(delta instanceof PyMap)) throw new PatchError("root: a delta must be a mapping");
-        state = applyMap(this.state_, delta, schemas);
+        state = applyMap(this.state_, delta, schemas, [], events);
       } catch (exc) {
         if (exc instanceof PatchError) this.ask(Kind.REFRESH, null);
         throw exc;
       }
       this.schemas_ = schemas;
       this.state_ = state;
-      this.applied(frame);
-      return { applied: true, frame, base };
+      this.applied(frame, events);
+      return { applied: true, frame, base, changes: events ?? [] };
     }
     if (kind === Kind.SNAPSHOT) {
       const session = header.session!;
@@ -162,7 +193,7 @@ export class Replica {
       let state: PyMap;
       try {
         if (!(tree instanceof PyMap)) throw new PatchError("root: a snapshot must be a mapping");
-        state = applyMap(this.state_, refreshDelta(this.state_, tree), schemas);
+        state = applyMap(this.state_, refreshDelta(this.state_, tree), schemas, [], events);
       } catch (exc) {
         if (exc instanceof PatchError) this.ask(Kind.REFRESH, null);
         throw exc;
@@ -170,17 +201,18 @@ export class Replica {
       this.schemas_ = schemas;
       this.session_ = session;
       this.state_ = state;
-      this.applied(frame);
+      this.applied(frame, events);
       this.request = null;
-      return { applied: true, frame, base: null };
+      return { applied: true, frame, base: null, changes: events ?? [] };
     }
     throw new FrameError(`a replica receives frames, not a ${kindName(kind)} packet`);
   }
 
-  private applied(frame: number): void {
+  private applied(frame: number, events: ChangeEvent[] | null): void {
     this.frame_ = frame;
     this.ack_ = frame;
     if (this.request !== null && this.request[0] === Kind.RESYNC) this.request = null;
+    if (events && this.changeListeners.size) this.changeListeners.dispatch(events);
     for (const listener of this.listeners) listener(this.state_);
   }
 

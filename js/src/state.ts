@@ -121,6 +121,16 @@ export class Record {
   }
 }
 
+/** What a patch changed, reported after the whole patch applied. */
+export type ChangeEvent =
+  | { type: "added"; path: readonly Key[]; value: Tree }
+  | { type: "removed"; path: readonly Key[]; old: Tree }
+  | { type: "changed"; path: readonly Key[]; old: Tree; value: Tree }
+  | { type: "cells"; path: readonly Key[]; indexes: readonly number[]; old: Board; value: Board };
+
+/** Where a patch collects its events (null: none wanted). */
+export type Events = ChangeEvent[] | null;
+
 function refuse(path: readonly PathItem[], message: string): never {
   throw new PatchError(`${formatPath(path)}: ${message}`);
 }
@@ -171,43 +181,49 @@ export function snapshotOf(value: Tree): Tree {
 }
 
 /** The new value at a place that held `old` after the change `change` (a mapping delta's value). */
-function changed(old: Tree | undefined, change: Tree, schemas: Schemas, path: readonly PathItem[]): Tree {
+function changed(old: Tree | undefined, change: Tree, schemas: Schemas, path: readonly PathItem[], events: Events): Tree {
   if (change instanceof PyMap) {
     if (!(old instanceof PyMap)) refuse(path, `a mapping delta for ${old === undefined ? "a missing entry" : "a value that is not a mapping"}`);
-    return applyMap(old, change, schemas, path);
+    return applyMap(old, change, schemas, path, events);
   }
   if (change instanceof Marker) {
     switch (change.id) {
-      case 6:
-        return build(change.content, schemas, path);
       case 7:
         if (!(old instanceof List)) refuse(path, "a list delta for a value that is not a list");
-        return applyList(old, change.content as readonly Tree[][], schemas, path);
+        return applyList(old, change.content as readonly Tree[][], schemas, path, events);
       case 10:
         if (!(old instanceof Board)) refuse(path, "a board delta for a value that is not a board");
-        return applyBoard(old, change.content as Uint8Array, path);
+        return applyBoard(old, change.content as Uint8Array, path, events);
       case 12:
         if (!(old instanceof Record)) refuse(path, "a record delta for a value that is not a record");
-        return applyRecord(old, change.content as PyMap, schemas, path);
+        return applyRecord(old, change.content as PyMap, schemas, path, events);
     }
   }
-  return build(change, schemas, path);
+  const value = build(change instanceof Marker && change.id === 6 ? change.content : change, schemas, path);
+  if (events) {
+    if (old === undefined) events.push({ type: "added", path, value });
+    else if (!sameTree(snapshotOf(old), snapshotOf(value))) events.push({ type: "changed", path, old, value });
+  }
+  return value;
 }
 
 /** A new mapping: `map` with `delta` applied (PatchError when it does not fit; `map` unchanged). */
-export function applyMap(map: PyMap, delta: PyMap, schemas: Schemas, path: readonly PathItem[] = []): PyMap {
+export function applyMap(map: PyMap, delta: PyMap, schemas: Schemas, path: readonly PathItem[] = [], events: Events = null): PyMap {
   if (delta.size === 0) return map;
   const out = map.copy();
   for (const [key, change] of delta) {
     const where = [...path, key];
-    if (change === DELETED) out.delete(key);
-    else if (change instanceof Marker && change.id === 6) out.replace(key, build(change.content, schemas, where));
-    else out.set(key, changed(map.get(key), change, schemas, where));
+    const old = out.get(key);
+    if (change === DELETED) {
+      if (out.delete(key) && events) events.push({ type: "removed", path: where, old: old! });
+    } else if (change instanceof Marker && change.id === 6) {
+      out.replace(key, changed(old, change, schemas, where, events));
+    } else out.set(key, changed(old, change, schemas, where, events));
   }
   return out;
 }
 
-function applyList(list: List, ops: readonly Tree[][], schemas: Schemas, path: readonly PathItem[]): List {
+function applyList(list: List, ops: readonly Tree[][], schemas: Schemas, path: readonly PathItem[], events: Events): List {
   const items = [...list.items];
   for (const op of ops) {
     const code = op[0];
@@ -215,17 +231,22 @@ function applyList(list: List, ops: readonly Tree[][], schemas: Schemas, path: r
       const i = op[1];
       if (i < 0 || i >= items.length) refuse(path, `a list delta changes item ${i} of ${items.length}`);
       if (op[2] === DELETED) refuse(path, "a list item cannot be deleted by a change");
-      items[i] = changed(items[i], op[2]!, schemas, [...path, i]);
+      items[i] = changed(items[i], op[2]!, schemas, [...path, i], events);
     } else if (code === 1 && op.length >= 2 && isInt(op[1]!)) {
       const i = op[1];
       if (i < 0 || i > items.length) refuse(path, `a list delta inserts at ${i} in ${items.length} items`);
-      items.splice(i, 0, ...op.slice(2).map((v, j) => build(v, schemas, [...path, i + j])));
+      const added = op.slice(2).map((v, j) => build(v, schemas, [...path, i + j]));
+      items.splice(i, 0, ...added);
+      if (events) added.forEach((value, j) => events.push({ type: "added", path: [...path, i + j], value }));
     } else if (code === 2 && op.length >= 3 && isInt(op[1]!) && isInt(op[2]!)) {
       const [i, n] = [op[1], op[2]];
       if (i < 0 || n < 0 || i + n > items.length) refuse(path, `a list delta deletes ${n} items at ${i} of ${items.length}`);
-      items.splice(i, n);
+      const removed = items.splice(i, n);
+      if (events) removed.forEach((old, j) => events.push({ type: "removed", path: [...path, i + j], old }));
     } else if (code === 3) {
+      const old = new List(items.slice());
       items.splice(0, items.length, ...op.slice(1).map((v, j) => build(v, schemas, [...path, j])));
+      if (events) events.push({ type: "changed", path, old, value: new List(items.slice()) });
     } else {
       refuse(path, `an unknown list operation ${String(code)}`);
     }
@@ -233,7 +254,21 @@ function applyList(list: List, ops: readonly Tree[][], schemas: Schemas, path: r
   return new List(items);
 }
 
-function applyBoard(board: Board, payload: Uint8Array, path: readonly PathItem[]): Board {
+function applyBoard(board: Board, payload: Uint8Array, path: readonly PathItem[], events: Events): Board {
+  const indexes: number[] = [];
+  const result = boardWith(board, payload, path, events ? indexes : null);
+  if (events && result !== board) {
+    const size = ITEMS[board.code]!.size;
+    const cells = [...new Set(indexes)].filter((i) => {
+      for (let b = i * size; b < (i + 1) * size; b++) if (board.data[b] !== result.data[b]) return true;
+      return false;
+    });
+    if (cells.length) events.push({ type: "cells", path, indexes: cells.sort((a, b) => a - b), old: board, value: result });
+  }
+  return result;
+}
+
+function boardWith(board: Board, payload: Uint8Array, path: readonly PathItem[], indexes: number[] | null): Board {
   if (payload.length === 0) return board;
   const head = payload[0]!;
   const form = head >> 6;
@@ -246,6 +281,7 @@ function applyBoard(board: Board, payload: Uint8Array, path: readonly PathItem[]
   if (form === 2) {
     if (payload.length - 1 !== data.length) refuse(path, `a blob of ${payload.length - 1} bytes for a board of ${data.length}`);
     data.set(payload.subarray(1));
+    if (indexes) for (let i = 0; i < n; i++) indexes.push(i);
     return new Board(board.code, board.shape, data);
   }
   let pos = 1;
@@ -254,6 +290,7 @@ function applyBoard(board: Board, payload: Uint8Array, path: readonly PathItem[]
       const index = readLE(payload, pos, width);
       if (index >= n) refuse(path, `a board delta writes index ${index} of ${n}`);
       data.set(payload.subarray(pos + width, pos + width + size), index * size);
+      indexes?.push(index);
       pos += width + size;
     } else {
       const first = readLE(payload, pos, width);
@@ -262,17 +299,18 @@ function applyBoard(board: Board, payload: Uint8Array, path: readonly PathItem[]
       pos += 2 * width;
       const nbytes = (last - first + 1) * size;
       data.set(payload.subarray(pos, pos + nbytes), first * size);
+      if (indexes) for (let i = first; i <= last; i++) indexes.push(i);
       pos += nbytes;
     }
   }
   return new Board(board.code, board.shape, data);
 }
 
-function applyRecord(record: Record, delta: PyMap, schemas: Schemas, path: readonly PathItem[]): Record {
+function applyRecord(record: Record, delta: PyMap, schemas: Schemas, path: readonly PathItem[], events: Events): Record {
   const values = [...record.values];
   for (const [index, change] of delta) {
     if (typeof index !== "number" || index >= values.length) refuse(path, `record ${record.name} has no field ${String(index)}`);
-    values[index] = changed(values[index], change, schemas, [...path, record.fields[index]!]);
+    values[index] = changed(values[index], change, schemas, [...path, record.fields[index]!], events);
   }
   return new Record(record.id, record.name, record.fields, values);
 }

@@ -59,7 +59,7 @@ test("a refused packet leaves the state and the frame as they were", () => {
   assert.equal(toHex(replica.packetToSend()!), "1400");
   assert.throws(() => replica.receive(fromHex("20 01")), { name: "FrameError" });
   const applied = replica.receive(fromHex("10 02 01 a1 62 68 70 07"));
-  assert.deepEqual(applied, { applied: true, frame: 2, base: 1 });
+  assert.deepEqual(applied, { applied: true, frame: 2, base: 1, changes: [{ type: "changed", path: ["hp"], old: 8, value: 7 }] });
   assert.equal(replica.state.get("hp"), 7);
 });
 
