@@ -12,3 +12,5 @@ export { Board, Record, applyMap, build, snapshotOf, refreshDelta, sameTree, typ
 export { parseHeader, ack, resync, refresh, deltaHeader, snapshotHeader, answerHeader, type Header, type SchemaEntry } from "./frames.js";
 export { ANY, type Pattern, type Listener, type ItemListener } from "./events.js";
 export type { ChangeEvent } from "./state.js";
+export { TrackedMap, TrackedList, TrackedBoard } from "./tracked.js";
+export { Publisher, type PublisherOptions } from "./publisher.js";
