@@ -243,6 +243,7 @@ def test_python_publisher_js_replica(peer: Peer, codec_name: str, data: st.DataO
             if isinstance(last, flatsync.FrameApplied):
                 assert answer["outcome"] == {"applied": last.frame}
             else:
+                assert isinstance(last, flatsync.FrameDropped)
                 assert answer["outcome"] == {"dropped": last.reason}
             reply = replica.packet_to_send()
             assert answer["reply"] == (None if reply is None else reply.hex())
