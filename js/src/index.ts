@@ -14,3 +14,4 @@ export { ANY, type Pattern, type Listener, type ItemListener } from "./events.js
 export type { ChangeEvent } from "./state.js";
 export { TrackedMap, TrackedList, TrackedBoard } from "./tracked.js";
 export { Publisher, type PublisherOptions } from "./publisher.js";
+export { Client, PROTOCOL_VERSION, decodeWelcome, encodeHello, type ClientOptions, type Welcome, type SocketLike, type SocketConstructor } from "./client.js";
