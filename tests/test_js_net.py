@@ -2,7 +2,8 @@
 
 The client (``js/test/cross/ws-client.ts``, run by node with its built-in
 WebSocket) joins, follows the state tick by tick, exchanges application
-messages, and resumes after its connection drops; it reports what happens as
+messages, resumes after its connection drops, and follows a restarted server
+to its new session; it reports what happens as
 JSON lines on stdout and takes commands on stdin.
 """
 
@@ -133,6 +134,15 @@ def test_js_client_joins_follows_messages_and_resumes(built: Path, codec_name: s
             await client.until(lambda: (client.last("welcome") or {}).get("resumed") is True)
             del root["players"][1]
             await _synced(client, server.tick(), tagged(root.snapshot()))
+            # A restarted server (a new session on the same port): the client comes
+            # back, and the new session's snapshot replaces the state.
+            await server.close()
+            fresh = flatsync.DataHandler({"players": {9: {"pos": (0, 0), "hp": 1.0}}})
+            server = Server(fresh, codec=codec)
+            await server.start(websocket=("127.0.0.1", port))
+            session = server.publisher.session.hex()
+            await client.until(lambda: (client.last("welcome") or {}).get("session") == session)
+            await _synced(client, server.tick(), tagged(fresh.snapshot()))
         finally:
             await client.stop()
             await server.close()

@@ -132,8 +132,12 @@ function message(kind: number, body: Uint8Array): Uint8Array {
 
 export class Client {
   readonly url: string;
-  /** The replica of the server's state (a new one after a server restart). */
-  replica: Replica;
+  /**
+   * The replica of the server's state, for the client's whole life: after a
+   * server restart (a new session) the new session's snapshot replaces its
+   * state, with events, and no packet of the old session is applied again.
+   */
+  readonly replica: Replica;
   /** The last welcome, or null before the first. */
   welcome: Welcome | null = null;
   /** The last measured round trip, in milliseconds. */
@@ -152,14 +156,9 @@ export class Client {
   constructor(url: string, options: ClientOptions = {}) {
     this.url = url;
     this.options = { codec: "cbor", name: "", reconnect: true, backoff: { initial: 250, max: 5000 }, pingInterval: 1000, ...options };
-    this.replica = this.newReplica();
+    this.replica = new Replica({ codec: this.options.codec });
+    this.replica.subscribe((state) => this.stateHandlers.forEach((h) => h(state)));
     this.open();
-  }
-
-  private newReplica(): Replica {
-    const replica = new Replica({ codec: this.options.codec, events: false });
-    replica.subscribe((state) => this.stateHandlers.forEach((h) => h(state)));
-    return replica;
   }
 
   /** Call `handler(message)` for each application message from the server. */
@@ -303,8 +302,6 @@ export class Client {
   private welcomed(body: Uint8Array): void {
     const welcome = decodeWelcome(body);
     if (welcome.codec !== this.options.codec) throw new FlatsyncError(`the server's codec is ${welcome.codec}`);
-    const held = this.replica.session;
-    if (held !== null && !held.every((b, i) => b === welcome.session[i])) this.replica = this.newReplica();
     this.replica.expectSession(welcome.session);
     this.welcome = welcome;
     this.attempt = 0;
