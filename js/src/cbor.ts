@@ -627,3 +627,6 @@ export function encodeCbor(tree: Tree, limits: Partial<Limits> = {}): Uint8Array
   if (w.length > full.maxPacketSize) throw new LimitError("the packet is over max_packet_size");
   return w.result();
 }
+
+/** The CBOR codec, as Python's `flatsync.CborCodec` (the default). */
+export const cbor: import("./codecs.js").Codec = Object.freeze({ name: "cbor", decode: decodeCbor, encode: encodeCbor });

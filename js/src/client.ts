@@ -8,9 +8,9 @@
  * `--experimental-websocket`), or the constructor given as `options.WebSocket`.
  */
 
-import { decodeCbor, encodeCbor } from "./cbor.js";
+import { cbor, decodeCbor, encodeCbor } from "./cbor.js";
+import type { Codec } from "./codecs.js";
 import { FlatsyncError } from "./errors.js";
-import { decodeJson, encodeJson } from "./json.js";
 import { Replica } from "./replica.js";
 import { Float, PyMap, type Tree } from "./tree.js";
 
@@ -49,7 +49,8 @@ export interface SocketLike {
 export type SocketConstructor = new (url: string) => SocketLike;
 
 export interface ClientOptions {
-  codec?: "cbor" | "json";
+  /** The session's codec: `cbor` (the default) or `json`. */
+  codec?: Codec;
   /** The client's name (0 to 64 printable characters). */
   name?: string;
   /** Opaque credentials for the server's application. */
@@ -155,7 +156,7 @@ export class Client {
 
   constructor(url: string, options: ClientOptions = {}) {
     this.url = url;
-    this.options = { codec: "cbor", name: "", reconnect: true, backoff: { initial: 250, max: 5000 }, pingInterval: 1000, ...options };
+    this.options = { codec: cbor, name: "", reconnect: true, backoff: { initial: 250, max: 5000 }, pingInterval: 1000, ...options };
     this.replica = new Replica({ codec: this.options.codec });
     this.replica.subscribe((state) => this.stateHandlers.forEach((h) => h(state)));
     this.open();
@@ -202,7 +203,7 @@ export class Client {
 
   /** Send an application message (encoded with the session's codec). */
   send(value: Tree): void {
-    const body = this.options.codec === "json" ? encodeJson(value) : encodeCbor(value);
+    const body = this.options.codec.encode(value);
     this.write(message(MESSAGE, body));
   }
 
@@ -243,7 +244,7 @@ export class Client {
     socket.onopen = () => {
       const welcome = this.welcome;
       const resume = welcome ? { session: welcome.session, client: welcome.client, key: welcome.key, frame: this.replica.frame } : undefined;
-      socket.send(message(HELLO, encodeHello(this.options.codec, this.options.name, this.options.token, resume)));
+      socket.send(message(HELLO, encodeHello(this.options.codec.name, this.options.name, this.options.token, resume)));
     };
     socket.onmessage = (event) => this.handle(socket, event.data);
     socket.onclose = () => this.ended(socket, "the connection closed");
@@ -281,7 +282,7 @@ export class Client {
         const reply = this.replica.packetToSend();
         if (reply) this.write(message(REPLY, reply));
       } else if (kind === MESSAGE) {
-        const value = this.options.codec === "json" ? decodeJson(body) : decodeCbor(body);
+        const value = this.options.codec.decode(body);
         this.messageHandlers.forEach((h) => h(value));
       } else if (kind === PING) {
         if (body.length > 16) throw new FlatsyncError("a ping of more than 16 bytes");
@@ -301,7 +302,7 @@ export class Client {
 
   private welcomed(body: Uint8Array): void {
     const welcome = decodeWelcome(body);
-    if (welcome.codec !== this.options.codec) throw new FlatsyncError(`the server's codec is ${welcome.codec}`);
+    if (welcome.codec !== this.options.codec.name) throw new FlatsyncError(`the server's codec is ${welcome.codec}`);
     this.replica.expectSession(welcome.session);
     this.welcome = welcome;
     this.attempt = 0;

@@ -4,9 +4,10 @@
  */
 export * from "./errors.js";
 export * from "./tree.js";
-export { decodeCbor, encodeCbor } from "./cbor.js";
+export { cbor, decodeCbor, encodeCbor } from "./cbor.js";
+export type { Codec } from "./codecs.js";
 export { formatPath } from "./path.js";
-export { decodeJson, encodeJson } from "./json.js";
+export { json, decodeJson, encodeJson } from "./json.js";
 export { Replica, type DropReason, type Outcome, type ReplicaOptions } from "./replica.js";
 export { Board, Record, applyMap, build, snapshotOf, refreshDelta, sameTree, type Schemas } from "./state.js";
 export { parseHeader, ack, resync, refresh, deltaHeader, snapshotHeader, answerHeader, type Header, type SchemaEntry } from "./frames.js";

@@ -517,3 +517,6 @@ export function encodeJson(tree: Tree, limits: Partial<Limits> = {}): Uint8Array
   if (data.length > full.maxPacketSize) throw new LimitError("the packet is over max_packet_size");
   return data;
 }
+
+/** The JSON codec, as Python's `flatsync.JsonCodec` (with the standard library's float forms). */
+export const json: import("./codecs.js").Codec = Object.freeze({ name: "json", decode: decodeJson, encode: encodeJson });

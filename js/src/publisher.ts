@@ -8,15 +8,16 @@
  * are not written (the schema-table kinds are never sent).
  */
 
-import { encodeCbor } from "./cbor.js";
+import { cbor } from "./cbor.js";
+import type { Codec } from "./codecs.js";
 import { FrameError } from "./errors.js";
 import { Kind, SESSION_SIZE, answerHeader, deltaHeader, parseHeader, snapshotHeader } from "./frames.js";
-import { encodeJson } from "./json.js";
 import { TrackedMap } from "./tracked.js";
 import type { Limits, Tree } from "./tree.js";
 
 export interface PublisherOptions {
-  codec?: "cbor" | "json";
+  /** `cbor` (the default) or `json`. */
+  codec?: Codec;
   limits?: Partial<Limits>;
   /** The session identity (8 bytes); random by default. */
   session?: Uint8Array;
@@ -52,7 +53,8 @@ export class Publisher {
   constructor(root: TrackedMap, options: PublisherOptions = {}) {
     this.root = root;
     const limits = options.limits ?? {};
-    this.encode = options.codec === "json" ? (t) => encodeJson(t, limits) : (t) => encodeCbor(t, limits);
+    const codec = options.codec ?? cbor;
+    this.encode = (t) => codec.encode(t, limits);
     const session = options.session ?? crypto.getRandomValues(new Uint8Array(SESSION_SIZE));
     if (session.length !== SESSION_SIZE) throw new TypeError(`a session is ${SESSION_SIZE} bytes`);
     this.session = session.slice();

@@ -7,10 +7,10 @@
  * leaves the old one. `subscribe()` calls back after every applied packet.
  */
 
-import { decodeCbor } from "./cbor.js";
+import { cbor } from "./cbor.js";
+import type { Codec } from "./codecs.js";
 import { DecodeError, FrameError, LimitError, PatchError } from "./errors.js";
 import { Kind, SESSION_SIZE, ack, kindName, parseHeader, refresh, resync, type Header } from "./frames.js";
-import { decodeJson } from "./json.js";
 import { ANY, Listeners, places, type ItemListener, type Listener, type Pattern } from "./events.js";
 import { applyMap, refreshDelta, type ChangeEvent, type Schemas } from "./state.js";
 import { PyMap, type Limits, type Tree } from "./tree.js";
@@ -23,8 +23,8 @@ export type Outcome =
   | { applied: false; frame: number; base: number | null; reason: DropReason };
 
 export interface ReplicaOptions {
-  /** The publisher's codec: "cbor" (the default) or "json". */
-  codec?: "cbor" | "json";
+  /** The publisher's codec: `cbor` (the default) or `json`. */
+  codec?: Codec;
   limits?: Partial<Limits>;
   /** Whether receive() reports what each packet changed (true by default, as in Python). */
   events?: boolean;
@@ -50,8 +50,8 @@ export class Replica {
 
   constructor(options: ReplicaOptions = {}) {
     const limits = options.limits ?? {};
-    const decoder = options.codec === "json" ? decodeJson : decodeCbor;
-    this.decode = (data) => decoder(data, limits);
+    const codec = options.codec ?? cbor;
+    this.decode = (data) => codec.decode(data, limits);
     this.wantEvents = options.events ?? true;
   }
 

@@ -12,7 +12,7 @@
  */
 
 import { createInterface } from "node:readline";
-import { Publisher, Replica, TrackedBoard, TrackedList, TrackedMap, fromHex, snapshotOf, toHex, type Key, type Tree } from "../../src/index.js";
+import { Publisher, Replica, cbor, json, TrackedBoard, TrackedList, TrackedMap, fromHex, snapshotOf, toHex, type Key, type Tree } from "../../src/index.js";
 import { tagged, untagged } from "../helpers.js";
 
 let replica: Replica | null = null;
@@ -42,7 +42,7 @@ function apply(op: unknown[]): void {
 function handle(command: { [k: string]: unknown }): unknown {
   switch (command.cmd) {
     case "replica":
-      replica = new Replica({ codec: command.codec as "cbor" | "json" });
+      replica = new Replica({ codec: command.codec === "json" ? json : cbor });
       return {};
     case "receive": {
       let outcome: unknown = null;
@@ -58,7 +58,7 @@ function handle(command: { [k: string]: unknown }): unknown {
     }
     case "publisher": {
       const root = new TrackedMap(untagged(command.state) as unknown as Iterable<[Key, Tree]>);
-      publisher = new Publisher(root, { codec: command.codec as "cbor" | "json", session: fromHex(command.session as string) });
+      publisher = new Publisher(root, { codec: command.codec === "json" ? json : cbor, session: fromHex(command.session as string) });
       publisher.addClient("c");
       return {};
     }

@@ -5,11 +5,11 @@
  */
 
 import { createInterface } from "node:readline";
-import { Client, snapshotOf, toHex } from "../../src/index.js";
+import { Client, cbor, json, snapshotOf, toHex } from "../../src/index.js";
 import { tagged, untagged } from "../helpers.js";
 
 const [url, codec] = process.argv.slice(2) as [string, "cbor" | "json"];
-const client = new Client(url, { codec, name: "js", backoff: { initial: 50, max: 500 } });
+const client = new Client(url, { codec: codec === "json" ? json : cbor, name: "js", backoff: { initial: 50, max: 500 } });
 const say = (value: unknown) => process.stdout.write(JSON.stringify(value) + "\n");
 
 client.onWelcome((welcome) => say({ event: "welcome", session: toHex(welcome.session), resumed: welcome.resumed, client: welcome.client }));
