@@ -139,12 +139,20 @@ function isInt(value: Tree): value is number {
   return typeof value === "number" && Number.isInteger(value);
 }
 
-/** Build the state of a snapshot value (a `PyMap` in it is a mapping's contents). */
+/**
+ * Build the state of a snapshot value (a `PyMap` in it is a mapping's contents).
+ * The decoded tree is the caller's to give away: its mappings become the state's
+ * as they are, with only the items that need building (boards, records, lists) replaced.
+ */
 export function build(tree: Tree, schemas: Schemas, path: readonly PathItem[]): Tree {
   if (tree instanceof PyMap) {
-    const out = new PyMap();
-    for (const [k, v] of tree) out.set(k, build(v, schemas, [...path, k]));
-    return out;
+    let out: PyMap | null = null;
+    for (const [k, v] of tree) {
+      if (typeof v !== "object" || v === null || Array.isArray(v) || v instanceof Float || v instanceof Uint8Array) continue;
+      const built = build(v, schemas, [...path, k]);
+      if (built !== v) (out ??= tree).set(k, built);
+    }
+    return tree;
   }
   if (tree instanceof List) return new List(tree.items.map((item, i) => build(item, schemas, [...path, i])));
   if (tree === DELETED) refuse(path, "a snapshot cannot hold DELETED");

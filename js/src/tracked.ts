@@ -56,6 +56,11 @@ function adopt(parent: Container, key: Key, value: Tree): Tree {
   return out;
 }
 
+function baseline(value: Tree): Tree {
+  if (isContainer(value)) value.commit();
+  return value;
+}
+
 function snapshotValue(value: Tree): Tree {
   return isContainer(value) ? value.snapshot() : value;
 }
@@ -86,7 +91,9 @@ export class TrackedMap extends Base {
 
   constructor(entries?: Iterable<readonly [Key, Tree]>) {
     super();
-    if (entries) for (const [k, v] of entries) this.data.set(k, adopt(this, k, v));
+    // The initial entries are the baseline, not changes: a tracked container
+    // passed in starts clean too (else its pending changes would never ship).
+    if (entries) for (const [k, v] of entries) this.data.set(k, baseline(adopt(this, k, v)));
   }
   get size(): number {
     return this.data.size;
@@ -215,7 +222,7 @@ export class TrackedList extends Base {
 
   constructor(items: readonly Tree[] = []) {
     super();
-    this.items = items.map((v, i) => adopt(this, i, v));
+    this.items = items.map((v, i) => baseline(adopt(this, i, v)));
   }
   get length(): number {
     return this.items.length;

@@ -160,82 +160,297 @@ function numberId(value: number): string | null {
   return "n" + String(value);
 }
 
+/** One entry of a {@link PyMap}; never changed once made, so versions share it. */
+interface Entry {
+  readonly id: string;
+  readonly key: Key;
+  readonly value: Tree;
+  /** Insertion order: a key keeps its place when written, and goes last when deleted and inserted again. */
+  readonly seq: number;
+}
+type Slot = Entry | HNode | Entry[] | undefined;
+/** A node of the hash trie: 32 slots; a node whose `edit` is a map's own may be changed in place. */
+interface HNode {
+  edit: object;
+  slots: Slot[];
+}
+
+function hashOf(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+const MAX_SHIFT = 30;
+/** Up to this many entries a map is an array (small maps are most maps: entities' fields). */
+const SMALL = 8;
+/** The edit token of a map that owns no node yet. */
+const EDIT_NONE: object = Object.freeze({});
+
+function isEntry(slot: Slot): slot is Entry {
+  return slot !== undefined && !Array.isArray(slot) && "seq" in slot;
+}
+
 /**
  * A mapping with Python's key model: `1`, `1.0` and `true` are one key, tuples
  * (frozen arrays) and bytes are found by value, `__proto__` is a key like any
- * other. Entries keep their insertion order; writing an existing key keeps the
- * key object it has.
+ * other. Entries keep Python's insertion order; writing an existing key keeps
+ * the key object it has.
+ *
+ * It is a persistent hash trie: {@link copy} costs nothing, and a write to a
+ * copy copies only the few nodes on its path, so that the versions of a
+ * replica's state share all they have in common.
  */
 export class PyMap {
-  /** Entries by key identity: [key, value]. */
-  private readonly entries_: Map<string, [Key, Tree]>;
+  /** A small map: its entries in order, in an array (up to SMALL entries; then a trie). */
+  private small: Entry[] | null = [];
+  private root: HNode | null = null;
+  private size_ = 0;
+  private nextSeq = 0;
+  private edit: object = EDIT_NONE;
+  /** Trie mode: the ids in insertion order, while no key was added or removed since it was made (shared by copies). */
+  private order: readonly string[] | null = null;
+
   constructor(entries?: Iterable<readonly [Key, Tree]>) {
-    this.entries_ = new Map();
     if (entries) for (const [k, v] of entries) this.set(k, v);
   }
   get size(): number {
-    return this.entries_.size;
+    return this.size_;
   }
+
+  private find(id: string): Entry | undefined {
+    const small = this.small;
+    if (small !== null) {
+      for (let i = 0; i < small.length; i++) if (small[i]!.id === id) return small[i];
+      return undefined;
+    }
+    let node = this.root;
+    if (node === null) return undefined;
+    const hash = hashOf(id);
+    for (let shift = 0; ; shift += 5) {
+      const slot: Slot = node.slots[(hash >>> shift) & 31];
+      if (slot === undefined) return undefined;
+      if (Array.isArray(slot)) return slot.find((e) => e.id === id);
+      if (isEntry(slot)) return slot.id === id ? slot : undefined;
+      node = slot;
+    }
+  }
+
+  private own(node: HNode): HNode {
+    if (this.edit === EDIT_NONE) this.edit = {};
+    return node.edit === this.edit ? node : { edit: this.edit, slots: node.slots.slice() };
+  }
+
+  /** Leave array mode: every entry into a trie, the order kept. */
+  private grow(): void {
+    const entries = this.small!;
+    this.small = null;
+    this.order = entries.map((e) => e.id);
+    for (const entry of entries) this.put(entry);
+  }
+
+  /** Put `entry` (replacing the entry of its id); returns whether the id is new. */
+  private put(entry: Entry): boolean {
+    const small = this.small;
+    if (small !== null) {
+      for (let i = 0; i < small.length; i++) {
+        if (small[i]!.id === entry.id) {
+          small[i] = entry;
+          return false;
+        }
+      }
+      if (small.length < SMALL) {
+        small.push(entry);
+        return true;
+      }
+      this.grow();
+    }
+    const hash = hashOf(entry.id);
+    if (this.edit === EDIT_NONE) this.edit = {};
+    if (this.root === null) this.root = { edit: this.edit, slots: new Array(32) };
+    else this.root = this.own(this.root);
+    let node = this.root;
+    for (let shift = 0; ; shift += 5) {
+      const i = (hash >>> shift) & 31;
+      const slot = node.slots[i];
+      if (slot === undefined) {
+        node.slots[i] = entry;
+        return true;
+      }
+      if (Array.isArray(slot)) {
+        const at = slot.findIndex((e) => e.id === entry.id);
+        const bucket = slot.slice();
+        if (at >= 0) bucket[at] = entry;
+        else bucket.push(entry);
+        node.slots[i] = bucket;
+        return at < 0;
+      }
+      if (isEntry(slot)) {
+        if (slot.id === entry.id) {
+          node.slots[i] = entry;
+          return false;
+        }
+        if (shift >= MAX_SHIFT) {
+          node.slots[i] = [slot, entry];
+          return true;
+        }
+        // Split: a new node holding the old entry, then go on into it.
+        const child: HNode = { edit: this.edit, slots: new Array(32) };
+        child.slots[(hashOf(slot.id) >>> (shift + 5)) & 31] = slot;
+        node.slots[i] = child;
+        node = child;
+        continue;
+      }
+      const child = this.own(slot);
+      node.slots[i] = child;
+      node = child;
+    }
+  }
+
+  /** Remove the entry of `id`; returns whether there was one. */
+  private remove(id: string): boolean {
+    const small = this.small;
+    if (small !== null) {
+      const at = small.findIndex((e) => e.id === id);
+      if (at >= 0) small.splice(at, 1);
+      return at >= 0;
+    }
+    if (this.root === null || this.find(id) === undefined) return false;
+    const hash = hashOf(id);
+    this.root = this.own(this.root);
+    let node = this.root;
+    for (let shift = 0; ; shift += 5) {
+      const i = (hash >>> shift) & 31;
+      const slot = node.slots[i]!;
+      if (Array.isArray(slot)) {
+        const bucket = slot.filter((e) => e.id !== id);
+        node.slots[i] = bucket.length === 1 ? bucket[0] : bucket;
+        return true;
+      }
+      if (isEntry(slot)) {
+        node.slots[i] = undefined;
+        return true;
+      }
+      const child = this.own(slot);
+      node.slots[i] = child;
+      node = child;
+    }
+  }
+
   /** The value at `key`, or `undefined`. */
   get(key: Key): Tree | undefined {
     const id = keyId(key);
-    return id === null ? undefined : this.entries_.get(id)?.[1];
+    return id === null ? undefined : this.find(id)?.value;
   }
   has(key: Key): boolean {
     const id = keyId(key);
-    return id !== null && this.entries_.has(id);
+    return id !== null && this.find(id) !== undefined;
   }
   /** The key object stored for `key` (which may be `1.0` for `1`), or `undefined`. */
   storedKey(key: Key): Key | undefined {
     const id = keyId(key);
-    return id === null ? undefined : this.entries_.get(id)?.[0];
+    return id === null ? undefined : this.find(id)?.key;
   }
-  /** Set `key` to `value`; an existing key keeps its key object (as a Python dict does). */
-  set(key: Key, value: Tree): this {
+
+  private idOf(key: Key): string {
     const id = keyId(key);
     if (id === null) throw new TypeError("a NaN cannot be a key");
-    const entry = this.entries_.get(id);
-    if (entry) entry[1] = value;
-    else this.entries_.set(id, [key, value]);
+    return id;
+  }
+
+  private added(id: string): void {
+    this.size_ += 1;
+    if (this.small !== null) return;
+    // The order stays known while keys are only appended to a map that has not been copied.
+    if (this.order !== null && Object.isFrozen(this.order)) this.order = null;
+    else if (this.order !== null) (this.order as string[]).push(id);
+  }
+
+  /** Set `key` to `value`; an existing key keeps its key object and place (as in a Python dict). */
+  set(key: Key, value: Tree): this {
+    const id = this.idOf(key);
+    const entry = this.find(id);
+    if (entry) this.put({ id, key: entry.key, value, seq: entry.seq });
+    else {
+      this.put({ id, key, value, seq: this.nextSeq++ });
+      this.added(id);
+    }
     return this;
   }
-  /** Remove `key` and insert it again with this key object (a `Replace`). */
+  /** Remove `key` and insert it again with this key object, last (a `Replace`). */
   replace(key: Key, value: Tree): this {
-    const id = keyId(key);
-    if (id === null) throw new TypeError("a NaN cannot be a key");
-    this.entries_.delete(id);
-    this.entries_.set(id, [key, value]);
+    const id = this.idOf(key);
+    this.delete(key);
+    this.put({ id, key, value, seq: this.nextSeq++ });
+    this.added(id);
     return this;
   }
   delete(key: Key): boolean {
     const id = keyId(key);
-    return id !== null && this.entries_.delete(id);
+    if (id === null || !this.remove(id)) return false;
+    this.size_ -= 1;
+    this.order = null;
+    return true;
   }
+  /** Used by the decoders: add a key that must be new; false when it is a duplicate. */
+  addNew(key: Key, value: Tree): boolean {
+    const id = this.idOf(key);
+    if (this.find(id) !== undefined) return false;
+    this.put({ id, key, value, seq: this.nextSeq++ });
+    this.added(id);
+    return true;
+  }
+
+  private ordered(): readonly Entry[] {
+    if (this.small !== null) return this.small.slice();
+    if (this.order !== null) return this.order.map((id) => this.find(id)!);
+    const out: Entry[] = [];
+    const stack: HNode[] = this.root ? [this.root] : [];
+    while (stack.length) {
+      for (const slot of stack.pop()!.slots) {
+        if (slot === undefined) continue;
+        if (Array.isArray(slot)) out.push(...slot);
+        else if (isEntry(slot)) out.push(slot);
+        else stack.push(slot);
+      }
+    }
+    out.sort((a, b) => a.seq - b.seq);
+    this.order = Object.freeze(out.map((e) => e.id));
+    return out;
+  }
+
   *entries(): IterableIterator<[Key, Tree]> {
-    for (const [k, v] of this.entries_.values()) yield [k, v];
+    for (const e of this.ordered()) yield [e.key, e.value];
   }
   *keys(): IterableIterator<Key> {
-    for (const entry of this.entries_.values()) yield entry[0];
+    for (const e of this.ordered()) yield e.key;
   }
   *values(): IterableIterator<Tree> {
-    for (const entry of this.entries_.values()) yield entry[1];
+    for (const e of this.ordered()) yield e.value;
   }
   [Symbol.iterator](): IterableIterator<[Key, Tree]> {
     return this.entries();
   }
-  /** A shallow copy. */
+  /** A copy, at no cost: both share every node until one of them is written. */
   copy(): PyMap {
     const out = new PyMap();
-    for (const [id, [k, v]] of this.entries_) out.entries_.set(id, [k, v]);
+    if (this.small !== null) {
+      out.small = this.small.slice();
+      out.size_ = this.size_;
+      out.nextSeq = this.nextSeq;
+      return out;
+    }
+    out.small = null;
+    out.root = this.root;
+    out.size_ = this.size_;
+    out.nextSeq = this.nextSeq;
+    if (this.order !== null) this.order = Object.freeze(this.order as string[]);
+    out.order = this.order;
+    this.edit = EDIT_NONE;
     return out;
-  }
-  /** Used by the decoders: add a key that must be new; false when it is a duplicate. */
-  addNew(key: Key, value: Tree): boolean {
-    const id = keyId(key);
-    if (id === null) throw new TypeError("a NaN cannot be a key");
-    if (this.entries_.has(id)) return false;
-    this.entries_.set(id, [key, value]);
-    return true;
   }
 }
 

@@ -54,3 +54,12 @@ test("tracked lists and boards", () => {
   (root.get("b") as TrackedBoard).set(5, 0x1234);
   assert.equal(hex(root.diff()), "a16162ca44020534" + "12");
 });
+
+test("a tracked container passed to a constructor is the baseline: its later changes ship", () => {
+  const entities = new TrackedMap();
+  entities.set(5, new PyMap([["x", 0.5]]));
+  const root = new TrackedMap([["entities", entities]]);
+  assert.equal(hex(root.diff()), "a0");
+  (entities.get(5) as TrackedMap).set("x", 3.25);
+  assert.equal(hex(root.diff()), "a168656e746974696573a105a16178f94280");
+});
