@@ -113,8 +113,9 @@ section "benchmarks: networking (smoke run: --quick, real sockets on 127.0.0.1)"
 python benchmarks/net.py --quick
 
 # The JavaScript package (js/): its pinned dev dependencies from the lock file,
-# the type check, and its tests (which read the vectors in vectors/).
+# the type check, its tests (which read the vectors in vectors/), and a smoke
+# run of its benchmark. (tests/test_js_*.py, in pytest above, build it too.)
 section "javascript: npm ci, tsc, node --test (js/)"
 _flatsync_need_program node nodejs
 _flatsync_need_program npm npm
-(cd js && npm ci --no-audit --no-fund --loglevel=error && npm test)
+(cd js && npm ci --no-audit --no-fund --loglevel=error && npm test && npm run --silent bench -- --quick)

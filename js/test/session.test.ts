@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Replica, cbor, fromHex, json, snapshotOf, toHex } from "../src/index.js";
+import { Replica, cbor, decodeCbor, decodeJson, fromHex, json, snapshotOf, toHex } from "../src/index.js";
 import { loadVectors, registerVectorTypes, tagged } from "./helpers.js";
 
 registerVectorTypes();
@@ -76,4 +76,7 @@ test("hostile input: __proto__ and constructor keys are data, deep nesting is a 
   const cbor = new Replica();
   cbor.receive(fromHex("11 01 00 00 00 00 00 00 00 00 a0"));
   assert.throws(() => cbor.receive(packet), { name: "LimitError" });
+  const text = new TextEncoder().encode("[".repeat(100_000) + "1" + "]".repeat(100_000));
+  assert.throws(() => decodeJson(text), { name: "LimitError" });
+  assert.throws(() => decodeCbor(packet.subarray(3)), { name: "LimitError" });
 });
