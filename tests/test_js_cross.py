@@ -58,8 +58,7 @@ class Peer:
     """The JavaScript peer process."""
 
     def __init__(self) -> None:
-        node = shutil.which("node")
-        assert node is not None, "the cross-language test needs node (Debian: nodejs)"
+        node = need_program("node", "nodejs")
         self.process = subprocess.Popen(
             [node, str(PEER)],
             stdin=subprocess.PIPE,
@@ -92,9 +91,24 @@ class Peer:
                 self.process.stdout.close()
 
 
+def need_program(program: str, package: str) -> str:
+    """The path of ``program``, installed from Debian's ``package`` by scripts/_system.sh if
+    it is missing (which fails loudly when it cannot)."""
+    found = shutil.which(program)
+    if found is None:
+        script = JS.parent / "scripts" / "_system.sh"
+        subprocess.run(
+            ["bash", "-c", f'source "{script}" && _flatsync_need_program {program} {package}'],
+            check=True,
+        )
+        found = shutil.which(program)
+    assert found is not None, f"{program} is missing (Debian: {package})"
+    return found
+
+
 def _build() -> None:
-    npm = shutil.which("npm")
-    assert npm is not None, "the cross-language test needs npm (Debian: npm)"
+    need_program("node", "nodejs")
+    npm = need_program("npm", "npm")
     if not (JS / "node_modules").exists():
         subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=JS, check=True

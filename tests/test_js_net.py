@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 
 import flatsync
 from flatsync.net import Server
-from test_js_cross import JS, tagged
+from test_js_cross import JS, need_program, tagged
 from test_js_cross import _build as build_js
 
 CLIENT = JS / "build" / "test" / "cross" / "ws-client.js"
@@ -94,8 +93,7 @@ def test_js_client_joins_follows_messages_and_resumes(built: Path, codec_name: s
         )
         await server.start(websocket=("127.0.0.1", 0))
         host, port = server.websocket_address
-        node = shutil.which("node")
-        assert node is not None
+        node = need_program("node", "nodejs")
         process = await asyncio.create_subprocess_exec(
             node,
             "--experimental-websocket",
