@@ -1,6 +1,7 @@
 """The browser demo in real Chromium: a page (``js/demo/index.html``) that joins a Python
-``flatsync.net`` server over WebSocket with the JavaScript package, draws the board,
-the players and the scores, and moves its player with the arrow keys.
+``flatsync.net`` server (``js/demo/serve.py``'s arena) over WebSocket with the JavaScript
+package, draws the board, the players and the scores, and moves its player with the
+arrow keys.
 
 Debian's ``chromium`` drives it through ``playwright-core`` (``js/test/browser/drive.mjs``),
 which never downloads a browser. The page's replica must equal the server's state, and
@@ -10,29 +11,33 @@ an arrow key must move the page's player on the server and back on the page.
 from __future__ import annotations
 
 import asyncio
-import functools
-import http.server
+import importlib.util
 import json
 import shutil
 import subprocess
-import threading
+import sys
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any
 
 import pytest
 
-import flatsync
-from flatsync.net import Peer, Server
+from flatsync.net import Server
 from test_js_cross import JS, need_program
 from test_js_cross import _build as build_js
 
-WAIT = 60.0
-MOVES = {"N": (0, -1), "S": (0, 1), "W": (-1, 0), "E": (1, 0)}
+
+def _demo() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("flatsync_js_demo", JS / "demo" / "serve.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+demo = _demo()
 
 
 @pytest.fixture(scope="module")
@@ -42,57 +47,15 @@ def static_site() -> Iterator[str]:
     npm = shutil.which("npm")
     assert npm is not None
     subprocess.run([npm, "run", "--silent", "build"], cwd=JS, check=True)
-    handler = functools.partial(_QuietHandler, directory=str(JS))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    httpd = demo.static_server()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}/demo/index.html"
     finally:
         httpd.shutdown()
         httpd.server_close()
-        thread.join(10)
 
 
-class Arena:
-    """The game: an 8×8 board of walls, two bots and the players who join."""
-
-    def __init__(self) -> None:
-        board = flatsync.ByteHandler("u8", (8, 8))
-        for i in range(8):
-            board[0, i] = board[7, i] = board[i, 0] = board[i, 7] = 1
-        self.root = flatsync.DataHandler(
-            {
-                "board": board,
-                "players": {
-                    100: {"name": "bot-a", "pos": (5, 5), "score": 3},
-                    101: {"name": "bot-b", "pos": (6, 2), "score": 1},
-                },
-            }
-        )
-
-    def join(self, peer: Peer) -> None:
-        self.root["players"][peer.id] = {"name": peer.name, "pos": (2, 2), "score": 0}
-
-    def leave(self, peer: Peer, reason: str) -> None:
-        self.root["players"].pop(peer.id, None)
-
-    def message(self, peer: Peer, message: Any) -> None:
-        if type(message) is not tuple or len(message) != 2 or message[1] not in MOVES:
-            return
-        player = self.root["players"][peer.id]
-        dx, dy = MOVES[message[1]]
-        x, y = player["pos"]
-        if not self.root["board"][y + dy, x + dx]:
-            player["pos"] = (x + dx, y + dy)
-            player["score"] += 1
-
-    def players(self) -> dict[str, Any]:
-        """The players as the page shows them (ids as JSON object keys)."""
-        return {
-            str(pid): {"name": p["name"], "x": p["pos"][0], "y": p["pos"][1], "score": p["score"]}
-            for pid, p in self.root["players"].items()
-        }
+WAIT = 60.0
 
 
 class Driver:
@@ -128,7 +91,7 @@ def test_browser_demo_joins_shows_opponents_and_moves(static_site: str) -> None:
     node = need_program("node", "nodejs")
 
     async def main() -> None:
-        arena = Arena()
+        arena = demo.Arena()
         server = Server(
             arena.root,
             tick_rate=30,
