@@ -163,3 +163,11 @@ python benchmarks/net.py --quick
 
 section "benchmarks: relay fan-out (smoke run: --quick, real brokers and gateway processes on 127.0.0.1)"
 python benchmarks/fanout.py --quick
+# The JavaScript package (js/): its pinned dev dependencies from the lock file,
+# the type check, its tests (which read the vectors in vectors/), and a smoke
+# run of its benchmark. (tests/test_js_*.py, in pytest above, build it too.)
+section "javascript: npm ci, tsc, node --test (js/)"
+_flatsync_need_program node nodejs
+_flatsync_need_program npm npm
+_flatsync_need_program chromium chromium  # tests/test_js_browser.py installs it too
+(cd js && npm ci --no-audit --no-fund --loglevel=error && npm test && npm run --silent bench -- --quick)

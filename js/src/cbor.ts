@@ -1,0 +1,632 @@
+/**
+ * The CBOR codec (RFC 8949), byte-compatible with Python's `flatsync.CborCodec`.
+ *
+ * Decoding is one pass over the bytes with an explicit stack (no recursion for
+ * values, so no nesting can overflow the call stack), checks every declared
+ * length against the limits and the bytes left before it allocates, builds
+ * maps as {@link PyMap}s (a `__proto__` key is data), and refuses what Python
+ * refuses, with the same error classes.
+ */
+
+import { DecodeError, EncodeError, LimitError } from "./errors.js";
+import { makeMarker } from "./markers.js";
+import {
+  DELETED,
+  Float,
+  List,
+  Marker,
+  MARKER_IDS,
+  PyMap,
+  TypedValue,
+  limits as makeLimits,
+  valueFromTree,
+  valueToTree,
+  type Key,
+  type Limits,
+  type Tree,
+} from "./tree.js";
+import { formatPath, type PathItem } from "./path.js";
+
+const ROOT = 0,
+  MAP = 1,
+  TUPLE = 2,
+  LIST = 3,
+  RAW = 4,
+  MARKER = 5,
+  VALUE = 6;
+const V = 0,
+  T = 1,
+  R = 2;
+const CONTEXT = [V, V, T, V, R, R, V];
+const MISSING = Symbol("missing");
+
+class Refused extends Error {
+  constructor(
+    message: string,
+    readonly limit = false,
+  ) {
+    super(message);
+  }
+}
+class Short extends Error {}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+interface Frame {
+  left: number;
+  kind: number;
+  depth: number;
+  out: Tree[] | PyMap;
+  key: Key | typeof MISSING;
+  tag: number;
+}
+
+function intOf(value: bigint): number | bigint {
+  return value <= MAX_SAFE && value >= -MAX_SAFE ? Number(value) : value;
+}
+
+function halfToNumber(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 31) return mant ? NaN : sign * Infinity;
+  return sign * (1024 + mant) * 2 ** (exp - 25);
+}
+
+const QUIET_NAN = [0x7f, 0xf8, 0, 0, 0, 0, 0, 0];
+
+function nanBits(hi: number, lo: number): Uint8Array {
+  const out = new Uint8Array(8);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, hi);
+  view.setUint32(4, lo);
+  return out;
+}
+
+/** A decoded float as a tree item (a NaN other than the quiet one keeps its bits). */
+function floatItem(value: number, bits: Uint8Array | null): number | Float {
+  if (value !== value) {
+    if (bits && !bits.every((b, i) => b === QUIET_NAN[i])) return new Float(NaN, bits.slice());
+    return NaN;
+  }
+  return Number.isInteger(value) || Object.is(value, -0) ? new Float(value) : value;
+}
+
+class Parser {
+  readonly view: DataView;
+  readonly size: number;
+  readonly maxDepth: number;
+  readonly maxItems: number;
+  readonly maxString: number;
+  totalLeft: number;
+  readonly stack: Frame[] = [];
+  constructor(
+    readonly data: Uint8Array,
+    limits: Limits,
+  ) {
+    this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    this.size = data.length;
+    this.maxDepth = limits.maxDepth;
+    this.maxItems = limits.maxContainerItems;
+    this.maxString = limits.maxStringLength;
+    this.totalLeft = limits.maxTotalItems;
+  }
+
+  /** Major type, argument (a number, or a bigint beyond 2**53) and the offset after the head. */
+  head(pos: number): [number, number | bigint, number] {
+    if (pos >= this.size) throw new Short();
+    const b = this.data[pos]!;
+    const ai = b & 31;
+    if (ai < 24) return [b >> 5, ai, pos + 1];
+    if (ai <= 27) {
+      const n = 1 << (ai - 24);
+      const end = pos + 1 + n;
+      if (end > this.size) throw new Short();
+      const v = this.view;
+      let arg: number | bigint;
+      if (n === 1) arg = this.data[pos + 1]!;
+      else if (n === 2) arg = v.getUint16(pos + 1);
+      else if (n === 4) arg = v.getUint32(pos + 1);
+      else arg = intOf(v.getBigUint64(pos + 1));
+      return [b >> 5, arg, end];
+    }
+    if (ai === 31) throw new Refused("an indefinite-length item (flatsync sends only definite lengths)");
+    throw new Refused(`a reserved additional information value ${ai}`);
+  }
+
+  container(size: number | bigint, depth: number, perItem: number, pos: number): number {
+    if (Number(size) * perItem > this.size - pos) {
+      throw new Refused(`a container declares ${size} items but only ${this.size - pos} bytes follow`);
+    }
+    const n = Number(size);
+    if (depth >= this.maxDepth) throw new Refused(`the packet nests deeper than ${this.maxDepth} levels`, true);
+    if (n > this.maxItems) throw new Refused(`a container of ${n} items is over the limit of ${this.maxItems}`, true);
+    this.totalLeft -= n;
+    if (this.totalLeft < 0) throw new Refused("the packet holds more items than max_total_items", true);
+    return n;
+  }
+
+  string(length: number | bigint, pos: number): number {
+    const end = pos + Number(length);
+    if (end > this.size) throw new Refused(`a string declares ${length} bytes but only ${this.size - pos} follow`);
+    if (Number(length) > this.maxString) {
+      throw new Refused(`a string of ${length} bytes is over the limit of ${this.maxString}`, true);
+    }
+    return end;
+  }
+
+  text(pos: number, end: number): string {
+    try {
+      return utf8.decode(this.data.subarray(pos, end));
+    } catch {
+      throw new Refused("a text string that is not valid UTF-8");
+    }
+  }
+
+  float(b: number, pos: number): [number | Float, number] {
+    const n = b === 0xf9 ? 2 : b === 0xfa ? 4 : 8;
+    if (pos + 1 + n > this.size) throw new Short();
+    if (n === 2) {
+      const h = this.view.getUint16(pos + 1);
+      const value = halfToNumber(h);
+      // Python reads a half NaN as the quiet NaN of its sign, payload dropped.
+      return [floatItem(value, value !== value ? nanBits(h & 0x8000 ? 0xfff80000 : 0x7ff80000, 0) : null), pos + 3];
+    }
+    if (n === 4) {
+      const value = this.view.getFloat32(pos + 1);
+      if (value === value) return [floatItem(value, null), pos + 5];
+      // A single NaN widens as the hardware does: payload shifted, quiet bit set.
+      const bits = this.view.getUint32(pos + 1);
+      const hi = ((bits & 0x80000000) | 0x7ff80000 | ((bits >>> 3) & 0xfffff)) >>> 0;
+      return [floatItem(NaN, nanBits(hi, ((bits & 7) << 29) >>> 0)), pos + 5];
+    }
+    return [floatItem(this.view.getFloat64(pos + 1), this.data.subarray(pos + 1, pos + 9)), pos + 9];
+  }
+
+  bignum(tag: number, pos: number): [number | bigint, number] {
+    const [major, length, at] = this.head(pos);
+    if (major !== 2) throw new Refused("a bignum (tag 2 or 3) must hold a byte string");
+    const end = this.string(length, at);
+    let value = 0n;
+    for (let i = at; i < end; i++) value = (value << 8n) | BigInt(this.data[i]!);
+    return [intOf(tag === 2 ? value : -1n - value), end];
+  }
+
+  key(depth: number, pos: number): [Key, number] {
+    if (pos >= this.size) throw new Short();
+    const b = this.data[pos]!;
+    if (b >= 0xf9 && b <= 0xfb) {
+      const [value, end] = this.float(b, pos);
+      if (value !== value || (value instanceof Float && value.value !== value.value)) {
+        throw new Refused("a NaN cannot be a map key (it is never equal to itself)");
+      }
+      return [value, end];
+    }
+    const [major, arg, at] = this.head(pos);
+    if (major === 0) return [arg, at];
+    if (major === 1) return [typeof arg === "bigint" ? intOf(-1n - arg) : -1 - arg, at];
+    if (major === 2) {
+      const end = this.string(arg, at);
+      return [this.data.slice(at, end), end];
+    }
+    if (major === 3) {
+      const end = this.string(arg, at);
+      return [this.text(at, end), end];
+    }
+    if (major === 4) {
+      const n = this.container(arg, depth, 1, at);
+      const items: Key[] = [];
+      let p = at;
+      for (let i = 0; i < n; i++) {
+        const [item, next] = this.key(depth + 1, p);
+        items.push(item);
+        p = next;
+      }
+      return [Object.freeze(items), p];
+    }
+    if (major === 6 && (arg === 2 || arg === 3)) return this.bignum(arg, at);
+    if (b === 0xf4 || b === 0xf5) return [b === 0xf5, at];
+    if (b === 0xf6) return [null, at];
+    const what = b === 0xf7 ? "undefined (DELETED)" : major === 5 ? "a map" : major === 6 ? `tagged (tag ${arg})` : "this simple value";
+    throw new Refused(`a map key cannot be ${what}`);
+  }
+
+  run(): Tree {
+    const { data, size, stack, maxDepth } = this;
+    let left = 1,
+      kind = ROOT,
+      depth = 0,
+      out: Tree[] | PyMap = [],
+      key: Key | typeof MISSING = MISSING,
+      tag = 0;
+    let ctx = V;
+    let pos = 0;
+    let value: Tree;
+    const push = () => stack.push({ left, kind, depth, out, key, tag });
+    try {
+      for (;;) {
+        if (left === 0) {
+          if (kind === ROOT) {
+            if (pos !== size) throw new Refused(`${size - pos} trailing bytes after the packet`);
+            return (out as Tree[])[0]!;
+          }
+          if (kind === MAP) value = out as PyMap;
+          else if (kind === LIST) value = new List(out as Tree[]);
+          else if (kind === TUPLE || kind === RAW) value = Object.freeze(out as Tree[]);
+          else if (kind === MARKER) {
+            try {
+              value = makeMarker(tag, (out as Tree[])[0]!);
+            } catch (exc) {
+              throw new Refused((exc as Error).message);
+            }
+          } else {
+            const [name, tree] = out as [string, Tree];
+            try {
+              value = valueFromTree(name, tree);
+            } catch (exc) {
+              throw new Refused((exc as Error).message);
+            }
+          }
+          const frame = stack.pop()!;
+          ({ left, kind, depth, out, key, tag } = frame);
+          ctx = CONTEXT[kind]!;
+        } else {
+          left -= 1;
+          if (kind === MAP) {
+            key = MISSING;
+            [key, pos] = this.key(depth, pos);
+          } else if (kind === VALUE && (out as Tree[]).length === 0) {
+            const [major, arg, at] = this.head(pos);
+            if (major !== 3) throw new Refused("a value type's name must be a text string");
+            const end = this.string(arg, at);
+            (out as Tree[]).push(this.text(at, end));
+            pos = end;
+          }
+          if (pos >= size) throw new Short();
+          const b = data[pos]!;
+          if (b < 0x18) {
+            value = b;
+            pos += 1;
+          } else if (b >= 0x60 && b < 0x78) {
+            const end = pos + 1 + b - 0x60;
+            this.string(b - 0x60, pos + 1);
+            value = this.text(pos + 1, end);
+            pos = end;
+          } else if (b >= 0xf9 && b <= 0xfb) {
+            [value, pos] = this.float(b, pos);
+          } else if (b === 0xf7) {
+            if (ctx === T) throw new Refused("a tuple cannot hold undefined (DELETED)");
+            value = DELETED;
+            pos += 1;
+          } else if (b >= 0xf4 && b <= 0xf6) {
+            value = b === 0xf6 ? null : b === 0xf5;
+            pos += 1;
+          } else {
+            const [major, arg, at] = this.head(pos);
+            pos = at;
+            if (major === 0) value = arg;
+            else if (major === 1) value = typeof arg === "bigint" ? intOf(-1n - arg) : -1 - arg;
+            else if (major === 3) {
+              const end = this.string(arg, pos);
+              value = this.text(pos, end);
+              pos = end;
+            } else if (major === 2) {
+              const end = this.string(arg, pos);
+              value = data.slice(pos, end);
+              pos = end;
+            } else if (major === 4 || major === 5) {
+              if (major === 5 && ctx === T) throw new Refused("a tuple cannot hold a map");
+              const n = this.container(arg, depth, major - 3, pos);
+              push();
+              if (major === 5) {
+                left = n;
+                kind = MAP;
+                out = new PyMap();
+                ctx = V;
+              } else {
+                left = n;
+                kind = ctx === R ? RAW : TUPLE;
+                out = [];
+                ctx = CONTEXT[kind]!;
+              }
+              depth += 1;
+              continue;
+            } else if (major === 7) {
+              throw new Refused(`the simple value ${arg} is not part of the protocol`);
+            } else if (arg === 2 || arg === 3) {
+              [value, pos] = this.bignum(arg, pos);
+            } else {
+              const t = Number(arg);
+              if (ctx === T && t !== 27) throw new Refused(`a tuple cannot hold tag ${arg}`);
+              if (depth >= maxDepth) throw new Refused(`the packet nests deeper than ${maxDepth} levels`, true);
+              if (t !== 8 && t !== 27 && !MARKER_IDS.has(t)) throw new Refused(`tag ${arg} is not part of the protocol`);
+              push();
+              depth += 1;
+              if (t === 8) {
+                const [m, n, after] = this.head(pos);
+                if (m !== 4) throw new Refused("tag 8 (a list) must hold an array");
+                left = this.container(n, depth - 1, 1, after);
+                pos = after;
+                kind = LIST;
+                out = [];
+                ctx = V;
+              } else if (t === 27) {
+                if (pos >= size) throw new Short();
+                if (data[pos] !== 0x82) throw new Refused("tag 27 (a value type) must hold an array [name, tree]");
+                pos += 1;
+                left = 1;
+                kind = VALUE;
+                out = [];
+                ctx = V;
+              } else {
+                left = 1;
+                kind = MARKER;
+                out = [];
+                ctx = R;
+                tag = t;
+              }
+              continue;
+            }
+          }
+        }
+        if (kind === MAP) {
+          if (!(out as PyMap).addNew(key as Key, value)) {
+            throw new Refused(`the key ${String(key)} appears twice in one map`);
+          }
+        } else {
+          (out as Tree[]).push(value);
+        }
+      }
+    } catch (exc) {
+      stack.push({ left, kind, depth, out, key, tag });
+      throw exc;
+    }
+  }
+
+  where(): string {
+    const path: PathItem[] = [];
+    for (const frame of this.stack.slice(1)) {
+      if (frame.kind === MAP) {
+        if (frame.key === MISSING) break;
+        path.push(frame.key as Key);
+      } else if (frame.kind === TUPLE || frame.kind === LIST || frame.kind === RAW) {
+        path.push((frame.out as Tree[]).length);
+      }
+    }
+    return formatPath(path);
+  }
+}
+
+/** Check the packet's type and size (every decoder's preamble). */
+export function packetBytes(data: Uint8Array, limits: Limits): Uint8Array {
+  if (!(data instanceof Uint8Array)) throw new TypeError("decode() takes a Uint8Array");
+  if (data.length > limits.maxPacketSize) {
+    throw new LimitError(`a packet of ${data.length} bytes is over the limit of ${limits.maxPacketSize}`);
+  }
+  return data;
+}
+
+/** Decode one CBOR packet into a protocol tree (see {@link Tree}); changes nothing. */
+export function decodeCbor(data: Uint8Array, limits: Partial<Limits> = {}): Tree {
+  const full = makeLimits(limits);
+  packetBytes(data, full);
+  if (data.length === 0) throw new DecodeError("an empty packet");
+  const parser = new Parser(data, full);
+  try {
+    return parser.run();
+  } catch (exc) {
+    if (exc instanceof Refused) {
+      throw new (exc.limit ? LimitError : DecodeError)(`${parser.where()}: ${exc.message}`);
+    }
+    if (exc instanceof Short) throw new DecodeError(`${parser.where()}: the packet ends inside an item`);
+    throw exc;
+  }
+}
+
+// -- encoding -----------------------------------------------------------------------------
+
+/** A growable byte buffer. */
+export class Writer {
+  buf = new Uint8Array(256);
+  view = new DataView(this.buf.buffer);
+  length = 0;
+  ensure(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.length + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+  byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.length++] = b;
+  }
+  bytes(data: ArrayLike<number>): void {
+    this.ensure(data.length);
+    this.buf.set(data, this.length);
+    this.length += data.length;
+  }
+  result(): Uint8Array {
+    return this.buf.slice(0, this.length);
+  }
+}
+
+const utf8e = new TextEncoder();
+
+function head(w: Writer, major: number, arg: number | bigint): void {
+  const m = major << 5;
+  if (typeof arg === "bigint" || arg > 0xffffffff) {
+    w.ensure(9);
+    w.buf[w.length] = m | 27;
+    w.view.setBigUint64(w.length + 1, BigInt(arg));
+    w.length += 9;
+  } else if (arg < 24) w.byte(m | arg);
+  else if (arg < 0x100) {
+    w.byte(m | 24);
+    w.byte(arg);
+  } else if (arg < 0x10000) {
+    w.ensure(3);
+    w.buf[w.length] = m | 25;
+    w.view.setUint16(w.length + 1, arg);
+    w.length += 3;
+  } else {
+    w.ensure(5);
+    w.buf[w.length] = m | 26;
+    w.view.setUint32(w.length + 1, arg);
+    w.length += 5;
+  }
+}
+
+const U64 = (1n << 64n) - 1n;
+
+function encodeInt(w: Writer, value: number | bigint): void {
+  if (typeof value === "number") {
+    if (value >= 0) head(w, 0, value);
+    else head(w, 1, -1 - value);
+    return;
+  }
+  const magnitude = value >= 0n ? value : -1n - value;
+  const major = value >= 0n ? 0 : 1;
+  if (magnitude <= U64) {
+    head(w, major, magnitude <= MAX_SAFE ? Number(magnitude) : magnitude);
+    return;
+  }
+  w.byte(major === 0 ? 0xc2 : 0xc3);
+  const hex = magnitude.toString(16);
+  const bytes = new Uint8Array((hex.length + 1) >> 1);
+  const padded = hex.length % 2 ? "0" + hex : hex;
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(padded.slice(2 * i, 2 * i + 2), 16);
+  head(w, 2, bytes.length);
+  w.bytes(bytes);
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** The half-precision bits that hold `value` exactly, or -1. */
+function toHalf(value: number): number {
+  f32[0] = value;
+  const bits = u32[0]!;
+  const sign = (bits >>> 16) & 0x8000;
+  const exp = (bits >>> 23) & 0xff;
+  const mant = bits & 0x7fffff;
+  if (exp === 0xff) return mant ? -1 : sign | 0x7c00;
+  if (exp === 0 && mant === 0) return sign;
+  const e = exp - 127;
+  if (e >= -14 && e <= 15) {
+    if (mant & 0x1fff) return -1;
+    return sign | ((e + 15) << 10) | (mant >> 13);
+  }
+  if (e >= -24 && e < -14) {
+    const scaled = Math.abs(value) * 2 ** 24;
+    if (!Number.isInteger(scaled)) return -1;
+    return sign | scaled;
+  }
+  return -1;
+}
+
+export function encodeFloat(w: Writer, value: number, bits: Uint8Array | null = null): void {
+  if (value !== value) {
+    w.byte(0xfb);
+    w.bytes(bits ?? QUIET_NAN);
+    return;
+  }
+  if (Math.fround(value) === value) {
+    const half = toHalf(value);
+    if (half >= 0) {
+      w.ensure(3);
+      w.buf[w.length] = 0xf9;
+      w.view.setUint16(w.length + 1, half);
+      w.length += 3;
+      return;
+    }
+    w.ensure(5);
+    w.buf[w.length] = 0xfa;
+    w.view.setFloat32(w.length + 1, value);
+    w.length += 5;
+    return;
+  }
+  w.ensure(9);
+  w.buf[w.length] = 0xfb;
+  w.view.setFloat64(w.length + 1, value);
+  w.length += 9;
+}
+
+function encodeItem(w: Writer, tree: Tree, depth: number, limits: Limits): void {
+  if (tree === null) return w.byte(0xf6);
+  switch (typeof tree) {
+    case "boolean":
+      return w.byte(tree ? 0xf5 : 0xf4);
+    case "number":
+      if (Number.isInteger(tree)) {
+        if (Number.isSafeInteger(tree)) return encodeInt(w, tree);
+        throw new EncodeError(`the number ${tree} is beyond 2**53: use a bigint, or a Float for a float`);
+      }
+      return encodeFloat(w, tree);
+    case "bigint":
+      return encodeInt(w, tree);
+    case "string": {
+      const bytes = utf8e.encode(tree);
+      if (bytes.length > limits.maxStringLength) throw new LimitError("a string over the limit");
+      head(w, 3, bytes.length);
+      return w.bytes(bytes);
+    }
+    case "symbol":
+      if (tree === DELETED) return w.byte(0xf7);
+      break;
+  }
+  if (depth >= limits.maxDepth && (Array.isArray(tree) || tree instanceof PyMap || tree instanceof List || tree instanceof Marker || tree instanceof TypedValue)) {
+    throw new LimitError(`the tree nests deeper than ${limits.maxDepth} levels`);
+  }
+  if (tree instanceof Float) return encodeFloat(w, tree.value, tree.bits);
+  if (tree instanceof Uint8Array) {
+    head(w, 2, tree.length);
+    return w.bytes(tree);
+  }
+  if (Array.isArray(tree)) {
+    head(w, 4, tree.length);
+    for (const item of tree as readonly Tree[]) encodeItem(w, item, depth + 1, limits);
+    return;
+  }
+  if (tree instanceof PyMap) {
+    head(w, 5, tree.size);
+    for (const [k, v] of tree) {
+      encodeItem(w, k as Tree, depth + 1, limits);
+      encodeItem(w, v, depth + 1, limits);
+    }
+    return;
+  }
+  if (tree instanceof List) {
+    w.byte(0xc8);
+    head(w, 4, tree.items.length);
+    for (const item of tree.items) encodeItem(w, item, depth + 1, limits);
+    return;
+  }
+  if (tree instanceof Marker) {
+    w.byte(0xc0 | tree.id);
+    return encodeItem(w, tree.content, depth + 1, limits);
+  }
+  const typed = typeof tree === "object" ? valueToTree(tree as object) : null;
+  if (typed) {
+    w.bytes([0xd8, 0x1b, 0x82]);
+    encodeItem(w, typed[0], depth + 1, limits);
+    return encodeItem(w, typed[1], depth + 1, limits);
+  }
+  throw new EncodeError(`cannot encode ${String(tree)}`);
+}
+
+/** Encode a protocol tree as CBOR, as Python's CborCodec writes it. */
+export function encodeCbor(tree: Tree, limits: Partial<Limits> = {}): Uint8Array {
+  const full = makeLimits(limits);
+  const w = new Writer();
+  encodeItem(w, tree, 0, full);
+  if (w.length > full.maxPacketSize) throw new LimitError("the packet is over max_packet_size");
+  return w.result();
+}
+
+/** The CBOR codec, as Python's `flatsync.CborCodec` (the default). */
+export const cbor: import("./codecs.js").Codec = Object.freeze({ name: "cbor", decode: decodeCbor, encode: encodeCbor });

@@ -1,0 +1,368 @@
+/**
+ * The replica's state: immutable, structurally shared trees. Applying a delta
+ * builds new containers along the changed paths only and shares the rest, so a
+ * refused delta leaves the old state untouched (the patch is atomic by
+ * construction) and every applied frame gives a new root that React-style
+ * renderers compare by identity.
+ *
+ * | in the state      | JavaScript                                             |
+ * | ----------------- | ------------------------------------------------------ |
+ * | a mapping         | {@link PyMap} (never mutated once published)           |
+ * | a list            | {@link List}                                           |
+ * | a board           | {@link Board}: item type, shape, bytes, typed array    |
+ * | a record          | {@link Record}: fields by name, read-only              |
+ * | anything else     | the tree item itself (scalars, tuples, value types)    |
+ */
+
+import { PatchError } from "./errors.js";
+import { ITEMS, WIDTHS, readLE } from "./markers.js";
+import { formatPath, type PathItem } from "./path.js";
+import { DELETED, Float, List, Marker, PyMap, TypedValue, keyId, type Key, type Tree } from "./tree.js";
+
+/** A board: items of one numeric type in row-major order, little-endian bytes. */
+export class Board {
+  readonly item: string;
+  readonly code: number;
+  readonly shape: readonly number[];
+  /** The items' bytes, little-endian (never mutated once published). */
+  readonly data: Uint8Array;
+  constructor(code: number, shape: readonly number[], data: Uint8Array) {
+    this.code = code;
+    this.item = ITEMS[code]!.name;
+    this.shape = Object.freeze([...shape]);
+    this.data = data;
+    Object.freeze(this);
+  }
+  get size(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+  /** The items as a typed array (a copy on big-endian hosts; 64-bit integers as BigInt64Array). */
+  get array(): ArrayLike<number | bigint> {
+    const buf = this.data.slice().buffer;
+    switch (this.item) {
+      case "u8":
+        return new Uint8Array(buf);
+      case "i8":
+        return new Int8Array(buf);
+      case "u16":
+        return new Uint16Array(buf);
+      case "i16":
+        return new Int16Array(buf);
+      case "u32":
+        return new Uint32Array(buf);
+      case "i32":
+        return new Int32Array(buf);
+      case "u64":
+        return new BigUint64Array(buf);
+      case "i64":
+        return new BigInt64Array(buf);
+      case "f32":
+        return new Float32Array(buf);
+      default:
+        return new Float64Array(buf);
+    }
+  }
+  /** The item at a flat (row-major) index. */
+  at(index: number): number | bigint {
+    const v = new DataView(this.data.buffer, this.data.byteOffset, this.data.byteLength);
+    const size = ITEMS[this.code]!.size;
+    const pos = index * size;
+    switch (this.item) {
+      case "u8":
+        return v.getUint8(pos);
+      case "i8":
+        return v.getInt8(pos);
+      case "u16":
+        return v.getUint16(pos, true);
+      case "i16":
+        return v.getInt16(pos, true);
+      case "u32":
+        return v.getUint32(pos, true);
+      case "i32":
+        return v.getInt32(pos, true);
+      case "u64":
+        return v.getBigUint64(pos, true);
+      case "i64":
+        return v.getBigInt64(pos, true);
+      case "f32":
+        return v.getFloat32(pos, true);
+      default:
+        return v.getFloat64(pos, true);
+    }
+  }
+}
+
+/** The name and field names of a record, by id. */
+export type Schemas = ReadonlyMap<number, readonly [name: string, fields: readonly string[]]>;
+
+/** A record: a read-only object whose fields are named by its schema. */
+export class Record {
+  readonly id: number;
+  readonly name: string;
+  readonly fields: readonly string[];
+  readonly values: readonly Tree[];
+  constructor(id: number, name: string, fields: readonly string[], values: readonly Tree[]) {
+    this.id = id;
+    this.name = name;
+    this.fields = fields;
+    this.values = Object.freeze([...values]);
+    Object.freeze(this);
+  }
+  /** The value of the field `name`, or `undefined`. */
+  get(name: string): Tree | undefined {
+    const index = this.fields.indexOf(name);
+    return index < 0 ? undefined : this.values[index];
+  }
+  /** The fields as a plain frozen object (keys from the schema; no prototype). */
+  toObject(): Readonly<{ [field: string]: Tree }> {
+    const out = Object.create(null) as { [field: string]: Tree };
+    this.fields.forEach((field, i) => (out[field] = this.values[i]!));
+    return Object.freeze(out);
+  }
+}
+
+/** What a patch changed, reported after the whole patch applied. */
+export type ChangeEvent =
+  | { type: "added"; path: readonly Key[]; value: Tree }
+  | { type: "removed"; path: readonly Key[]; old: Tree }
+  | { type: "changed"; path: readonly Key[]; old: Tree; value: Tree }
+  | { type: "cells"; path: readonly Key[]; indexes: readonly number[]; old: Board; value: Board };
+
+/** Where a patch collects its events (null: none wanted). */
+export type Events = ChangeEvent[] | null;
+
+function refuse(path: readonly PathItem[], message: string): never {
+  throw new PatchError(`${formatPath(path)}: ${message}`);
+}
+
+function isInt(value: Tree): value is number {
+  return typeof value === "number" && Number.isInteger(value);
+}
+
+/**
+ * Build the state of a snapshot value (a `PyMap` in it is a mapping's contents).
+ * The decoded tree is the caller's to give away: its mappings become the state's
+ * as they are, with only the items that need building (boards, records, lists) replaced.
+ */
+export function build(tree: Tree, schemas: Schemas, path: readonly PathItem[]): Tree {
+  if (tree instanceof PyMap) {
+    let out: PyMap | null = null;
+    for (const [k, v] of tree) {
+      if (typeof v !== "object" || v === null || Array.isArray(v) || v instanceof Float || v instanceof Uint8Array) continue;
+      const built = build(v, schemas, [...path, k]);
+      if (built !== v) (out ??= tree).set(k, built);
+    }
+    return tree;
+  }
+  if (tree instanceof List) return new List(tree.items.map((item, i) => build(item, schemas, [...path, i])));
+  if (tree === DELETED) refuse(path, "a snapshot cannot hold DELETED");
+  if (tree instanceof Marker) {
+    if (tree.id === 9) {
+      const [code, shape, data] = tree.content as [number, number[], Uint8Array];
+      return new Board(code, shape.map(Number), data);
+    }
+    if (tree.id === 11) {
+      const [rid, ...values] = tree.content as [number, ...Tree[]];
+      const schema = schemas.get(rid);
+      if (!schema) refuse(path, `a record of unknown id ${rid}`);
+      if (schema[1].length !== values.length) {
+        refuse(path, `record ${schema[0]} has ${schema[1].length} fields, the snapshot ${values.length} values`);
+      }
+      return new Record(rid, schema[0], schema[1], values.map((v, i) => build(v, schemas, [...path, schema[1][i]!])));
+    }
+    refuse(path, `a snapshot cannot hold marker ${tree.id}`);
+  }
+  return tree;
+}
+
+/** The snapshot tree of a state value (as Python's `snapshot()` gives it). */
+export function snapshotOf(value: Tree): Tree {
+  if (value instanceof PyMap) {
+    const out = new PyMap();
+    for (const [k, v] of value) out.set(k, snapshotOf(v));
+    return out;
+  }
+  if (value instanceof List) return new List(value.items.map(snapshotOf));
+  if (value instanceof Board) return new Marker(9, Object.freeze([value.code, Object.freeze([...value.shape]), value.data]));
+  if (value instanceof Record) return new Marker(11, Object.freeze([value.id, ...value.values.map(snapshotOf)]));
+  return value;
+}
+
+/** The new value at a place that held `old` after the change `change` (a mapping delta's value). */
+function changed(old: Tree | undefined, change: Tree, schemas: Schemas, path: readonly PathItem[], events: Events): Tree {
+  if (change instanceof PyMap) {
+    if (!(old instanceof PyMap)) refuse(path, `a mapping delta for ${old === undefined ? "a missing entry" : "a value that is not a mapping"}`);
+    return applyMap(old, change, schemas, path, events);
+  }
+  if (change instanceof Marker) {
+    switch (change.id) {
+      case 7:
+        if (!(old instanceof List)) refuse(path, "a list delta for a value that is not a list");
+        return applyList(old, change.content as readonly Tree[][], schemas, path, events);
+      case 10:
+        if (!(old instanceof Board)) refuse(path, "a board delta for a value that is not a board");
+        return applyBoard(old, change.content as Uint8Array, path, events);
+      case 12:
+        if (!(old instanceof Record)) refuse(path, "a record delta for a value that is not a record");
+        return applyRecord(old, change.content as PyMap, schemas, path, events);
+    }
+  }
+  const value = build(change instanceof Marker && change.id === 6 ? change.content : change, schemas, path);
+  if (events) {
+    if (old === undefined) events.push({ type: "added", path, value });
+    else if (!sameTree(snapshotOf(old), snapshotOf(value))) events.push({ type: "changed", path, old, value });
+  }
+  return value;
+}
+
+/** A new mapping: `map` with `delta` applied (PatchError when it does not fit; `map` unchanged). */
+export function applyMap(map: PyMap, delta: PyMap, schemas: Schemas, path: readonly PathItem[] = [], events: Events = null): PyMap {
+  if (delta.size === 0) return map;
+  const out = map.copy();
+  for (const [key, change] of delta) {
+    const where = [...path, key];
+    const old = out.get(key);
+    if (change === DELETED) {
+      if (out.delete(key) && events) events.push({ type: "removed", path: where, old: old! });
+    } else if (change instanceof Marker && change.id === 6) {
+      out.replace(key, changed(old, change, schemas, where, events));
+    } else out.set(key, changed(old, change, schemas, where, events));
+  }
+  return out;
+}
+
+function applyList(list: List, ops: readonly Tree[][], schemas: Schemas, path: readonly PathItem[], events: Events): List {
+  const items = [...list.items];
+  for (const op of ops) {
+    const code = op[0];
+    if (code === 0 && op.length === 3 && isInt(op[1]!)) {
+      const i = op[1];
+      if (i < 0 || i >= items.length) refuse(path, `a list delta changes item ${i} of ${items.length}`);
+      if (op[2] === DELETED) refuse(path, "a list item cannot be deleted by a change");
+      items[i] = changed(items[i], op[2]!, schemas, [...path, i], events);
+    } else if (code === 1 && op.length >= 2 && isInt(op[1]!)) {
+      const i = op[1];
+      if (i < 0 || i > items.length) refuse(path, `a list delta inserts at ${i} in ${items.length} items`);
+      const added = op.slice(2).map((v, j) => build(v, schemas, [...path, i + j]));
+      items.splice(i, 0, ...added);
+      if (events) added.forEach((value, j) => events.push({ type: "added", path: [...path, i + j], value }));
+    } else if (code === 2 && op.length >= 3 && isInt(op[1]!) && isInt(op[2]!)) {
+      const [i, n] = [op[1], op[2]];
+      if (i < 0 || n < 0 || i + n > items.length) refuse(path, `a list delta deletes ${n} items at ${i} of ${items.length}`);
+      const removed = items.splice(i, n);
+      if (events) removed.forEach((old, j) => events.push({ type: "removed", path: [...path, i + j], old }));
+    } else if (code === 3) {
+      const old = new List(items.slice());
+      items.splice(0, items.length, ...op.slice(1).map((v, j) => build(v, schemas, [...path, j])));
+      if (events) events.push({ type: "changed", path, old, value: new List(items.slice()) });
+    } else {
+      refuse(path, `an unknown list operation ${String(code)}`);
+    }
+  }
+  return new List(items);
+}
+
+function applyBoard(board: Board, payload: Uint8Array, path: readonly PathItem[], events: Events): Board {
+  const indexes: number[] = [];
+  const result = boardWith(board, payload, path, events ? indexes : null);
+  if (events && result !== board) {
+    const size = ITEMS[board.code]!.size;
+    const cells = [...new Set(indexes)].filter((i) => {
+      for (let b = i * size; b < (i + 1) * size; b++) if (board.data[b] !== result.data[b]) return true;
+      return false;
+    });
+    if (cells.length) events.push({ type: "cells", path, indexes: cells.sort((a, b) => a - b), old: board, value: result });
+  }
+  return result;
+}
+
+function boardWith(board: Board, payload: Uint8Array, path: readonly PathItem[], indexes: number[] | null): Board {
+  if (payload.length === 0) return board;
+  const head = payload[0]!;
+  const form = head >> 6;
+  const width = WIDTHS[(head >> 4) & 3]!;
+  const code = head & 15;
+  if (code !== board.code) refuse(path, `a board delta of item type ${ITEMS[code]?.name} for a board of ${board.item}`);
+  const size = ITEMS[code]!.size;
+  const n = board.size;
+  const data = board.data.slice();
+  if (form === 2) {
+    if (payload.length - 1 !== data.length) refuse(path, `a blob of ${payload.length - 1} bytes for a board of ${data.length}`);
+    data.set(payload.subarray(1));
+    if (indexes) for (let i = 0; i < n; i++) indexes.push(i);
+    return new Board(board.code, board.shape, data);
+  }
+  let pos = 1;
+  while (pos < payload.length) {
+    if (form === 0) {
+      const index = readLE(payload, pos, width);
+      if (index >= n) refuse(path, `a board delta writes index ${index} of ${n}`);
+      data.set(payload.subarray(pos + width, pos + width + size), index * size);
+      indexes?.push(index);
+      pos += width + size;
+    } else {
+      const first = readLE(payload, pos, width);
+      const last = readLE(payload, pos + width, width);
+      if (last >= n) refuse(path, `a board delta writes index ${last} of ${n}`);
+      pos += 2 * width;
+      const nbytes = (last - first + 1) * size;
+      data.set(payload.subarray(pos, pos + nbytes), first * size);
+      if (indexes) for (let i = first; i <= last; i++) indexes.push(i);
+      pos += nbytes;
+    }
+  }
+  return new Board(board.code, board.shape, data);
+}
+
+function applyRecord(record: Record, delta: PyMap, schemas: Schemas, path: readonly PathItem[], events: Events): Record {
+  const values = [...record.values];
+  for (const [index, change] of delta) {
+    if (typeof index !== "number" || index >= values.length) refuse(path, `record ${record.name} has no field ${String(index)}`);
+    values[index] = changed(values[index], change, schemas, [...path, record.fields[index]!], events);
+  }
+  return new Record(record.id, record.name, record.fields, values);
+}
+
+/** Strict equality of two snapshot trees: types, key types, float bits (mapping order aside). */
+export function sameTree(a: Tree, b: Tree): boolean {
+  if (a === b) return typeof a !== "number" || !Object.is(a, -0) || Object.is(b, -0);
+  if (typeof a !== typeof b) return false;
+  if (typeof a === "number") return Object.is(a, b);
+  if (a instanceof Float) {
+    if (!(b instanceof Float) || !Object.is(a.value, b.value)) return false;
+    return (a.bits === null && b.bits === null) || (!!a.bits && !!b.bits && a.bits.every((x, i) => x === b.bits![i]));
+  }
+  if (a instanceof Uint8Array) return b instanceof Uint8Array && a.length === b.length && a.every((x, i) => x === b[i]);
+  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => sameTree(x as Tree, (b as Tree[])[i]!));
+  if (a instanceof List) return b instanceof List && sameTree(a.items, b.items);
+  if (a instanceof Marker) return b instanceof Marker && a.id === b.id && sameTree(a.content, b.content);
+  if (a instanceof TypedValue) return b instanceof TypedValue && a.name === b.name && sameTree(a.tree, b.tree);
+  if (a instanceof PyMap) {
+    if (!(b instanceof PyMap) || a.size !== b.size) return false;
+    for (const [k, v] of a) {
+      if (!b.has(k) || !sameKey(b.storedKey(k)!, k) || !sameTree(v, b.get(k)!)) return false;
+    }
+    return true;
+  }
+  return false;
+}
+
+/** Whether two keys are the same key object type and value (`1` and `1.0` are not). */
+export function sameKey(a: Key, b: Key): boolean {
+  return keyId(a) === keyId(b) && sameTree(a as Tree, b as Tree);
+}
+
+/** The delta from the state `current` to the snapshot `tree` (Python's refresh rule). */
+export function refreshDelta(current: PyMap, tree: PyMap): PyMap {
+  const out = new PyMap();
+  for (const key of current.keys()) if (!tree.has(key)) out.set(key, DELETED);
+  for (const [key, value] of tree) {
+    const old = current.get(key);
+    if (old === undefined || !sameKey(current.storedKey(key)!, key)) out.set(key, new Marker(6, value));
+    else if (old instanceof PyMap && value instanceof PyMap) {
+      const sub = refreshDelta(old, value);
+      if (sub.size) out.set(key, sub);
+    } else if (!sameTree(snapshotOf(old), value)) out.set(key, new Marker(6, value));
+  }
+  return out;
+}

@@ -1,0 +1,87 @@
+/**
+ * The JavaScript side of the cross-language test (tests/test_js_cross.py):
+ * one JSON command a line on stdin, one JSON answer a line on stdout.
+ *
+ *   {"cmd": "replica", "codec": "cbor"}                 a new JS Replica
+ *   {"cmd": "receive", "hex": "..."}                    -> {reply, frame, state, outcome | error}
+ *   {"cmd": "publisher", "codec": "json", "session": "..."}   a new JS Publisher, client "c"
+ *   {"cmd": "tick", "ops": [...]}                        -> {packets, frame, state}
+ *   {"cmd": "reply", "hex": "..."}                       the Python replica's packet
+ *
+ * States travel in the vectors' type-tagged form.
+ */
+
+import { createInterface } from "node:readline";
+import { Publisher, Replica, cbor, json, TrackedBoard, TrackedList, TrackedMap, fromHex, snapshotOf, toHex, type Key, type Tree } from "../../src/index.js";
+import { tagged, untagged } from "../helpers.js";
+
+let replica: Replica | null = null;
+let publisher: Publisher | null = null;
+
+function container(path: unknown[]): TrackedMap | TrackedList | TrackedBoard {
+  let node: unknown = publisher!.root;
+  for (const step of path) {
+    const key = untagged(step) as Key;
+    node = node instanceof TrackedMap ? node.get(key) : (node as TrackedList).at(key as number);
+  }
+  return node as TrackedMap | TrackedList | TrackedBoard;
+}
+
+function apply(op: unknown[]): void {
+  const [name, path, a, b] = op as [string, unknown[], unknown, unknown];
+  const target = container(path);
+  if (name === "set") (target as TrackedMap).set(untagged(a) as Key, untagged(b));
+  else if (name === "del") (target as TrackedMap).delete(untagged(a) as Key);
+  else if (name === "board") (target as TrackedBoard).set(a as number, untagged(b) as number | bigint);
+  else if (name === "lset") (target as TrackedList).set(a as number, untagged(b));
+  else if (name === "insert") (target as TrackedList).splice(a as number, 0, untagged(b));
+  else if (name === "ldel") (target as TrackedList).splice(a as number, 1);
+  else throw new Error(`unknown op ${name}`);
+}
+
+function handle(command: { [k: string]: unknown }): unknown {
+  switch (command.cmd) {
+    case "replica":
+      replica = new Replica({ codec: command.codec === "json" ? json : cbor });
+      return {};
+    case "receive": {
+      let outcome: unknown = null;
+      let error: string | null = null;
+      try {
+        const result = replica!.receive(fromHex(command.hex as string));
+        outcome = result.applied ? { applied: result.frame } : { dropped: result.reason };
+      } catch (exc) {
+        error = (exc as Error).name;
+      }
+      const reply = replica!.packetToSend();
+      return { outcome, error, reply: reply && toHex(reply), frame: replica!.frame, state: tagged(snapshotOf(replica!.state)) };
+    }
+    case "publisher": {
+      const root = new TrackedMap(untagged(command.state) as unknown as Iterable<[Key, Tree]>);
+      publisher = new Publisher(root, { codec: command.codec === "json" ? json : cbor, session: fromHex(command.session as string) });
+      publisher.addClient("c");
+      return {};
+    }
+    case "tick": {
+      for (const op of command.ops as unknown[][]) apply(op);
+      const frame = publisher!.tick();
+      const packets = publisher!.packetsFor("c").map(toHex);
+      return { packets, frame, state: tagged(publisher!.root.snapshot()) };
+    }
+    case "reply":
+      publisher!.receive("c", fromHex(command.hex as string));
+      return {};
+  }
+  throw new Error(`unknown command ${String(command.cmd)}`);
+}
+
+const lines = createInterface({ input: process.stdin });
+lines.on("line", (line) => {
+  let answer: unknown;
+  try {
+    answer = handle(JSON.parse(line) as { [k: string]: unknown });
+  } catch (exc) {
+    answer = { crash: `${(exc as Error).name}: ${(exc as Error).message}\n${(exc as Error).stack}` };
+  }
+  process.stdout.write(JSON.stringify(answer) + "\n");
+});

@@ -1,0 +1,65 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Float, PyMap, TrackedBoard, TrackedList, TrackedMap, encodeCbor, toHex, type Tree } from "../src/index.js";
+
+const hex = (tree: Tree) => toHex(encodeCbor(tree));
+
+test("tracked maps: the seed's deltas, byte for byte as in Python", () => {
+  const players = new TrackedMap([
+    [1, new PyMap([["name", "notch"], ["pos", [2, 2]], ["hp", 8]])],
+    [2, new PyMap([["name", "jeb"], ["pos", [2, 3]], ["hp", 1]])],
+    [3, new PyMap([["name", "c418"], ["pos", [2, 4]], ["hp", 7]])],
+  ]);
+  assert.equal(hex(players.snapshot()).length, 140);
+  const c418 = players.get(3) as TrackedMap;
+  c418.set("hp", (c418.get("hp") as number) - 1);
+  assert.equal(hex(players.diff()), "a103a1626870" + "06");
+  players.commit();
+  players.delete(2);
+  assert.equal(hex(players.diff()), "a102f7");
+  players.commit();
+  assert.equal(hex(players.diff()), "a0");
+  players.set(4, new PyMap([["name", "dinnerbone"], ["pos", [5, 5]], ["hp", 10]]));
+  assert.equal(hex(players.diff()), "a104c6a3646e616d656a64696e6e6572626f6e6563706f738205056268700a");
+});
+
+test("tracked maps: Python's no-change and key-object rules", () => {
+  const m = new TrackedMap([[1, "x"], ["f", 0.5]]);
+  m.set(1, "x");
+  m.set("f", 0.5);
+  assert.equal(hex(m.diff()), "a0", "equal writes are no change");
+  m.set("new", 1);
+  m.delete("new");
+  assert.equal(hex(m.diff()), "a0", "set then delete of a new key is nothing");
+  m.set("f", new Float(-0));
+  assert.equal(hex(m.diff()), "a16166f98000", "-0.0 differs from 0.5; floats by bits");
+  m.commit();
+  m.set(new Float(1), new PyMap([["k", 1]]));
+  // A new mapping under the existing key 1 written as 1.0: the replica must keep the key 1.
+  assert.equal(hex(m.diff()), "a101c6a1616b01");
+  m.commit();
+  m.delete(1);
+  m.set(true, "t");
+  // Deleted and inserted again: the new key object (True) replaces the old one.
+  assert.equal(hex(m.diff()), "a1f5c66174");
+});
+
+test("tracked lists and boards", () => {
+  const root = new TrackedMap([["bag", new TrackedList(["axe"])], ["b", new TrackedBoard("u16", [2, 3])]]);
+  root.commit();
+  (root.get("bag") as TrackedList).push("rope");
+  // A structural change ships the whole list: (3, "axe", "rope") where Python sends (1, 1, "rope").
+  assert.equal(hex(root.diff()), "a163626167c78183036361786564726f7065");
+  root.commit();
+  (root.get("b") as TrackedBoard).set(5, 0x1234);
+  assert.equal(hex(root.diff()), "a16162ca44020534" + "12");
+});
+
+test("a tracked container passed to a constructor is the baseline: its later changes ship", () => {
+  const entities = new TrackedMap();
+  entities.set(5, new PyMap([["x", 0.5]]));
+  const root = new TrackedMap([["entities", entities]]);
+  assert.equal(hex(root.diff()), "a0");
+  (entities.get(5) as TrackedMap).set("x", 3.25);
+  assert.equal(hex(root.diff()), "a168656e746974696573a105a16178f94280");
+});

@@ -1,0 +1,300 @@
+"""Python and JavaScript, both ways: a Python publisher with a JS replica, a JS publisher
+with a Python replica, through random mutation sequences, strictly equal after every tick.
+
+The JavaScript side is ``js/test/cross/peer.ts`` (built by this module's fixture
+with the package's own TypeScript), a subprocess that takes one JSON command a
+line on stdin and answers one a line on stdout; states travel in the
+type-tagged form of ``vectors/`` (types and float bits included). Packets can be
+lost on the way, so resync answers and snapshots cross the language border too.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import flatsync
+from flatsync.protocol import DELETED, Marker
+from flatsync.testing import strict_equal
+
+JS = Path(__file__).resolve().parent.parent / "js"
+PEER = JS / "build" / "test" / "cross" / "peer.js"
+
+
+def tagged(tree: Any) -> Any:
+    """The type-tagged form of a protocol tree (as ``vectors/generate.py`` writes it)."""
+    if tree is None:
+        return ["none"]
+    if tree is DELETED:
+        return ["deleted"]
+    t = type(tree)
+    simple = {bool: "bool", str: "str"}
+    if t in simple:
+        return [simple[t], tree]
+    if t is int:
+        return ["int", str(tree)]
+    if t is float:
+        return ["float", struct.pack(">d", tree).hex()]
+    if t is bytes:
+        return ["bytes", tree.hex()]
+    if t is tuple or t is list:
+        return ["tuple" if t is tuple else "list", [tagged(item) for item in tree]]
+    if t is dict:
+        return ["dict", [[tagged(k), tagged(v)] for k, v in tree.items()]]
+    assert isinstance(tree, Marker), t
+    return ["marker", tree.marker_id, tagged(tree.content())]
+
+
+class Peer:
+    """The JavaScript peer process."""
+
+    def __init__(self) -> None:
+        node = need_program("node", "nodejs")
+        self.process = subprocess.Popen(
+            [node, str(PEER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+
+    def __call__(self, **command: Any) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        assert line, "the JavaScript peer ended"
+        answer: dict[str, Any] = json.loads(line)
+        assert "crash" not in answer, answer["crash"]
+        return answer
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        finally:
+            if self.process.poll() is None:  # pragma: no cover - only if it hangs
+                self.process.kill()
+                self.process.wait()
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+
+
+def need_program(program: str, package: str) -> str:
+    """The path of ``program``, installed from Debian's ``package`` by scripts/_system.sh if
+    it is missing (which fails loudly when it cannot)."""
+    found = shutil.which(program)
+    if found is None:
+        script = JS.parent / "scripts" / "_system.sh"
+        subprocess.run(
+            ["bash", "-c", f'source "{script}" && _flatsync_need_program {program} {package}'],
+            check=True,
+        )
+        found = shutil.which(program)
+    assert found is not None, f"{program} is missing (Debian: {package})"
+    return found
+
+
+def _build() -> None:
+    need_program("node", "nodejs")
+    npm = need_program("npm", "npm")
+    if not (JS / "node_modules").exists():
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=JS, check=True
+        )
+    subprocess.run(
+        [str(JS / "node_modules" / ".bin" / "tsc"), "-p", "tsconfig.json"], cwd=JS, check=True
+    )
+
+
+@pytest.fixture(scope="module")
+def peer() -> Iterator[Peer]:
+    _build()
+    process = Peer()
+    try:
+        yield process
+    finally:
+        process.close()
+
+
+# -- random mutations, the same on both sides ------------------------------------------------
+
+NAN_PAYLOAD = struct.unpack(">d", bytes.fromhex("7ff8000000000123"))[0]
+
+keys = st.one_of(
+    st.integers(-3, 3),
+    st.sampled_from([1.0, 2.5, -0.0, True, False, None, b"k", "k", "1", "~x", "__proto__"]),
+    st.tuples(st.integers(0, 2), st.sampled_from([1.0, "a", None])),
+)
+scalars = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.integers(-300, 300),
+    st.sampled_from(
+        [0.5, -0.0, 0.0, 1.0, 1e16, 1e-7, float("inf"), float("nan"), NAN_PAYLOAD, 2.0**60]
+    ),
+    st.floats(allow_nan=False, width=64),
+    st.text(max_size=4),
+    st.binary(max_size=3),
+    st.sampled_from([None, True, False]),
+)
+values = st.one_of(
+    scalars,
+    st.tuples(scalars, scalars),
+    st.dictionaries(st.sampled_from(["x", "y", 7]), scalars, max_size=2),
+)
+ROOT_KEYS = st.one_of(keys, st.sampled_from(["hp", "pos"]))
+
+
+def _initial() -> dict[str, Any]:
+    return {
+        "m": {"a": 1},
+        "l": [1, "two"],
+        "b": flatsync.ByteHandler("u16", (2, 3)),
+        "f": flatsync.ByteHandler("f64", (3,)),
+    }
+
+
+@st.composite
+def tick_ops(draw: st.DrawFn, model: flatsync.DataHandler) -> list[tuple[Any, ...]]:
+    """A few operations on ``model`` (applied to it here), as ``(name, path, a, b)``."""
+    ops: list[tuple[Any, ...]] = []
+    for _ in range(draw(st.integers(0, 4))):
+        kind = draw(st.sampled_from(["root", "root", "m", "m", "del", "list", "board", "float"]))
+        if kind in ("root", "m"):
+            path: tuple[Any, ...] = () if kind == "root" else ("m",)
+            key = draw(ROOT_KEYS if kind == "root" else keys)
+            if key in ("m", "l", "b", "f"):
+                continue
+            value = draw(values)
+            target = model if kind == "root" else model["m"]
+            target[key] = value
+            ops.append(("set", path, key, value))
+        elif kind == "del":
+            target = model["m"] if draw(st.booleans()) else model
+            removable = [k for k in target if k not in ("m", "l", "b", "f")]
+            if removable:
+                key = draw(st.sampled_from(removable))
+                del target[key]
+                ops.append(("del", () if target is model else ("m",), key, None))
+        elif kind == "list":
+            bag = model["l"]
+            action = draw(st.sampled_from(["insert", "lset", "ldel"]))
+            if action == "insert" or not bag:
+                index = draw(st.integers(0, len(bag)))
+                value = draw(scalars)
+                bag.insert(index, value)
+                ops.append(("insert", ("l",), index, value))
+            elif action == "lset":
+                index = draw(st.integers(0, len(bag) - 1))
+                value = draw(values)
+                bag[index] = value
+                ops.append(("lset", ("l",), index, value))
+            else:
+                index = draw(st.integers(0, len(bag) - 1))
+                del bag[index]
+                ops.append(("ldel", ("l",), index, None))
+        elif kind == "board":
+            index = draw(st.integers(0, 5))
+            value = draw(st.integers(0, 2**16 - 1))
+            model["b"][divmod(index, 3)] = value
+            ops.append(("board", ("b",), index, value))
+        else:
+            index = draw(st.integers(0, 2))
+            value = draw(st.sampled_from([0.5, -0.0, 1.0, float("inf"), 1e300]))
+            model["f"][index] = value
+            ops.append(("board", ("f",), index, value))
+    return ops
+
+
+def _wire(op: tuple[Any, ...]) -> list[Any]:
+    name, path, a, b = op
+    return [
+        name,
+        [tagged(step) for step in path],
+        tagged(a) if name in ("set", "del") else a,
+        None if b is None and name in ("del", "ldel") else tagged(b),
+    ]
+
+
+CODECS = {"cbor": flatsync.CborCodec(), "json": flatsync.JsonCodec(use_orjson=False)}
+PROFILE = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@pytest.mark.parametrize("codec_name", ["cbor", "json"])
+@PROFILE
+@given(data=st.data())
+def test_python_publisher_js_replica(peer: Peer, codec_name: str, data: st.DataObject) -> None:
+    """A JS replica of a Python publisher equals a Python replica fed the same packets."""
+    codec = CODECS[codec_name]
+    root = flatsync.DataHandler(_initial())
+    publisher = flatsync.Publisher(root, codec=codec, session=bytes(range(8)))
+    publisher.add_client("c")
+    replica = flatsync.Replica(codec=codec)
+    peer(cmd="replica", codec=codec_name)
+    for _ in range(data.draw(st.integers(1, 12))):
+        data.draw(tick_ops(root))
+        publisher.tick()
+        for packet in publisher.packets_for("c"):
+            if data.draw(st.integers(0, 9)) == 0:
+                continue  # lost on the way
+            results = replica.receive(packet)
+            answer = peer(cmd="receive", hex=packet.hex())
+            assert answer["error"] is None
+            last = results[-1]
+            if isinstance(last, flatsync.FrameApplied):
+                assert answer["outcome"] == {"applied": last.frame}
+            else:
+                assert isinstance(last, flatsync.FrameDropped)
+                assert answer["outcome"] == {"dropped": last.reason}
+            reply = replica.packet_to_send()
+            assert answer["reply"] == (None if reply is None else reply.hex())
+            assert answer["frame"] == replica.frame
+            assert answer["state"] == tagged(replica.state.snapshot())
+            if reply is not None:
+                publisher.receive("c", reply)
+        if replica.frame == publisher.frame:
+            assert strict_equal(replica.state, root)
+
+
+@pytest.mark.parametrize("codec_name", ["cbor", "json"])
+@PROFILE
+@given(data=st.data())
+def test_js_publisher_python_replica(peer: Peer, codec_name: str, data: st.DataObject) -> None:
+    """A Python replica of a JS publisher equals the Python model of the JS source."""
+    codec = CODECS[codec_name]
+    model = flatsync.DataHandler(_initial())
+    peer(
+        cmd="publisher",
+        codec=codec_name,
+        session="0102030405060708",
+        state=tagged(model.snapshot()),
+    )
+    model.commit()
+    replica = flatsync.Replica(codec=codec)
+    for _ in range(data.draw(st.integers(1, 12))):
+        ops = data.draw(tick_ops(model))
+        model.commit()
+        answer = peer(cmd="tick", ops=[_wire(op) for op in ops])
+        assert answer["state"] == tagged(model.snapshot())
+        for packet in answer["packets"]:
+            if data.draw(st.integers(0, 9)) == 0:
+                continue  # lost on the way
+            replica.receive(bytes.fromhex(packet))
+            reply = replica.packet_to_send()
+            if reply is not None:
+                peer(cmd="reply", hex=reply.hex())
+        if replica.frame == answer["frame"]:
+            assert strict_equal(replica.state, model)
