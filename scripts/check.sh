@@ -101,10 +101,7 @@ done
 # libFuzzer (clang from Debian): decode, re-encode and patch whatever it finds.
 section "C accelerator: libFuzzer + AddressSanitizer (20 s)"
 _flatsync_need_program clang-14 clang-14
-if [[ ! -e "$(clang-14 -print-resource-dir)/lib/linux/libclang_rt.fuzzer-x86_64.a" ]]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libclang-rt-14-dev \
-        >>.venv/apt.log 2>&1 || { echo "error: libFuzzer (libclang-rt-14-dev) is missing" >&2; exit 1; }
-fi
+_flatsync_need_file "$(clang-14 -print-resource-dir)/lib/linux/libclang_rt.fuzzer-x86_64.a" libclang-rt-14-dev
 fuzz_dir=.venv/fuzz-native
 rm -rf "$fuzz_dir" && mkdir -p "$fuzz_dir/corpus"
 clang-14 -g -O1 -fsanitize=fuzzer,address \
@@ -163,6 +160,7 @@ python benchmarks/net.py --quick
 
 section "benchmarks: relay fan-out (smoke run: --quick, real brokers and gateway processes on 127.0.0.1)"
 python benchmarks/fanout.py --quick
+
 # The JavaScript package (js/): its pinned dev dependencies from the lock file,
 # the type check, its tests (which read the vectors in vectors/), and a smoke
 # run of its benchmark. (tests/test_js_*.py, in pytest above, build it too.)
