@@ -22,9 +22,17 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeAlias
 
 from ._errors import DecodeError, PatchError
-from ._markers import DELETED, Marker, Replace, TypedDelta, is_nested, register_marker
+from ._markers import (
+    DELETED,
+    Marker,
+    Replace,
+    TypedDelta,
+    is_nested,
+    register_marker,
+    snapshot_item,
+)
 from ._merge import _merge_dicts, apply_delta
-from ._values import ATOMS, Path, Snapshot, cbor_head_size, check_value, describe, format_path
+from ._values import ATOMS, Path, Snapshot, cbor_head_size, describe, format_path
 
 __all__ = [
     "ID_LIMIT",
@@ -444,8 +452,7 @@ class RecordSnapshot(Marker):
                 f"a record snapshot's id is an int from 0 to {ID_LIMIT - 1}, not {rid!r:.20}"
             )
         for value in content[1:]:
-            if type(value) is tuple:
-                check_value(value, (rid,), DecodeError)
+            snapshot_item(value, "a record snapshot")
         return cls(rid, content[1:])
 
     def __eq__(self, other: object) -> bool:
