@@ -23,7 +23,7 @@ from ._markers import (
     snapshot_item,
 )
 from ._merge import _merge_deltas, apply_delta
-from ._values import Path, Snapshot, describe, format_path
+from ._values import SCALARS, Path, Snapshot, describe, format_path
 
 __all__ = ["ListDelta", "apply_list_delta_to_snapshot", "check_op", "merge_list_deltas"]
 
@@ -97,7 +97,8 @@ def _check_op_shape(op: Any, number: int) -> None:
         raise DecodeError(f"{where} has an unknown opcode {code!r:.40}; opcodes are 0 to 3")
     if code == 3:
         for value in op[1:]:
-            snapshot_item(value, f"{where} (whole)")
+            if type(value) not in SCALARS:
+                snapshot_item(value, f"{where} (whole)")
         return
     size = len(op)
     if (size != 3) if code != 1 else (size < 3):
@@ -115,7 +116,8 @@ def _check_op_shape(op: Any, number: int) -> None:
             snapshot_item(change, f"{where} (set)")
     elif code == 1:
         for value in op[2:]:
-            snapshot_item(value, f"{where} (insert)")
+            if type(value) not in SCALARS:
+                snapshot_item(value, f"{where} (insert)")
     else:
         count = op[2]
         if type(count) is not int or count < 1:

@@ -17,7 +17,7 @@ import enum
 from typing import Any, ClassVar, Self
 
 from ._errors import DecodeError
-from ._values import Snapshot, check_value, describe
+from ._values import SCALARS, Snapshot, check_value, describe
 
 __all__ = [
     "DELETED",
@@ -117,6 +117,8 @@ class Replace(Marker):
 
     @classmethod
     def from_content(cls, content: Any) -> Replace:
+        if type(content) is dict or type(content) in SCALARS:  # the common contents
+            return cls(content)
         return cls(snapshot_item(content, "a Replace"))
 
     def __eq__(self, other: object) -> bool:
