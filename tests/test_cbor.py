@@ -54,8 +54,12 @@ def _delta_node(depth: int) -> st.SearchStrategy[Any]:
         st.lists(inner, max_size=3),
         st.builds(Replace, st.one_of(values(), snapshot, st.lists(values(), max_size=3))),
         st.lists(
-            st.tuples(st.integers(0, 9), inner)
-            | st.tuples(st.integers(0, 9), st.integers(-3, 10), inner, values()),
+            st.tuples(st.just(0), st.integers(0, 9), inner.filter(lambda v: v is not DELETED))
+            | st.builds(
+                lambda i, vs: (1, i, *vs), st.integers(0, 9), st.lists(values(), min_size=1)
+            )
+            | st.tuples(st.just(2), st.integers(0, 9), st.integers(1, 10))
+            | st.lists(values(), max_size=3).map(lambda vs: (3, *vs)),
             max_size=3,
         ).map(lambda ops: ListDelta(tuple(ops))),
     )
@@ -104,7 +108,7 @@ def test_round_trip_keeps_types() -> None:
         1.5: [1, (2,)],
         False: {b"k": None},
         (1, "a"): Replace({"x": [DELETED]}),
-        None: ListDelta(((0, 1, [2], {"z": (3,)}),)),
+        None: ListDelta(((0, 1, [2]), (1, 0, {"z": (3,)}))),
         "f": (-0.0, float("inf"), float("-inf"), nan_with_bits(0xFFF0_0000_0000_0123)),
         "big": (2**64, -(2**64) - 1, 2**64 - 1, -(2**64), 10**40),
     }
@@ -181,7 +185,7 @@ def test_floats_take_the_shortest_exact_form(value: float, expected: str) -> Non
         (Replace({}), "c6 a0"),
         (Replace(1), "c6 01"),
         (ListDelta(), "c7 80"),
-        (ListDelta(((0, 1),)), "c7 81 82 00 01"),
+        (ListDelta(((2, 1, 1),)), "c7 81 83 02 01 01"),
         ({3: {"hp": 6}}, "a1 03 a1 62 68 70 06"),
         ({2: DELETED}, "a1 02 f7"),
     ],

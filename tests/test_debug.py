@@ -277,7 +277,7 @@ def test_costs_of_a_handler_are_those_of_its_snapshot() -> None:
 
 def test_a_marker_is_accounted_through_its_content() -> None:
     rows = flatsync.debug.byte_costs(
-        {1: Replace({"hp": 1}), 2: ListDelta(((0, "x"),))}, CborCodec()
+        {1: Replace({"hp": 1}), 2: ListDelta(((2, 0, 1),))}, CborCodec()
     )
     assert [(row.path, row.total, row.own) for row in rows] == [
         ("", 15, 1),

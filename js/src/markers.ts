@@ -81,13 +81,57 @@ export function valueProblem(value: Tree, depth = 0): string | null {
   return null;
 }
 
+/** The delta items' marker ids: Replace, ListDelta, BoardDelta, RecordDelta. */
+const DELTA_MARKERS = new Set([6, 7, 10, 12]);
+
+/** Check an item where a marker's content holds a snapshot value (Python's `snapshot_item`). */
+function snapshotItem(item: Tree, where: string): void {
+  if (Array.isArray(item)) {
+    const problem = valueProblem(item);
+    if (problem) throw new Error(`${where} holds a malformed tuple (${problem})`);
+  } else if (item === DELETED) {
+    throw new Error(`${where} holds undefined (DELETED), which is not a snapshot value`);
+  } else if (item instanceof Marker && DELTA_MARKERS.has(item.id)) {
+    throw new Error(`${where} holds a delta, which is not a snapshot value`);
+  }
+}
+
+/** Check one list delta operation's shape (Python's `_check_op_shape`). */
+function checkOp(op: Tree, number: number): void {
+  const where = `list delta operation #${number}`;
+  if (!Array.isArray(op) || op.length === 0) throw new Error(`${where} must be a non-empty array`);
+  const items = op as Tree[];
+  const code = items[0]!;
+  if (!isInt(code) || code < 0 || code > 3) throw new Error(`${where} has an unknown opcode`);
+  if (Number(code) === 3) {
+    for (const value of items.slice(1)) snapshotItem(value, where);
+    return;
+  }
+  if (Number(code) === 1 ? items.length < 3 : items.length !== 3) {
+    throw new Error(`${where} has ${items.length} fields`);
+  }
+  const index = items[1]!;
+  if (!isInt(index) || index < 0) throw new Error(`${where}: the index must be an int >= 0`);
+  if (Number(code) === 0) {
+    if (items[2] === DELETED) throw new Error(`${where} (set) holds undefined (DELETED)`);
+    if (Array.isArray(items[2])) snapshotItem(items[2]!, where);
+  } else if (Number(code) === 1) {
+    for (const value of items.slice(2)) snapshotItem(value, where);
+  } else {
+    const count = items[2]!;
+    if (!isInt(count) || count < 1) throw new Error(`${where} (delete): the count must be an int >= 1`);
+  }
+}
+
 /** Build a marker from its decoded content, checking its shape; throws Error with the reason. */
 export function makeMarker(id: number, content: Tree): Marker {
   switch (id) {
+    case 6:
+      snapshotItem(content, "a Replace");
+      break;
     case 7: {
-      if (!Array.isArray(content) || !(content as Tree[]).every((op) => Array.isArray(op))) {
-        throw new Error("a list delta must hold an array of arrays");
-      }
+      if (!Array.isArray(content)) throw new Error("a list delta must hold an array of arrays");
+      (content as Tree[]).forEach(checkOp);
       break;
     }
     case 9: {
@@ -126,12 +170,7 @@ export function makeMarker(id: number, content: Tree): Marker {
       if (typeof rid !== "number" || !Number.isInteger(rid) || rid < 0 || rid >= ID_LIMIT) {
         throw new Error("a record snapshot's id is an int from 0 to 65535");
       }
-      for (const value of (content as Tree[]).slice(1)) {
-        if (Array.isArray(value)) {
-          const problem = valueProblem(value);
-          if (problem) throw new Error(problem);
-        }
-      }
+      for (const value of (content as Tree[]).slice(1)) snapshotItem(value, "a record snapshot");
       break;
     }
     case 12: {

@@ -12,9 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 from ._errors import DecodeError, PatchError
-from ._markers import DELETED, Marker, Replace, TypedDelta, hashable, is_nested, register_marker
+from ._markers import (
+    DELETED,
+    Marker,
+    Replace,
+    TypedDelta,
+    hashable,
+    is_nested,
+    register_marker,
+    snapshot_item,
+)
 from ._merge import _merge_deltas, apply_delta
-from ._values import Path, Snapshot, describe, format_path
+from ._values import SCALARS, Path, Snapshot, describe, format_path
 
 __all__ = ["ListDelta", "apply_list_delta_to_snapshot", "check_op", "merge_list_deltas"]
 
@@ -44,8 +53,10 @@ class ListDelta(Marker, TypedDelta):
 
     @classmethod
     def from_content(cls, content: Any) -> ListDelta:
-        if type(content) is not tuple or any(type(op) is not tuple for op in content):
+        if type(content) is not tuple:
             raise DecodeError("a list delta must hold an array of arrays")
+        for number, op in enumerate(content):
+            _check_op_shape(op, number)
         return cls(content)
 
     def __eq__(self, other: object) -> bool:
@@ -68,6 +79,49 @@ class ListDelta(Marker, TypedDelta):
 
     def is_empty(self) -> bool:
         return not self.ops
+
+
+def _check_op_shape(op: Any, number: int) -> None:
+    """Check one decoded operation's shape (its form, not its fit to a list).
+
+    Raises:
+        DecodeError: not one of the four forms, an opcode, index or count that
+            is not an unsigned int (a count at least 1), a change that is
+            DELETED, or a value that is not a snapshot value.
+    """
+    where = f"list delta operation #{number}"
+    if type(op) is not tuple or not op:
+        raise DecodeError(f"{where} must be a non-empty array, not {describe(op)}")
+    code = op[0]
+    if type(code) is not int or not 0 <= code <= 3:
+        raise DecodeError(f"{where} has an unknown opcode {code!r:.40}; opcodes are 0 to 3")
+    if code == 3:
+        for value in op[1:]:
+            if type(value) not in SCALARS:
+                snapshot_item(value, f"{where} (whole)")
+        return
+    size = len(op)
+    if (size != 3) if code != 1 else (size < 3):
+        raise DecodeError(
+            f"{where} ({_OP_NAMES[code]}) has {size} fields; its form is {_OP_FORMS[code]}"
+        )
+    i = op[1]
+    if type(i) is not int or i < 0:
+        raise DecodeError(f"{where} ({_OP_NAMES[code]}): the index must be an int >= 0")
+    if code == 0:
+        change = op[2]
+        if change is DELETED:
+            raise DecodeError(f"{where} (set) holds undefined (DELETED); a list deletes with 2")
+        if type(change) is tuple:
+            snapshot_item(change, f"{where} (set)")
+    elif code == 1:
+        for value in op[2:]:
+            if type(value) not in SCALARS:
+                snapshot_item(value, f"{where} (insert)")
+    else:
+        count = op[2]
+        if type(count) is not int or count < 1:
+            raise DecodeError(f"{where} (delete): the count must be an int >= 1")
 
 
 def check_op(op: Any, length: int, path: Path, number: int) -> int:

@@ -16,7 +16,8 @@ import abc
 import enum
 from typing import Any, ClassVar, Self
 
-from ._values import Snapshot
+from ._errors import DecodeError
+from ._values import SCALARS, Snapshot, check_value, describe
 
 __all__ = [
     "DELETED",
@@ -29,6 +30,7 @@ __all__ = [
     "hashable",
     "is_nested",
     "register_marker",
+    "snapshot_item",
 ]
 
 
@@ -115,7 +117,9 @@ class Replace(Marker):
 
     @classmethod
     def from_content(cls, content: Any) -> Replace:
-        return cls(content)
+        if type(content) is dict or type(content) in SCALARS:  # the common contents
+            return cls(content)
+        return cls(snapshot_item(content, "a Replace"))
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not Replace:
@@ -185,3 +189,30 @@ def hashable(value: Any) -> Any:
 
 
 register_marker(Replace)
+
+
+def snapshot_item(item: Any, where: str) -> Any:
+    """Check an item that stands where a marker's content holds a snapshot value; return it.
+
+    The shape rule of a position in a marker's content that holds a snapshot
+    (a :class:`Replace`'s value, a list operation's inserted values, a
+    record's field values): not :data:`DELETED`, not a delta (a
+    :class:`Replace` or a typed delta), and a tuple holds only values (inside
+    a marker's content the decoder cannot tell a tuple from the content's own
+    arrays, so the rule is checked here). What a mapping or a list inside the
+    snapshot holds is checked when the snapshot is applied.
+
+    Raises:
+        DecodeError: the item breaks the rule; the message starts with ``where``.
+    """
+    t = type(item)
+    if t is tuple:
+        try:
+            check_value(item, (), DecodeError)
+        except DecodeError as exc:
+            raise DecodeError(f"{where} holds a malformed tuple ({exc})") from None
+    elif item is DELETED:
+        raise DecodeError(f"{where} holds undefined (DELETED), which is not a snapshot value")
+    elif t is Replace or (t in NESTED_DELTAS and t is not dict):
+        raise DecodeError(f"{where} holds a {describe(item)}, which is not a snapshot value")
+    return item

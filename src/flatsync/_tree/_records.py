@@ -22,9 +22,17 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeAlias
 
 from ._errors import DecodeError, PatchError
-from ._markers import DELETED, Marker, Replace, TypedDelta, is_nested, register_marker
+from ._markers import (
+    DELETED,
+    Marker,
+    Replace,
+    TypedDelta,
+    is_nested,
+    register_marker,
+    snapshot_item,
+)
 from ._merge import _merge_dicts, apply_delta
-from ._values import ATOMS, Path, Snapshot, cbor_head_size, check_value, describe, format_path
+from ._values import ATOMS, SCALARS, Path, Snapshot, cbor_head_size, describe, format_path
 
 __all__ = [
     "ID_LIMIT",
@@ -443,10 +451,11 @@ class RecordSnapshot(Marker):
             raise DecodeError(
                 f"a record snapshot's id is an int from 0 to {ID_LIMIT - 1}, not {rid!r:.20}"
             )
-        for value in content[1:]:
-            if type(value) is tuple:
-                check_value(value, (rid,), DecodeError)
-        return cls(rid, content[1:])
+        values = content[1:]
+        for value in values:
+            if type(value) not in SCALARS:  # scalars are snapshot values: skip the call
+                snapshot_item(value, "a record snapshot")
+        return cls(rid, values)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not RecordSnapshot:

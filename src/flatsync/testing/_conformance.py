@@ -93,16 +93,21 @@ def _delta_node(depth: int, extra: st.SearchStrategy[Any] | None) -> st.SearchSt
     snapshot = snapshots(max_depth=min(depth, 2), max_size=3)
     if extra is not None:
         snapshot = st.one_of(snapshot, st.dictionaries(keys(), extra, max_size=3))
+    new = st.one_of(plain, snapshot, st.lists(plain, max_size=3))
+    index = st.integers(0, 9)
+    # Each operation in one of its four forms (the wire-format page's shape rule).
+    op = st.one_of(
+        st.tuples(st.just(0), index, inner.filter(lambda v: v is not DELETED)),
+        st.builds(lambda i, items: (1, i, *items), index, st.lists(new, min_size=1, max_size=3)),
+        st.tuples(st.just(2), index, st.integers(1, 4)),
+        st.lists(new, max_size=3).map(lambda items: (3, *items)),
+    )
     return st.one_of(
         leaf,
         st.dictionaries(keys(), inner, max_size=3),
         st.lists(inner, max_size=3),
-        st.builds(Replace, st.one_of(plain, snapshot, st.lists(plain, max_size=3))),
-        st.lists(
-            st.tuples(st.integers(0, 9), inner)
-            | st.tuples(st.integers(0, 9), st.integers(-3, 10), inner, plain),
-            max_size=3,
-        ).map(lambda ops: ListDelta(tuple(ops))),
+        st.builds(Replace, new),
+        st.lists(op, max_size=3).map(lambda ops: ListDelta(tuple(ops))),
         *_board_markers(),
         *_record_markers(inner),
     )
@@ -266,15 +271,19 @@ _WRONG_PAYLOADS: tuple[Any, ...] = (
 
 
 def nested(kind: str, depth: int) -> Any:
-    """A tree of ``depth`` nested containers of one kind (dict, list, replace or tuple)."""
-    tree: Any = {} if kind == "dict" else [] if kind == "list" else ()
-    for _ in range(depth - 1):
+    """A tree of ``depth`` nested containers of one kind (dict, list, replace or tuple).
+
+    ``"replace"`` alternates :class:`~flatsync.protocol.Replace` markers and
+    mappings (a Replace directly inside a Replace is malformed).
+    """
+    tree: Any = {} if kind in {"dict", "replace"} else [] if kind == "list" else ()
+    for level in range(depth - 1):
         if kind == "dict":
             tree = {0: tree}
         elif kind == "list":
             tree = [tree]
         elif kind == "replace":
-            tree = Replace(tree)
+            tree = Replace(tree) if level % 2 == 0 else {0: tree}
         else:
             tree = (tree,)
     return tree
@@ -364,14 +373,26 @@ def _hostile(draw: st.DrawFn, codec: Codec, values: st.SearchStrategy[Any] | Non
         crafted = _crafted_cached(codec)
         packet = draw(st.sampled_from(crafted))[1]
         return packet if how == "crafted" else _mutate(packet, draw)
-    tree = draw(protocol_trees(values=values))
-    try:
-        packet = codec.encode(tree)
-    except LimitError:  # a codec with small limits
-        packet = codec.encode({})
+    packet = _encoded_within(codec, draw(protocol_trees(values=values)))
     if how == "two packets":
-        return packet + codec.encode(draw(protocol_trees(max_depth=1, values=values)))
+        second = _encoded_within(codec, draw(protocol_trees(max_depth=1, values=values)))
+        return packet + second
     return _mutate(packet, draw)
+
+
+def _encoded_within(codec: Codec, tree: Any) -> bytes:
+    """``tree`` encoded, or, past a codec's small limits, an empty mapping (or no bytes).
+
+    A drawn tree's markers nest their content a level or two deeper than its
+    ``max_depth`` says, so any tree may be over a small ``max_depth``.
+    """
+    candidates: tuple[Any, ...] = (tree, {})
+    for candidate in candidates:
+        try:
+            return codec.encode(candidate)
+        except LimitError:
+            continue
+    return b""
 
 
 _CRAFTED: dict[Any, list[tuple[str, bytes, type[FlatsyncError] | None]]] = {}
