@@ -348,8 +348,11 @@ async def _play(window: Any, client: ArenaClient, duration: float | None) -> str
                 changed.clear()
                 _draw(window, client, attrs)
                 next_draw = loop.time() + _REFRESH
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for can swallow a
+            # cancellation (Ctrl-C's) that arrives as the wait ends.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), _POLL)
+                async with asyncio.timeout(_POLL):
+                    await changed.wait()
     finally:
         client.listeners.remove(on_frame)
 
