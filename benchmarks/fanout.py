@@ -220,7 +220,14 @@ async def _clients(ports: list[int], count: int, pipe: Connection, first: int) -
     pipe.send("ready")
     while True:
         command = await loop.run_in_executor(None, pipe.recv)
-        if command[0] == "kill":  # gateway k is dead: its forwarder goes to the next one
+        if command[0] == "warm":  # every client has had its snapshot and holds frame n
+            deadline = loop.time() + 120
+            while any(c.replica.frame is None or c.replica.frame < command[1] for _, c in clients):
+                if loop.time() > deadline:
+                    break
+                await asyncio.sleep(0.02)
+            pipe.send("warm")
+        elif command[0] == "kill":  # gateway k is dead: its forwarder goes to the next one
             killed = command[1]
             forwarders[killed].port = ports[(killed + 1) % len(ports)]
             before = {id(c): c.snapshot_bytes for g, c in clients if g == killed}
@@ -377,6 +384,16 @@ async def measure(
             ticks[frame] = started
             return frame
 
+        # The clock starts once every client has had its snapshot (the joins'
+        # backlog is not a steady state): the origin ticks meanwhile.
+        now = origin.frame if origin is not None else server.publisher.frame if server else 0
+        for pipe in pipes:
+            pipe.send(("warm", now + 1))
+        warm = asyncio.gather(*[loop.run_in_executor(None, pipe.recv) for pipe in pipes])
+        while not warm.done():
+            tick()
+            await asyncio.sleep(1.0 / rate)
+        await warm
         hop.clear()
         ticks.clear()
         gateway_cpu0 = [cpu_seconds(p.pid) for p in processes]
