@@ -23,11 +23,20 @@ to the next gateway; reported: the share that resumed without a snapshot and
 the time until every client holds the origin's frame again. The script
 asserts nothing about speed; a client that diverged is an error.
 
+Where it saturates: the full run first steps the client count up (doubling
+from ``--ramp-start``, up to ``--max-clients``), one short measure per step on
+each contender of ``--ramp``, and stops at the first step that misses a goal of
+the issue (frames in order >= 99.9 %, every client equal at the end, origin to
+client p50 <= 20 ms), or when the next step would not fit in ``--budget``
+seconds; it reports the last count that met them, and, from that step, the
+clients one gateway core holds at 10 ticks/s. Then the fixed comparison at
+``--clients`` on every backend and the plain server, with a gateway killed.
+
 Usage::
 
-    python benchmarks/fanout.py                  # C = 1,000, G = 4, N = 10,000, 10 ticks/s
+    python benchmarks/fanout.py                  # the ramp (NATS, plain), then C = 300, G = 4
     python benchmarks/fanout.py --quick          # a smoke run: C = 20, G = 2, N = 1,000, 1.5 s
-    python benchmarks/fanout.py --clients 4000 --seconds 10
+    python benchmarks/fanout.py --no-ramp --clients 4000 --seconds 10
 """
 
 from __future__ import annotations
@@ -211,7 +220,14 @@ async def _clients(ports: list[int], count: int, pipe: Connection, first: int) -
     pipe.send("ready")
     while True:
         command = await loop.run_in_executor(None, pipe.recv)
-        if command[0] == "kill":  # gateway k is dead: its forwarder goes to the next one
+        if command[0] == "warm":  # every client has had its snapshot and holds frame n
+            deadline = loop.time() + 120
+            while any(c.replica.frame is None or c.replica.frame < command[1] for _, c in clients):
+                if loop.time() > deadline:
+                    break
+                await asyncio.sleep(0.02)
+            pipe.send("warm")
+        elif command[0] == "kill":  # gateway k is dead: its forwarder goes to the next one
             killed = command[1]
             forwarders[killed].port = ports[(killed + 1) % len(ports)]
             before = {id(c): c.snapshot_bytes for g, c in clients if g == killed}
@@ -368,6 +384,16 @@ async def measure(
             ticks[frame] = started
             return frame
 
+        # The clock starts once every client has had its snapshot (the joins'
+        # backlog is not a steady state): the origin ticks meanwhile.
+        now = origin.frame if origin is not None else server.publisher.frame if server else 0
+        for pipe in pipes:
+            pipe.send(("warm", now + 1))
+        warm = asyncio.gather(*[loop.run_in_executor(None, pipe.recv) for pipe in pipes])
+        while not warm.done():
+            tick()
+            await asyncio.sleep(1.0 / rate)
+        await warm
         hop.clear()
         ticks.clear()
         gateway_cpu0 = [cpu_seconds(p.pid) for p in processes]
@@ -380,6 +406,7 @@ async def measure(
             deadline += 1.0 / rate
             await asyncio.sleep(max(0.0, deadline - loop.time()))
         cpu = time.process_time() - cpu0
+        wall = loop.time() - wall0
         gateway_cpu = sum(
             cpu_seconds(p.pid) - c for p, c in zip(processes, gateway_cpu0, strict=True)
         )
@@ -442,6 +469,7 @@ async def measure(
             "broker_p99_ms": percentile(hops, 0.99) * 1e3,
             "client_p50_ms": percentile(latencies, 0.5) * 1e3,
             "client_p99_ms": percentile(latencies, 0.99) * 1e3,
+            "gateway_cores": (gateway_cpu if processes else cpu) / max(1e-9, wall),
             "gateway_us_per_client_tick": gateway_cpu / max(1, done) / clients * 1e6
             if processes
             else cpu / max(1, done) / clients * 1e6,
@@ -471,15 +499,134 @@ async def measure(
         shutil.rmtree(folder, ignore_errors=True)
 
 
+# -- where it saturates ------------------------------------------------------------------------
+
+#: The issue's goals that a step must meet.
+GOAL_IN_ORDER = 0.999
+GOAL_CLIENT_P50_MS = 20.0
+
+
+def misses(row: dict[str, Any]) -> list[str]:
+    """The goals ``row`` misses (empty: it met them all)."""
+    missed = []
+    if row["in_order"] < GOAL_IN_ORDER:
+        missed.append(f"in order {row['in_order']:.2%}")
+    if row["equal_at_end"] < row["clients"]:
+        missed.append(f"equal {row['equal_at_end']}/{row['clients']}")
+    if not row["client_p50_ms"] <= GOAL_CLIENT_P50_MS:
+        missed.append(f"client p50 {row['client_p50_ms']:.0f} ms")
+    return missed
+
+
+def ramp(
+    kind: str,
+    *,
+    start: int,
+    limit: int,
+    budget: float,
+    gateways: int,
+    entities: int,
+    changes: int,
+    rate: float,
+    seconds: float,
+) -> dict[str, Any]:
+    """Double the clients from ``start`` until a goal is missed, ``limit``, or ``budget`` seconds."""
+    began = time.monotonic()
+    steps: list[dict[str, Any]] = []
+    passed: dict[str, Any] | None = None
+    stopped = f"reached --max-clients {limit}"
+    clients = start
+    last_took = 0.0
+    while clients <= limit:
+        left = budget - (time.monotonic() - began)
+        # A step's setup grows with its clients (connecting them): guess from the last one.
+        if steps and last_took * 2.5 > left:
+            stopped = f"the next step ({clients}) would not fit in the budget ({budget:g} s)"
+            break
+        print(f"... ramp {kind}: {clients} clients", file=sys.stderr, flush=True)
+        t0 = time.monotonic()
+        row = asyncio.run(
+            measure(kind, clients, gateways, entities, changes, rate, seconds, kill=False)
+        )
+        last_took = time.monotonic() - t0
+        row["missed"] = misses(row)
+        row["took_s"] = last_took
+        steps.append(row)
+        print(f"    {row['missed'] or 'met the goals'} in {last_took:.0f} s", file=sys.stderr)
+        if row["missed"]:
+            stopped = f"{clients} clients missed: {', '.join(row['missed'])}"
+            break
+        passed = row
+        clients *= 2
+    return {"contender": kind, "steps": steps, "passed": passed, "stopped": stopped}
+
+
+def ramp_table(results: list[dict[str, Any]], gateways: int, note: str) -> Table:
+    table = Table(
+        note,
+        [
+            "contender",
+            "clients",
+            "in order",
+            "equal",
+            "client p50/p99 ms",
+            "gateway CPU cores",
+            "gateway µs/client/tick",
+            "clients/core @10/s",
+            "verdict",
+        ],
+        f"One step per client count (doubling), stopped at the first that misses a goal: "
+        f"frames in order >= {GOAL_IN_ORDER:.1%}, every client equal at the end, origin to "
+        f"client p50 <= {GOAL_CLIENT_P50_MS:g} ms. gateway CPU cores: the CPU time of the "
+        f"{gateways} gateway processes (plain: the server's process) over the wall time. "
+        "clients/core @10/s: 1 / (gateway CPU per client tick x 10).",
+    )
+    for result in results:
+        for row in result["steps"]:
+            per_client = row["gateway_us_per_client_tick"]
+            table.add(
+                result["contender"],
+                f"{row['clients']:,}",
+                f"{row['in_order']:.1%}",
+                f"{row['equal_at_end']}/{row['clients']}",
+                f"{row['client_p50_ms']:.1f}/{row['client_p99_ms']:.1f}",
+                f"{row['gateway_cores']:.2f}",
+                f"{per_client:.1f}",
+                f"{1e6 / (per_client * 10):,.0f}" if per_client > 0 else "-",
+                "; ".join(row["missed"]) or "met",
+            )
+        passed = result["passed"]
+        table.add(
+            result["contender"],
+            "saturates",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            f"held {passed['clients']:,} ({result['stopped']})"
+            if passed
+            else f"none held ({result['stopped']})",
+        )
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = bench_parser(__file__, __doc__, name="fanout")
-    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=300)
     parser.add_argument("--gateways", type=int, default=4)
     parser.add_argument("--entities", type=int, default=10_000)
     parser.add_argument("--changes", type=int, default=10)
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--backends", default="nats,redis")
+    parser.add_argument("--no-ramp", action="store_true", help="only the fixed comparison")
+    parser.add_argument("--ramp", default="nats,plain", help="the contenders stepped up")
+    parser.add_argument("--ramp-start", type=int, default=25)
+    parser.add_argument("--max-clients", type=int, default=10_000)
+    parser.add_argument("--ramp-seconds", type=float, default=4.0, help="of each step")
+    parser.add_argument("--budget", type=float, default=300.0, help="seconds of each ramp")
     args = parser.parse_args(argv)
     if args.quick:
         clients, gateways, entities, seconds = 20, 2, 1_000, 1.5
@@ -491,6 +638,41 @@ def main(argv: list[str] | None = None) -> int:
             args.seconds,
         )
     run = Run(args, "Fan-out benchmark: one origin, G gateways, C clients, through a broker")
+    tables = []
+    if not args.no_ramp:
+        if args.quick:  # the code path, not a figure: two tiny steps on NATS
+            kinds, start, limit, budget, step_s = ["nats"], 10, 20, 120.0, 1.0
+        else:
+            kinds = args.ramp.split(",")
+            start, limit, budget, step_s = (
+                args.ramp_start,
+                args.max_clients,
+                args.budget,
+                args.ramp_seconds,
+            )
+        ramps = [
+            ramp(
+                kind,
+                start=start,
+                limit=limit,
+                budget=budget,
+                gateways=gateways,
+                entities=entities,
+                changes=args.changes,
+                rate=args.rate,
+                seconds=step_s,
+            )
+            for kind in kinds
+        ]
+        run.results["ramp"] = ramps
+        tables.append(
+            ramp_table(
+                ramps,
+                gateways,
+                f"Where it saturates: G = {gateways} gateways, N = {entities} entities, "
+                f"K = {args.changes} changes per tick, {args.rate:g} ticks/s, {step_s:g} s a step",
+            )
+        )
     table = Table(
         f"C = {clients} clients in {WORKERS} processes, G = {gateways} gateways, N = {entities} "
         f"entities, K = {args.changes} changes per tick, {args.rate:g} ticks/s, {seconds:g} s",
@@ -536,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['converge_s']:.2f}" if "moved" in row else "-",
         )
     run.results["rows"] = rows
-    run.write([table])
+    run.write([*tables, table])
     return 0
 
 

@@ -338,3 +338,25 @@ def test_adopt_continues_a_client_from_the_frame_it_holds() -> None:
     assert fed.packets_for("e") == []
     fed.feed(fed.frame + 1, {})
     assert fed.packets_for("b")[0][0] == 0x11
+
+
+def test_an_adopted_client_shares_the_packet_of_the_clients_that_wait_where_it_holds() -> None:
+    pub = Publisher(DataHandler({"hp": 8, "log": []}), session=SESSION, history=4)
+    pub.add_client("a")
+    replica = Replica()
+    pub.root["hp"] = 7
+    pub.tick()
+    pump(pub, "a", replica)
+    held = replica.frame
+    pub.root["log"].append("hit")
+    pub.tick()
+    # "b" holds what "a" holds (it moved here): the same delta, the same bytes.
+    assert pub.adopt("b", held=held)
+    assert not pub.paused("b")
+    [shared] = pub.packets_for("a")
+    assert pub.packets_for("b") == [shared]
+    assert pub.sent("b") == pub.frame
+    replica.receive(shared)
+    assert_strict_equal(replica.state, pub.root)
+    with pytest.raises(ValueError, match="already joined"):
+        pub.adopt("b", held=held)

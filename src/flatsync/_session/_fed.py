@@ -10,7 +10,7 @@ the clients that keep up, merged catch-ups for laggards, snapshots for
 joiners, per-client views. So a client cannot tell it from the origin's own
 publisher (the relay's transparency test proves the packets byte for byte),
 and a client may move from one fed publisher of an origin to another and
-resume from the frame it holds (:meth:`FedPublisher.adopt`).
+resume from the frame it holds (:meth:`~flatsync.Publisher.adopt`).
 
 The delta of a frame as the origin's broker client received it can be given
 with its encoded bytes (``payload``): clients with the whole view then get
@@ -19,7 +19,6 @@ those very bytes, never re-encoded.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from typing import Any
 
 from .._codecs._codec import Codec
@@ -30,35 +29,9 @@ from ._publisher import Publisher
 from ._records import has_records, record_ids
 from ._replica import _refresh_delta
 from ._state import NEW
-from ._views import View, project_state
+from ._views import project_state
 
-__all__ = ["FedPublisher", "hold_from"]
-
-
-def hold_from(publisher: Publisher, client: Hashable, held: int | None) -> bool:
-    """Make ``publisher``'s new ``client`` (it has had nothing yet) continue from frame ``held``.
-
-    It then gets the frames after ``held`` (a delta, not a snapshot) when they
-    are in the ring, or ``held`` is the latest frame. Returns whether it does;
-    otherwise it stays as it joined, with a snapshot due.
-    """
-    ring = publisher._ring
-    latest = publisher._frame
-    if held is None or held > latest:
-        return False
-    if not (held == latest or (ring and held >= ring[0].number - 1)):
-        return False
-    c = publisher._clients[client]
-    if c.mode is not NEW or c.sent is not None:
-        return False
-    out = publisher._out
-    # NEW -> SHARED through the table's legal moves: a snapshot "taken" at
-    # ``held`` (never sent), drained at once.
-    out.snapshot_taken(c, {}, held)
-    out.drained(c, held)
-    c.epoch = held
-    c.acked = held
-    return True
+__all__ = ["FedPublisher"]
 
 
 class FedPublisher(Publisher):
@@ -189,25 +162,6 @@ class FedPublisher(Publisher):
             if tree is None:
                 tree = trees[c.node] = project_state(root, c.node)
             out.snapshot_taken(c, tree, frame)
-
-    def adopt(self, client: Hashable, view: View | None = None, *, held: int | None) -> bool:
-        """A client whose replica holds frame ``held`` of this session joins (it moved here).
-
-        When the frames after ``held`` are in the ring, the client continues
-        from there with the frames it misses (a delta, not a snapshot);
-        otherwise it gets a snapshot at the next frame, as
-        :meth:`~flatsync.Publisher.add_client` gives. ``view`` must be the view
-        its replica held ``held`` under.
-
-        Returns:
-            Whether it continues from ``held`` (``False``: a snapshot is due).
-
-        Raises:
-            ValueError: a client with this id is already there (nothing changes).
-            TypeError: ``view`` is not a :class:`~flatsync.View` or ``None``.
-        """
-        self.add_client(client, view)
-        return hold_from(self, client, held)
 
     def __repr__(self) -> str:
         return (

@@ -407,6 +407,42 @@ class Publisher:
         out.resumed(c, held)
         return True
 
+    def adopt(self, client: Hashable, view: View | None = None, *, held: int | None) -> bool:
+        """A client whose replica already holds frame ``held`` of this session joins.
+
+        For a client that comes from another publisher of the same session (a
+        relay gateway's :class:`~flatsync.relay.FedPublisher`, fed the same
+        frames): when ``held`` is the latest frame, or the ring has the frames
+        since, it continues from there (its next packet is the delta from
+        ``held``, the shared one when other clients wait at ``held``), as a
+        :meth:`resume` does; otherwise (``held`` is ``None``, newer than the
+        latest frame, or too old) it joins as :meth:`add_client` makes it,
+        with a snapshot at the next tick. ``view`` must be the view its
+        replica held ``held`` under. A replica of another session refuses the
+        delta and asks for a snapshot, so a wrong ``held`` never mixes states.
+
+        Returns:
+            Whether it continues from ``held`` (``False``: a snapshot is due).
+
+        Raises:
+            ValueError: a client with this id is already there (nothing changes).
+            TypeError: ``view`` is not a :class:`~flatsync.View` or ``None``.
+        """
+        self.add_client(client, view)
+        latest = self._frame
+        ring = self._ring
+        if held is None or held > latest:
+            return False
+        if held != latest and not (ring and held >= ring[0].number - 1):
+            return False
+        c = self._clients[client]
+        out = self._out
+        out.pause(c)  # NEW -> PAUSED -> SHARED at ``held``: the table's legal moves
+        c.epoch = held
+        c.acked = held
+        out.resumed(c, held)
+        return True
+
     def _release_views(self) -> None:
         """Forget the compiled views no client uses, once they outnumber the used ones.
 

@@ -25,7 +25,6 @@ from .._codecs._cbor import CborCodec
 from .._codecs._codec import Codec
 from .._handlers._base import build_value
 from .._handlers._data import DataHandler
-from .._session._fed import hold_from
 from .._session._frames import Kind, parse, schema_table, snapshot_header
 from .._session._publisher import Publisher
 from .._session._records import has_records, record_ids, schema_of
@@ -97,8 +96,7 @@ class Origin:
         if snapshot_every < 1:
             raise ValueError(f"snapshot_every must be at least 1, not {snapshot_every}")
         self.publisher = Publisher(state, codec=codec, history=history, session=session)
-        self.publisher.add_client(BROKER_CLIENT)
-        hold_from(self.publisher, BROKER_CLIENT, 0)
+        self.publisher.adopt(BROKER_CLIENT, held=0)  # frame 0 is the stored snapshot
         self.broker = broker
         self.world = world
         self.snapshot_every = snapshot_every
