@@ -16,3 +16,4 @@ export type { ChangeEvent } from "./state.js";
 export { TrackedMap, TrackedList, TrackedBoard } from "./tracked.js";
 export { Publisher, type PublisherOptions } from "./publisher.js";
 export { Client, PROTOCOL_VERSION, decodeWelcome, encodeHello, type ClientOptions, type Welcome, type SocketLike, type SocketConstructor } from "./client.js";
+export type { MapOf, ListOf, BoardOf, RecordOf, TypedValueOf } from "./typed.js";
