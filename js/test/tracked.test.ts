@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Float, PyMap, TrackedBoard, TrackedList, TrackedMap, encodeCbor, toHex, type Tree } from "../src/index.js";
+import { Float, Publisher, PyMap, TrackedBoard, TrackedList, TrackedMap, TrackedRecord, encodeCbor, toHex, type Tree } from "../src/index.js";
 
 const hex = (tree: Tree) => toHex(encodeCbor(tree));
 
@@ -62,4 +62,31 @@ test("a tracked container passed to a constructor is the baseline: its later cha
   assert.equal(hex(root.diff()), "a0");
   (entities.get(5) as TrackedMap).set("x", 3.25);
   assert.equal(hex(root.diff()), "a168656e746974696573a105a16178f94280");
+});
+
+test("tracked records: the wire format page's Crab, byte for byte as Python's publisher sends it", () => {
+  const crab = { id: 16439, name: "Crab", fields: ["kind", "hp"] };
+  const root = new TrackedMap([[1, new TrackedRecord(crab, ["bat", 3])]]);
+  const publisher = new Publisher(root, { session: new Uint8Array(8) });
+  publisher.addClient("ann");
+  publisher.tick();
+  assert.equal(
+    toHex(publisher.packetsFor("ann")[0]!),
+    // A snapshot with a table, frame 1, the session; one record: 16439 "Crab" (2 fields) "kind" "hp"; the payload.
+    "19" + "01" + "0000000000000000" + "01" + "b78001" + "0443726162" + "02" + "046b696e64" + "026870" + "a101cb831940376362617403",
+  );
+  (root.get(1) as TrackedRecord).set("hp", 2);
+  publisher.tick();
+  assert.equal(toHex(publisher.packetsFor("ann")[0]!), "100201a101cca10102", "a known schema is not sent again");
+  (root.get(1) as TrackedRecord).set("hp", 2);
+  assert.equal(hex(root.diff()), "a0", "an equal write is no change");
+  root.set(2, new TrackedRecord(crab, ["crab", new PyMap([["x", 1]])]));
+  (root.get(2) as TrackedRecord).get("hp");
+  assert.throws(() => new TrackedRecord({ id: 16439, name: "Lobster", fields: ["kind"] }, ["x"]), /taken by record Crab/);
+  assert.throws(() => (root.get(1) as TrackedRecord).set("mana", 1), /no field mana/);
+  publisher.tick();
+  const [packet] = publisher.packetsFor("ann");
+  assert.equal(toHex(packet!).slice(0, 6), "100301", "a new crab: its schema was sent already");
+  (((root.get(2) as TrackedRecord).get("hp")) as TrackedMap).set("x", 2);
+  assert.equal(hex(root.diff()), "a102cca101a1617802");
 });
