@@ -37,11 +37,8 @@ class Mob:
     hp: Any
 
 
-MOB_SCHEMAS = [
-    [rid, name, list(fields)]
-    for rid, (name, fields) in record_schemas().items()
-    if name == "cross.Mob"
-]
+MOB_ID = next(rid for rid, (name, _) in record_schemas().items() if name == "cross.Mob")
+MOB_SCHEMAS = [[MOB_ID, "cross.Mob", ["kind", "hp"]]]
 PEER = JS / "build" / "test" / "cross" / "peer.js"
 
 
@@ -334,6 +331,6 @@ def test_js_publisher_python_replica(peer: Peer, codec_name: str, data: st.DataO
             if reply is not None:
                 peer(cmd="reply", hex=reply.hex())
             if replica.frame:  # the JS publisher sent the schema of the record it holds
-                assert replica.schemas[MOB_SCHEMAS[0][0]] == ("cross.Mob", ("kind", "hp"))
+                assert replica.schemas[MOB_ID] == ("cross.Mob", ("kind", "hp"))
         if replica.frame == answer["frame"]:
             assert strict_equal(replica.state, model)
