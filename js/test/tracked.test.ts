@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Float, Publisher, PyMap, TrackedBoard, TrackedList, TrackedMap, TrackedRecord, encodeCbor, toHex, type Tree } from "../src/index.js";
+import { Float, List, Publisher, PyMap, Replica, TrackedBoard, TrackedList, TrackedMap, TrackedRecord, encodeCbor, sameTree, snapshotOf, toHex, type Tree } from "../src/index.js";
 
 const hex = (tree: Tree) => toHex(encodeCbor(tree));
 
@@ -89,4 +89,49 @@ test("tracked records: the wire format page's Crab, byte for byte as Python's pu
   assert.equal(toHex(packet!).slice(0, 6), "100301", "a new crab: its schema was sent already");
   (((root.get(2) as TrackedRecord).get("hp")) as TrackedMap).set("x", 2);
   assert.equal(hex(root.diff()), "a102cca101a1617802");
+});
+
+test("a lagging client gets its missed frames merged into one delta (one per frame where boards need it)", () => {
+  const root = new TrackedMap([
+    ["m", new PyMap([["a", 1], ["b", 2]])],
+    ["l", new List([1, 2])],
+    ["board", new TrackedBoard("u8", [4])],
+    ["r", new TrackedRecord({ id: 16439, name: "Crab", fields: ["kind", "hp"] }, ["bat", 3])],
+  ]);
+  const publisher = new Publisher(root, { session: new Uint8Array(8) });
+  publisher.addClient("ann");
+  publisher.tick();
+  const replica = new Replica();
+  for (const packet of publisher.packetsFor("ann")) replica.receive(packet);
+  const m = root.get("m") as TrackedMap;
+  m.set("a", 5);
+  m.delete("b");
+  (root.get("l") as TrackedList).set(0, 9);
+  (root.get("r") as TrackedRecord).set("hp", 2);
+  root.set("x", 1);
+  publisher.tick();
+  m.set("b", 7);
+  m.set("a", new PyMap([["deep", 1]]));
+  (root.get("l") as TrackedList).push(3);
+  (root.get("r") as TrackedRecord).set("kind", "crab");
+  root.delete("x");
+  publisher.tick();
+  (root.get("l") as TrackedList).set(1, 8);
+  (root.get("board") as TrackedBoard).set(1, 4);
+  root.set(1.0, "one");
+  publisher.tick();
+  const packets = publisher.packetsFor("ann");
+  assert.equal(packets.length, 1, "three frames, one delta");
+  assert.equal(toHex(packets[0]!).slice(0, 6), "100403", "frame 4, from frame 1");
+  for (const packet of packets) replica.receive(packet);
+  assert.ok(sameTree(snapshotOf(replica.state), root.snapshot()));
+  // Two board deltas are not merged here: one delta per frame.
+  (root.get("board") as TrackedBoard).set(2, 5);
+  publisher.tick();
+  (root.get("board") as TrackedBoard).set(3, 6);
+  publisher.tick();
+  const apart = publisher.packetsFor("ann");
+  assert.equal(apart.length, 2);
+  for (const packet of apart) replica.receive(packet);
+  assert.ok(sameTree(snapshotOf(replica.state), root.snapshot()));
 });
