@@ -23,10 +23,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import flatsync
-from flatsync.protocol import DELETED, Marker
+from flatsync.protocol import DELETED, Marker, record_schemas
 from flatsync.testing import strict_equal
 
 JS = Path(__file__).resolve().parent.parent / "js"
+
+
+@flatsync.record(name="cross.Mob")
+class Mob:
+    """A record in the random states (its fields hold any value)."""
+
+    kind: Any
+    hp: Any
+
+
+MOB_ID = next(rid for rid, (name, _) in record_schemas().items() if name == "cross.Mob")
+MOB_SCHEMAS = [[MOB_ID, "cross.Mob", ["kind", "hp"]]]
 PEER = JS / "build" / "test" / "cross" / "peer.js"
 
 
@@ -36,6 +48,8 @@ def tagged(tree: Any) -> Any:
         return ["none"]
     if tree is DELETED:
         return ["deleted"]
+    if isinstance(tree, flatsync.Record):
+        return tagged(tree.snapshot())
     t = type(tree)
     simple = {bool: "bool", str: "str"}
     if t in simple:
@@ -162,7 +176,12 @@ def _initial() -> dict[str, Any]:
         "l": [1, "two"],
         "b": flatsync.ByteHandler("u16", (2, 3)),
         "f": flatsync.ByteHandler("f64", (3,)),
+        "r": Mob("bat", 3),
     }
+
+
+#: The root's keys that hold the containers the operations reach into.
+FIXED = ("m", "l", "b", "f", "r")
 
 
 @st.composite
@@ -170,11 +189,13 @@ def tick_ops(draw: st.DrawFn, model: flatsync.DataHandler) -> list[tuple[Any, ..
     """A few operations on ``model`` (applied to it here), as ``(name, path, a, b)``."""
     ops: list[tuple[Any, ...]] = []
     for _ in range(draw(st.integers(0, 4))):
-        kind = draw(st.sampled_from(["root", "root", "m", "m", "del", "list", "board", "float"]))
+        kind = draw(
+            st.sampled_from(["root", "root", "m", "m", "del", "list", "board", "float", "record"])
+        )
         if kind in ("root", "m"):
             path: tuple[Any, ...] = () if kind == "root" else ("m",)
             key = draw(ROOT_KEYS if kind == "root" else keys)
-            if key in ("m", "l", "b", "f"):
+            if key in FIXED:
                 continue
             value = draw(values)
             target = model if kind == "root" else model["m"]
@@ -182,7 +203,7 @@ def tick_ops(draw: st.DrawFn, model: flatsync.DataHandler) -> list[tuple[Any, ..
             ops.append(("set", path, key, value))
         elif kind == "del":
             target = model["m"] if draw(st.booleans()) else model
-            removable = [k for k in target if k not in ("m", "l", "b", "f")]
+            removable = [k for k in target if k not in FIXED]
             if removable:
                 key = draw(st.sampled_from(removable))
                 del target[key]
@@ -204,6 +225,18 @@ def tick_ops(draw: st.DrawFn, model: flatsync.DataHandler) -> list[tuple[Any, ..
                 index = draw(st.integers(0, len(bag) - 1))
                 del bag[index]
                 ops.append(("ldel", ("l",), index, None))
+        elif kind == "record" and draw(st.booleans()):
+            field = draw(st.sampled_from(["kind", "hp"]))
+            value = draw(values)
+            setattr(model["r"], field, value)
+            ops.append(("rset", ("r",), field, value))
+        elif kind == "record":
+            key = draw(ROOT_KEYS)
+            if key in FIXED:
+                continue
+            mob = Mob(draw(st.text(max_size=3)), draw(scalars))
+            model[key] = mob
+            ops.append(("set", (), key, mob))
         elif kind == "board":
             index = draw(st.integers(0, 5))
             value = draw(st.integers(0, 2**16 - 1))
@@ -281,6 +314,7 @@ def test_js_publisher_python_replica(peer: Peer, codec_name: str, data: st.DataO
         codec=codec_name,
         session="0102030405060708",
         state=tagged(model.snapshot()),
+        schemas=MOB_SCHEMAS,
     )
     model.commit()
     replica = flatsync.Replica(codec=codec)
@@ -296,5 +330,7 @@ def test_js_publisher_python_replica(peer: Peer, codec_name: str, data: st.DataO
             reply = replica.packet_to_send()
             if reply is not None:
                 peer(cmd="reply", hex=reply.hex())
+            if replica.frame:  # the JS publisher sent the schema of the record it holds
+                assert replica.schemas[MOB_ID] == ("cross.Mob", ("kind", "hp"))
         if replica.frame == answer["frame"]:
             assert strict_equal(replica.state, model)

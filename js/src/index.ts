@@ -13,6 +13,7 @@ export { Board, Record, applyMap, build, snapshotOf, refreshDelta, sameTree, typ
 export { parseHeader, ack, resync, refresh, deltaHeader, snapshotHeader, answerHeader, type Header, type SchemaEntry } from "./frames.js";
 export { ANY, type Pattern, type Listener, type ItemListener } from "./events.js";
 export type { ChangeEvent } from "./state.js";
-export { TrackedMap, TrackedList, TrackedBoard } from "./tracked.js";
+export { TrackedMap, TrackedList, TrackedBoard, TrackedRecord, RECORD_SCHEMAS, type RecordSchema } from "./tracked.js";
 export { Publisher, type PublisherOptions } from "./publisher.js";
 export { Client, PROTOCOL_VERSION, decodeWelcome, encodeHello, type ClientOptions, type Welcome, type SocketLike, type SocketConstructor } from "./client.js";
+export type { MapOf, ListOf, BoardOf, RecordOf, TypedValueOf } from "./typed.js";

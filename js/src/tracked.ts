@@ -9,16 +9,18 @@
  * | DataHandler   | {@link TrackedMap} (Python's key model)        |
  * | ListHandler   | {@link TrackedList}                            |
  * | ByteHandler   | {@link TrackedBoard}                           |
+ * | a record      | {@link TrackedRecord}                          |
  *
  * Values are tree items ({@link Tree}): a plain {@link PyMap}, {@link List} or
- * {@link Board} written in becomes a tracked container.
+ * {@link Board} written in becomes a tracked container, a {@link Record} a
+ * {@link TrackedRecord}.
  */
 
 import { ITEMS } from "./markers.js";
-import { Board, sameTree } from "./state.js";
+import { Board, Record, sameTree } from "./state.js";
 import { DELETED, Float, List, Marker, PyMap, keyId, type Key, type Tree } from "./tree.js";
 
-type Container = TrackedMap | TrackedList | TrackedBoard;
+type Container = TrackedMap | TrackedList | TrackedBoard | TrackedRecord;
 const ABSENT = Symbol("absent");
 
 /** A value's canonical form: safe bigints as numbers, non-integral Floats as numbers. */
@@ -34,7 +36,7 @@ function normalize(value: Tree): Tree {
 }
 
 function isContainer(value: unknown): value is Container {
-  return value instanceof TrackedMap || value instanceof TrackedList || value instanceof TrackedBoard;
+  return value instanceof TrackedMap || value instanceof TrackedList || value instanceof TrackedBoard || value instanceof TrackedRecord;
 }
 
 /** A plain tree value or container as a tracked one, attached to `parent` at `key`. */
@@ -43,6 +45,13 @@ function adopt(parent: Container, key: Key, value: Tree): Tree {
   if (value instanceof PyMap) out = new TrackedMap(value);
   else if (value instanceof List) out = new TrackedList(value.items);
   else if (value instanceof Board) out = new TrackedBoard(value.item, value.shape, value.data);
+  else if (value instanceof Record) out = new TrackedRecord({ id: value.id, name: value.name, fields: value.fields }, value.values);
+  else if (value instanceof Marker && value.id === 11) {
+    const [id, ...values] = value.content as [number, ...Tree[]];
+    const schema = RECORD_SCHEMAS.get(id);
+    if (!schema) throw new TypeError(`record ${id} is unknown here: make it a TrackedRecord (or a Record) with its schema`);
+    out = new TrackedRecord({ id, name: schema[0], fields: schema[1] }, values);
+  }
   else if (value instanceof Marker && value.id === 9) {
     const [code, shape, data] = value.content as [number, number[], Uint8Array];
     out = new TrackedBoard(ITEMS[code]!.name, shape.map(Number), data);
@@ -126,7 +135,7 @@ export class TrackedMap extends Base {
     if (id === null) throw new TypeError("a NaN cannot be a key");
     const old = this.data.has(key) ? this.data.get(key)! : ABSENT;
     if (old === value) return this;
-    if (old !== ABSENT && !isContainer(old) && !isContainer(value) && !(value instanceof PyMap) && !(value instanceof List) && !(value instanceof Board) && sameTree(old, normalize(value))) {
+    if (old !== ABSENT && !isContainer(old) && !isContainer(value) && !(value instanceof PyMap) && !(value instanceof List) && !(value instanceof Board) && !(value instanceof Record) && sameTree(old, normalize(value))) {
       return this;
     }
     const adopted = adopt(this, key, value);
@@ -241,7 +250,7 @@ export class TrackedList extends Base {
   set(index: number, value: Tree): void {
     if (!(index >= 0 && index < this.items.length)) throw new RangeError(`index ${index} out of range`);
     const old = this.items[index]!;
-    if (old === value || (!isContainer(old) && !isContainer(value) && !(value instanceof PyMap) && !(value instanceof List) && !(value instanceof Board) && sameTree(old, normalize(value)))) return;
+    if (old === value || (!isContainer(old) && !isContainer(value) && !(value instanceof PyMap) && !(value instanceof List) && !(value instanceof Board) && !(value instanceof Record) && sameTree(old, normalize(value)))) return;
     if (isContainer(old)) old.parent = null;
     this.items[index] = adopt(this, index, value);
     if (!this.changed.has(index)) this.changed.set(index, old);
@@ -411,6 +420,117 @@ export class TrackedBoard extends Base {
   }
   commit(): void {
     this.orig = new Map();
+    this.dirty = false;
+  }
+}
+
+/** A record's schema: its id (as the Python library gives it), its name and its field names. */
+export interface RecordSchema {
+  readonly id: number;
+  readonly name: string;
+  readonly fields: readonly string[];
+}
+
+/**
+ * The schemas of the records made in this process, by id (as Python's
+ * `record_schemas()`): what a {@link Publisher} sends its replicas.
+ */
+export const RECORD_SCHEMAS: Map<number, readonly [name: string, fields: readonly string[]]> = new Map();
+
+function claimSchema(schema: RecordSchema): void {
+  const { id, name, fields } = schema;
+  if (!(Number.isInteger(id) && id >= 0 && id < 65536)) throw new RangeError(`record ${name}: its id ${id} is not below 65,536`);
+  if (!name || !fields.length || new Set(fields).size !== fields.length) {
+    throw new TypeError(`record ${name || "''"}: a record has a name and distinct field names, at least one`);
+  }
+  const known = RECORD_SCHEMAS.get(id);
+  if (!known) {
+    RECORD_SCHEMAS.set(id, Object.freeze([name, Object.freeze([...fields])]));
+    return;
+  }
+  if (known[0] !== name || known[1].length !== fields.length || known[1].some((f, i) => f !== fields[i])) {
+    throw new TypeError(`record ${name}: its id ${id} is taken by record ${known[0]} (${known[1].join(", ")})`);
+  }
+}
+
+/**
+ * A tracked record (Python's `@flatsync.record` instances): a fixed list of
+ * named fields, which travels as its id and values (`RecordSnapshot`) and
+ * whose field writes ship as a `RecordDelta`. The schema's id must be the
+ * one the Python side uses (`flatsync.protocol.record_schemas()`, or the
+ * `readonly id` of `flatsync types`' declarations); a Publisher sends each
+ * client the schemas of the records it holds, so Python replicas rebuild them
+ * as their registered class or a read-only `RecordView`.
+ */
+export class TrackedRecord extends Base {
+  readonly id: number;
+  readonly name: string;
+  readonly fields: readonly string[];
+  private readonly values: Tree[];
+  private changed = new Map<number, Tree>();
+
+  constructor(schema: RecordSchema, values: readonly Tree[]) {
+    super();
+    claimSchema(schema);
+    this.id = schema.id;
+    this.name = schema.name;
+    this.fields = RECORD_SCHEMAS.get(schema.id)![1];
+    if (values.length !== this.fields.length) {
+      throw new TypeError(`record ${this.name} has ${this.fields.length} fields, not ${values.length}`);
+    }
+    this.values = values.map((v, i) => baseline(adopt(this, i, v)));
+  }
+  private index(field: string | number): number {
+    const index = typeof field === "number" ? field : this.fields.indexOf(field);
+    if (!(Number.isInteger(index) && index >= 0 && index < this.fields.length)) {
+      throw new RangeError(`record ${this.name} has no field ${String(field)}`);
+    }
+    return index;
+  }
+  /** The value of a field (by name or index). */
+  get(field: string | number): Tree {
+    return this.values[this.index(field)]!;
+  }
+  /** Write a field (by name or index); an equal value of the same type is no change. */
+  set(field: string | number, value: Tree): void {
+    const index = this.index(field);
+    const old = this.values[index]!;
+    if (old === value || (!isContainer(old) && !isContainer(value) && !(value instanceof PyMap) && !(value instanceof List) && !(value instanceof Board) && !(value instanceof Record) && sameTree(old, normalize(value)))) return;
+    if (isContainer(old)) old.parent = null;
+    this.values[index] = adopt(this, index, value);
+    if (!this.changed.has(index)) this.changed.set(index, old);
+    this.markDirty();
+  }
+  childDirty(child: Container): void {
+    const index = child.key as number;
+    if (!this.changed.has(index)) this.changed.set(index, child);
+    this.markDirty();
+  }
+  snapshot(): Marker {
+    return new Marker(11, Object.freeze([this.id, ...this.values.map(snapshotValue)]));
+  }
+  diff(): Tree | null {
+    return this.nestedDiff();
+  }
+  nestedDiff(): Marker | null {
+    if (!this.dirty) return null;
+    const out = new PyMap();
+    for (const [index, orig] of [...this.changed].sort((a, b) => a[0] - b[0])) {
+      const cur = this.values[index]!;
+      if (!isContainer(cur)) {
+        if (!isContainer(orig) && sameTree(cur, orig)) continue;
+        out.set(index, cur);
+      } else if (cur === orig) {
+        const sub = cur.nestedDiff();
+        if (sub !== null) out.set(index, sub);
+      } else out.set(index, newEntry(cur));
+    }
+    return out.size ? new Marker(12, out) : null;
+  }
+  commit(): void {
+    if (!this.dirty) return;
+    for (const value of this.values) if (isContainer(value)) value.commit();
+    this.changed = new Map();
     this.dirty = false;
   }
 }

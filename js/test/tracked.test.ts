@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Float, PyMap, TrackedBoard, TrackedList, TrackedMap, encodeCbor, toHex, type Tree } from "../src/index.js";
+import { Float, List, Publisher, PyMap, Replica, TrackedBoard, TrackedList, TrackedMap, TrackedRecord, encodeCbor, sameTree, snapshotOf, toHex, type Tree } from "../src/index.js";
 
 const hex = (tree: Tree) => toHex(encodeCbor(tree));
 
@@ -62,4 +62,76 @@ test("a tracked container passed to a constructor is the baseline: its later cha
   assert.equal(hex(root.diff()), "a0");
   (entities.get(5) as TrackedMap).set("x", 3.25);
   assert.equal(hex(root.diff()), "a168656e746974696573a105a16178f94280");
+});
+
+test("tracked records: the wire format page's Crab, byte for byte as Python's publisher sends it", () => {
+  const crab = { id: 16439, name: "Crab", fields: ["kind", "hp"] };
+  const root = new TrackedMap([[1, new TrackedRecord(crab, ["bat", 3])]]);
+  const publisher = new Publisher(root, { session: new Uint8Array(8) });
+  publisher.addClient("ann");
+  publisher.tick();
+  assert.equal(
+    toHex(publisher.packetsFor("ann")[0]!),
+    // A snapshot with a table, frame 1, the session; one record: 16439 "Crab" (2 fields) "kind" "hp"; the payload.
+    "19" + "01" + "0000000000000000" + "01" + "b78001" + "0443726162" + "02" + "046b696e64" + "026870" + "a101cb831940376362617403",
+  );
+  (root.get(1) as TrackedRecord).set("hp", 2);
+  publisher.tick();
+  assert.equal(toHex(publisher.packetsFor("ann")[0]!), "100201a101cca10102", "a known schema is not sent again");
+  (root.get(1) as TrackedRecord).set("hp", 2);
+  assert.equal(hex(root.diff()), "a0", "an equal write is no change");
+  root.set(2, new TrackedRecord(crab, ["crab", new PyMap([["x", 1]])]));
+  (root.get(2) as TrackedRecord).get("hp");
+  assert.throws(() => new TrackedRecord({ id: 16439, name: "Lobster", fields: ["kind"] }, ["x"]), /taken by record Crab/);
+  assert.throws(() => (root.get(1) as TrackedRecord).set("mana", 1), /no field mana/);
+  publisher.tick();
+  const [packet] = publisher.packetsFor("ann");
+  assert.equal(toHex(packet!).slice(0, 6), "100301", "a new crab: its schema was sent already");
+  (((root.get(2) as TrackedRecord).get("hp")) as TrackedMap).set("x", 2);
+  assert.equal(hex(root.diff()), "a102cca101a1617802");
+});
+
+test("a lagging client gets its missed frames merged into one delta (one per frame where boards need it)", () => {
+  const root = new TrackedMap([
+    ["m", new PyMap([["a", 1], ["b", 2]])],
+    ["l", new List([1, 2])],
+    ["board", new TrackedBoard("u8", [4])],
+    ["r", new TrackedRecord({ id: 16439, name: "Crab", fields: ["kind", "hp"] }, ["bat", 3])],
+  ]);
+  const publisher = new Publisher(root, { session: new Uint8Array(8) });
+  publisher.addClient("ann");
+  publisher.tick();
+  const replica = new Replica();
+  for (const packet of publisher.packetsFor("ann")) replica.receive(packet);
+  const m = root.get("m") as TrackedMap;
+  m.set("a", 5);
+  m.delete("b");
+  (root.get("l") as TrackedList).set(0, 9);
+  (root.get("r") as TrackedRecord).set("hp", 2);
+  root.set("x", 1);
+  publisher.tick();
+  m.set("b", 7);
+  m.set("a", new PyMap([["deep", 1]]));
+  (root.get("l") as TrackedList).push(3);
+  (root.get("r") as TrackedRecord).set("kind", "crab");
+  root.delete("x");
+  publisher.tick();
+  (root.get("l") as TrackedList).set(1, 8);
+  (root.get("board") as TrackedBoard).set(1, 4);
+  root.set(1.0, "one");
+  publisher.tick();
+  const packets = publisher.packetsFor("ann");
+  assert.equal(packets.length, 1, "three frames, one delta");
+  assert.equal(toHex(packets[0]!).slice(0, 6), "100403", "frame 4, from frame 1");
+  for (const packet of packets) replica.receive(packet);
+  assert.ok(sameTree(snapshotOf(replica.state), root.snapshot()));
+  // Two board deltas are not merged here: one delta per frame.
+  (root.get("board") as TrackedBoard).set(2, 5);
+  publisher.tick();
+  (root.get("board") as TrackedBoard).set(3, 6);
+  publisher.tick();
+  const apart = publisher.packetsFor("ann");
+  assert.equal(apart.length, 2);
+  for (const packet of apart) replica.receive(packet);
+  assert.ok(sameTree(snapshotOf(replica.state), root.snapshot()));
 });

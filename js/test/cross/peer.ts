@@ -4,7 +4,8 @@
  *
  *   {"cmd": "replica", "codec": "cbor"}                 a new JS Replica
  *   {"cmd": "receive", "hex": "..."}                    -> {reply, frame, state, outcome | error}
- *   {"cmd": "publisher", "codec": "json", "session": "..."}   a new JS Publisher, client "c"
+ *   {"cmd": "publisher", "codec": "json", "session": "...", "schemas": [[id, name, fields]]}
+ *                                                        a new JS Publisher, client "c"
  *   {"cmd": "tick", "ops": [...]}                        -> {packets, frame, state}
  *   {"cmd": "reply", "hex": "..."}                       the Python replica's packet
  *
@@ -12,19 +13,23 @@
  */
 
 import { createInterface } from "node:readline";
-import { Publisher, Replica, cbor, json, TrackedBoard, TrackedList, TrackedMap, fromHex, snapshotOf, toHex, type Key, type Tree } from "../../src/index.js";
+import { Publisher, RECORD_SCHEMAS, Replica, cbor, json, TrackedBoard, TrackedList, TrackedMap, TrackedRecord, fromHex, snapshotOf, toHex, type Key, type Tree } from "../../src/index.js";
 import { tagged, untagged } from "../helpers.js";
 
 let replica: Replica | null = null;
 let publisher: Publisher | null = null;
 
-function container(path: unknown[]): TrackedMap | TrackedList | TrackedBoard {
+type Container = TrackedMap | TrackedList | TrackedBoard | TrackedRecord;
+
+function container(path: unknown[]): Container {
   let node: unknown = publisher!.root;
   for (const step of path) {
     const key = untagged(step) as Key;
-    node = node instanceof TrackedMap ? node.get(key) : (node as TrackedList).at(key as number);
+    if (node instanceof TrackedMap) node = node.get(key);
+    else if (node instanceof TrackedRecord) node = node.get(key as string);
+    else node = (node as TrackedList).at(key as number);
   }
-  return node as TrackedMap | TrackedList | TrackedBoard;
+  return node as Container;
 }
 
 function apply(op: unknown[]): void {
@@ -36,6 +41,7 @@ function apply(op: unknown[]): void {
   else if (name === "lset") (target as TrackedList).set(a as number, untagged(b));
   else if (name === "insert") (target as TrackedList).splice(a as number, 0, untagged(b));
   else if (name === "ldel") (target as TrackedList).splice(a as number, 1);
+  else if (name === "rset") (target as TrackedRecord).set(a as string, untagged(b));
   else throw new Error(`unknown op ${name}`);
 }
 
@@ -57,6 +63,9 @@ function handle(command: { [k: string]: unknown }): unknown {
       return { outcome, error, reply: reply && toHex(reply), frame: replica!.frame, state: tagged(snapshotOf(replica!.state)) };
     }
     case "publisher": {
+      for (const [id, name, fields] of (command.schemas ?? []) as [number, string, string[]][]) {
+        RECORD_SCHEMAS.set(id, [name, fields]);
+      }
       const root = new TrackedMap(untagged(command.state) as unknown as Iterable<[Key, Tree]>);
       publisher = new Publisher(root, { codec: command.codec === "json" ? json : cbor, session: fromHex(command.session as string) });
       publisher.addClient("c");

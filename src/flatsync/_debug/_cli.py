@@ -1,4 +1,4 @@
-"""The ``flatsync`` command line: decode and print packets, pack and replay recordings.
+"""The ``flatsync`` command line: decode and print packets, pack and replay recordings, types.
 
 The only module of the package that does I/O (it reads and writes files and
 prints). ``python -m flatsync --help`` and the ``flatsync`` console script
@@ -8,6 +8,7 @@ both land in :func:`main`.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,7 @@ from .._session._frames import Header, parse
 from .._session._replica import Replica
 from .._tree._errors import FlatsyncError
 from ._accounting import cost_report
+from ._dts import declarations, records_of
 from ._recording import read_recording, write_recording
 from ._show import dig, overview
 
@@ -154,6 +156,24 @@ def _cmd_replay(args: argparse.Namespace) -> None:
         _show(state, codec, args)
 
 
+def _cmd_types(args: argparse.Namespace) -> None:
+    saved = sys.path[:]
+    sys.path[:0] = [*args.path, os.getcwd()]
+    try:
+        classes = [cls for name in args.modules for cls in records_of(name)]
+    finally:
+        sys.path[:] = saved
+    text = declarations(
+        dict.fromkeys(classes), small_ints=args.small_ints, title=", ".join(args.modules)
+    )
+    if args.out == "-":
+        sys.stdout.write(text)
+        return
+    with open(args.out, "w", encoding="utf-8") as file:
+        file.write(text)
+    print(f"{len(classes)} record classes declared in {args.out}")
+
+
 def _parser() -> argparse.ArgumentParser:
     names = sorted(codecs())
     parser = argparse.ArgumentParser(
@@ -202,6 +222,24 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--packets", action="store_true", help="print every packet too")
     printing(replay)
     replay.set_defaults(run=_cmd_replay)
+
+    types = sub.add_parser(
+        "types", help="write TypeScript declarations (.d.ts) for a module's record classes"
+    )
+    types.add_argument("modules", nargs="+", help="the modules that declare the records")
+    types.add_argument("-o", "--out", default="-", help="the .d.ts file to write (- for stdout)")
+    types.add_argument(
+        "--small-ints",
+        action="store_true",
+        help="declare int as number, not number | bigint (ints within 2**53 - 1)",
+    )
+    types.add_argument(
+        "--path",
+        action="append",
+        default=[],
+        help="a directory to import the modules from (repeatable; the current one by default)",
+    )
+    types.set_defaults(run=_cmd_types)
     return parser
 
 

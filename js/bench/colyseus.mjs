@@ -1,0 +1,148 @@
+// The 10-moving-entities scenario, flatsync's JS replica against @colyseus/schema
+// (a dev dependency of this benchmark only) decoding its own packets for the same
+// state: N entities {x, y, hp} in a map, 10 of them move each tick. One run, ratios:
+//   tick      apply one tick: flatsync (decode + validate + patch + new root, no
+//             listeners) vs Colyseus's reflection decoder and its typed decoder
+//   events    the same with listeners on x and y of every entity, vs Colyseus typed
+//             + callbacks (Callbacks.get(decoder).listen on each entity's x and y)
+//   join      snapshot decode and build, vs Colyseus reflection (schema + full state)
+//             and typed (full state)
+//   growth    a tick's cost at 100k over its cost at 1k
+// Run after `npm run build`: node bench/colyseus.mjs [--quick]
+import { Callbacks, Decoder, Encoder, Reflection, schema, t } from "@colyseus/schema";
+import { ANY, PyMap, Publisher, Replica, TrackedMap } from "../dist/index.js";
+
+const quick = process.argv.includes("--quick");
+const sizes = quick ? [1000] : [1000, 10000, 100000];
+const TICKS = quick ? 20 : 300;
+const JOINS = quick ? 2 : 5;
+
+// The full state of 100k entities is about 3 MB (the default buffer is 8 KB, grown with a warning).
+Encoder.BUFFER_SIZE = 8 * 1024 * 1024;
+
+const Entity = schema({ x: t.number(), y: t.number(), hp: t.number() }, "Entity");
+const State = schema({ entities: t.map(Entity) }, "State");
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
+
+/** Median time (ms) of fn(packet) over the packets, in order. */
+function timeEach(packets, fn) {
+  const times = [];
+  for (const packet of packets) {
+    const t0 = performance.now();
+    fn(packet);
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+function timeJoin(make) {
+  const times = [];
+  for (let r = 0; r < JOINS; r++) {
+    const t0 = performance.now();
+    make();
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+function moveX(x) {
+  return ((x + 1.25) % 1000) + 0.5;
+}
+
+function flatsync(n) {
+  const entities = new TrackedMap();
+  for (let i = 0; i < n; i++) entities.set(i, new PyMap([["x", i + 0.5], ["y", 0.25], ["hp", 100]]));
+  const publisher = new Publisher(new TrackedMap([["entities", entities]]), { session: new Uint8Array(8) });
+  publisher.addClient("c");
+  publisher.tick();
+  const [snapshot] = publisher.packetsFor("c");
+  const packets = [];
+  for (let r = 0; r < TICKS; r++) {
+    for (let k = 0; k < 10; k++) {
+      const e = entities.get((r * 10 + k) % n);
+      e.set("x", moveX(e.get("x")));
+    }
+    publisher.tick();
+    packets.push(...publisher.packetsFor("c"));
+  }
+  const join = timeJoin(() => new Replica().receive(snapshot));
+  const plain = new Replica({ events: false });
+  plain.receive(snapshot);
+  const listened = new Replica();
+  listened.receive(snapshot);
+  let calls = 0;
+  for (const field of ["x", "y"]) listened.on(["entities", ANY, field], () => calls++);
+  const tick = timeEach(packets, (p) => plain.receive(p));
+  const events = timeEach(packets, (p) => listened.receive(p));
+  if (calls !== TICKS * 10) throw new Error(`flatsync: ${calls} listener calls, not ${TICKS * 10}`);
+  return { join, tick, events, snapshot: snapshot.length, delta: packets[0].length };
+}
+
+function colyseus(n) {
+  const state = new State();
+  for (let i = 0; i < n; i++) state.entities.set(String(i), new Entity({ x: i + 0.5, y: 0.25, hp: 100 }));
+  const encoder = new Encoder(state);
+  const full = encoder.encodeAll().slice();
+  encoder.discardChanges();
+  const reflection = Reflection.encode(encoder).slice();
+  const packets = [];
+  for (let r = 0; r < TICKS; r++) {
+    for (let k = 0; k < 10; k++) {
+      const e = state.entities.get(String((r * 10 + k) % n));
+      e.x = moveX(e.x);
+    }
+    packets.push(encoder.encode().slice());
+    encoder.discardChanges();
+  }
+  const joinReflection = timeJoin(() => Reflection.decode(reflection).decode(full));
+  const joinTyped = timeJoin(() => new Decoder(new State()).decode(full));
+  const reflected = Reflection.decode(reflection);
+  reflected.decode(full);
+  const typed = new Decoder(new State());
+  typed.decode(full);
+  const called = new Decoder(new State());
+  const callbacks = Callbacks.get(called);
+  let calls = 0;
+  callbacks.onAdd("entities", (entity) => {
+    callbacks.listen(entity, "x", () => calls++);
+    callbacks.listen(entity, "y", () => calls++);
+  });
+  called.decode(full);
+  calls = 0;
+  const tickReflection = timeEach(packets, (p) => reflected.decode(p));
+  const tickTyped = timeEach(packets, (p) => typed.decode(p));
+  const events = timeEach(packets, (p) => called.decode(p));
+  if (calls !== TICKS * 10) throw new Error(`colyseus: ${calls} listener calls, not ${TICKS * 10}`);
+  const last = typed.state.entities.get(String((TICKS * 10 - 1) % n));
+  if (!(last.x > 0)) throw new Error("colyseus: the typed decoder did not follow");
+  return { joinReflection, joinTyped, tickReflection, tickTyped, events, snapshot: full.length, delta: packets[0].length };
+}
+
+const us = (ms) => `${(ms * 1000).toFixed(1)} µs`;
+const x = (a, b) => `${(a / b).toFixed(2)}×`;
+const rows = [];
+console.log("flatsync JS replica vs @colyseus/schema, 10 moving entities (ratio: flatsync / Colyseus)");
+for (const n of sizes) {
+  const f = flatsync(n);
+  const c = colyseus(n);
+  rows.push({ n, f, c });
+  console.log(
+    `N=${n}: tick ${us(f.tick)} = ${x(f.tick, c.tickReflection)} reflection (${us(c.tickReflection)}), ` +
+      `${x(f.tick, c.tickTyped)} typed (${us(c.tickTyped)}); ` +
+      `with listeners ${us(f.events)} = ${x(f.events, c.events)} typed + callbacks (${us(c.events)}); ` +
+      `join ${f.join.toFixed(1)} ms = ${x(f.join, c.joinReflection)} reflection (${c.joinReflection.toFixed(1)} ms), ` +
+      `${x(f.join, c.joinTyped)} typed (${c.joinTyped.toFixed(1)} ms); ` +
+      `bytes: snapshot ${f.snapshot} vs ${c.snapshot}, tick ${f.delta} vs ${c.delta}`,
+  );
+}
+if (rows.length > 1) {
+  const [a, b] = [rows[0], rows[rows.length - 1]];
+  console.log(
+    `growth ${a.n} -> ${b.n}: flatsync tick ${x(b.f.tick, a.f.tick)}, with listeners ${x(b.f.events, a.f.events)}; ` +
+      `Colyseus reflection ${x(b.c.tickReflection, a.c.tickReflection)}, typed ${x(b.c.tickTyped, a.c.tickTyped)}`,
+  );
+}
