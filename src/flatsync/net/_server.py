@@ -49,6 +49,7 @@ from ._messages import (
     reason_bytes,
     reason_text,
 )
+from ._ticking import tick_at
 
 __all__ = ["Peer", "Refused", "Server"]
 
@@ -326,21 +327,12 @@ class Server:
         if self.tick_rate is None:
             raise ValueError("run() needs a tick_rate")
         self._stopping = False
-        loop = asyncio.get_running_loop()
-        period = 1.0 / self.tick_rate
-        deadline = loop.time()
-        done = 0
-        while not self._stopping and (ticks is None or done < ticks):
-            if self.on_tick is not None:
-                self.on_tick()
-            self.tick()
-            done += 1
-            deadline += period
-            delay = deadline - loop.time()
-            if delay < -period:
-                deadline = loop.time()
-                delay = 0
-            await asyncio.sleep(max(0.0, delay))
+        await tick_at(self.tick_rate, self._step, lambda: self._stopping, ticks)
+
+    def _step(self) -> None:
+        if self.on_tick is not None:
+            self.on_tick()
+        self.tick()
 
     def stop(self) -> None:
         """Make :meth:`run` return after the current tick."""

@@ -29,6 +29,7 @@ from .._session._frames import Kind, parse, schema_table, snapshot_header
 from .._session._publisher import Publisher
 from .._session._records import has_records, record_ids, schema_of
 from .._tree._errors import FlatsyncError
+from ..net._ticking import tick_at
 from ._broker import Broker, BrokerError, Feed
 
 __all__ = ["BROKER_CLIENT", "Origin"]
@@ -219,21 +220,12 @@ class Origin:
     async def run(self, *, ticks: int | None = None) -> None:
         """Tick at ``tick_rate`` until :meth:`stop` (or ``ticks`` ticks): ``on_tick()``, then :meth:`tick`."""
         self._stopping = False
-        loop = asyncio.get_running_loop()
-        period = 1.0 / self.tick_rate
-        deadline = loop.time()
-        done = 0
-        while not self._stopping and (ticks is None or done < ticks):
-            if self.on_tick is not None:
-                self.on_tick()
-            self.tick()
-            done += 1
-            deadline += period
-            delay = deadline - loop.time()
-            if delay < -period:
-                deadline = loop.time()
-                delay = 0
-            await asyncio.sleep(max(0.0, delay))
+        await tick_at(self.tick_rate, self._step, lambda: self._stopping, ticks)
+
+    def _step(self) -> None:
+        if self.on_tick is not None:
+            self.on_tick()
+        self.tick()
 
     def stop(self) -> None:
         """Make :meth:`run` return after the current tick."""
