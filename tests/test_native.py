@@ -45,8 +45,12 @@ from flatsync.testing import (
     values,
 )
 
+# Skipped only on a machine without a compiler, and never in CI (CI=true) or
+# where the accelerator is expected: there a missing build fails these tests.
 pytestmark = pytest.mark.skipif(
-    compiled is None and os.environ.get("FLATSYNC_EXPECT_NATIVE") != "1",
+    compiled is None
+    and os.environ.get("FLATSYNC_EXPECT_NATIVE") != "1"
+    and os.environ.get("CI") != "true",
     reason="the C accelerator was not built here (no compiler at install time)",
 )
 NATIVE: Any = compiled
