@@ -34,8 +34,8 @@ from flatsync.relay import (
 )
 from flatsync.relay.__main__ import broker_for
 from flatsync.relay.__main__ import main as relay_main
+from flatsync.relay.local import BrokerServer, Forwarder, GatewayProcess
 from flatsync.testing import assert_strict_equal
-from relay_servers import BrokerServer, GatewayProcess
 
 SECRET = bytes(range(32))
 BACKENDS = ["nats", "redis"]
@@ -57,18 +57,12 @@ async def eventually(condition: Any, timeout: float = WAIT) -> None:
 
 @pytest.fixture(params=BACKENDS)
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BrokerServer]:
-    broker = BrokerServer(request.param, tmp_path / request.param)
-    broker.start()
-    try:
+    with BrokerServer(request.param, tmp_path / request.param) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 def make_broker(server: BrokerServer, history: int = 32) -> Broker:
-    if server.kind == "nats":
-        return NatsBroker(server.url, history=history)
-    return RedisBroker(server.url, history=history)
+    return server.broker(history=history)
 
 
 def new_state() -> DataHandler:
@@ -167,52 +161,6 @@ async def converge(origin: Origin, clients: list[Watched]) -> None:
         c.check_order()
 
 
-class Proxy:
-    """A TCP forwarder in front of the gateways (a load balancer): new connections go to ``port``."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.server: asyncio.Server | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> str:
-        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        host, port = self.server.sockets[0].getsockname()[:2]
-        return f"tcp://{host}:{port}"
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
-        except OSError:
-            writer.close()
-            return
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except Exception:
-                pass
-            finally:
-                dst.close()
-
-        both = [
-            asyncio.ensure_future(pipe(reader, up_writer)),
-            asyncio.ensure_future(pipe(up_reader, writer)),
-        ]
-        self.tasks.update(both)
-        await asyncio.gather(*both, return_exceptions=True)
-        self.tasks.difference_update(both)
-
-    async def close(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-
-
 # -- the scenarios ----------------------------------------------------------------------------------
 
 
@@ -285,10 +233,12 @@ def test_a_client_whose_gateway_is_killed_resumes_on_another_without_a_snapshot(
         ):
             await ticking(origin, 3)
             killed = GatewayProcess(server.url, "w", SECRET, "--name", "a")
-            proxy = Proxy(killed.port)
+            await asyncio.to_thread(killed.start)
+            proxy = Forwarder(killed.port)
             clients: list[Watched] = []
             try:
-                address = await proxy.start()
+                await proxy.start()
+                address = proxy.url
                 clients = [Watched(address, f"c{i}") for i in range(4)]
                 for c in clients:
                     await c.client.connect()
@@ -296,9 +246,8 @@ def test_a_client_whose_gateway_is_killed_resumes_on_another_without_a_snapshot(
                 await converge(origin, clients)
                 before = [c.client.snapshot_bytes for c in clients]
                 ids = [c.client.client_id for c in clients]
-                killed.signal(signal.SIGKILL)
-                killed.process.wait(10)
-                proxy.port = b.tcp_address[1]
+                killed.kill()
+                proxy.target = b.tcp_address[1]
                 await ticking(origin, 10)
                 await converge(origin, clients)
                 assert [c.client.server_name for c in clients] == ["b"] * 4
@@ -314,6 +263,59 @@ def test_a_client_whose_gateway_is_killed_resumes_on_another_without_a_snapshot(
     run(main)
 
 
+def test_a_client_held_back_past_the_ring_moves_with_a_snapshot_on_every_backend(
+    server: BrokerServer,
+) -> None:
+    """The fan-out benchmark's question: behind the next gateway's ring, a snapshot, on both.
+
+    The client's link is stalled while the origin ticks far past the ring of
+    the gateway it will move to (8 frames); its gateway is killed; it moves
+    with the frame it holds, which has left that ring: the answer is a
+    snapshot (never a delta from a frame the gateway cannot vouch for), and
+    the client ends strictly equal to the origin, on NATS and on Redis alike.
+    """
+
+    async def main() -> None:
+        async with (
+            make_broker(server) as broker,
+            origin_of(broker) as origin,
+            gateway_of(broker, name="b", history=8) as b,
+        ):
+            await ticking(origin, 3)
+            killed = GatewayProcess(server.url, "w", SECRET, "--name", "a", "--history", "8")
+            await asyncio.to_thread(killed.start)
+            link = Forwarder(killed.port)
+            await link.start()
+            watched = Watched(link.url, "c")
+            try:
+                await watched.client.connect()
+                await ticking(origin, 5)
+                await converge(origin, [watched])
+                before = watched.client.snapshot_bytes
+                link.stall()
+                held = watched.client.replica.frame
+                assert held is not None
+                await ticking(origin, 40)  # far past b's ring of 8 frames
+                await eventually(lambda: b.fed.frame == origin.frame)
+                killed.kill()
+                link.target = b.tcp_address[1]
+                link.release()
+                await eventually(lambda: watched.client.server_name == "b")
+                assert watched.client.client_id is not None
+                # What it held (up to 4 packets in flight past its ack) is behind b's ring.
+                assert watched.client.replica.frame is not None
+                assert watched.client.replica.frame < b.fed.frame - 8
+                await ticking(origin, 2)  # the snapshot comes with the origin's next frame
+                await converge(origin, [watched])
+                assert watched.client.snapshot_bytes > before
+            finally:
+                await watched.client.close()
+                await link.close()
+                killed.stop()
+
+    run(main)
+
+
 def test_a_gateway_paused_longer_than_the_stream_reseeds_from_the_snapshot(
     server: BrokerServer,
 ) -> None:
@@ -321,6 +323,7 @@ def test_a_gateway_paused_longer_than_the_stream_reseeds_from_the_snapshot(
         async with make_broker(server, history=8) as broker, origin_of(broker) as origin:
             await ticking(origin, 3)
             paused = GatewayProcess(server.url, "w", SECRET, "--max-feed", "4")
+            await asyncio.to_thread(paused.start)
             watched = Watched(f"tcp://127.0.0.1:{paused.port}", "c")
             try:
                 await watched.client.connect()
