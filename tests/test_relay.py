@@ -10,6 +10,7 @@ end strictly equal to the origin's state, having applied its frames in order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from flatsync import DataHandler, FrameApplied, PatchError
+from flatsync import DataHandler, FrameApplied, FrameDropped, PatchError
 from flatsync.net import Client, Connected
 from flatsync.relay import (
     BROKER_CLIENT,
@@ -98,6 +99,7 @@ class Watched:
 
     def __init__(self, url: str, name: str) -> None:
         self.applied: list[tuple[bytes | None, int]] = []
+        self.dropped: list[FrameDropped] = []
         self.connected: list[Connected] = []
         self.client = Client(url, name=name, events=False, on_events=self._events)
 
@@ -105,6 +107,8 @@ class Watched:
         for event in events:
             if isinstance(event, FrameApplied):
                 self.applied.append((self.client.session, event.frame))
+            elif isinstance(event, FrameDropped):
+                self.dropped.append(event)
 
     def check_order(self) -> None:
         for (s1, f1), (s2, f2) in zip(self.applied, self.applied[1:], strict=False):
@@ -312,6 +316,110 @@ def test_a_client_held_back_past_the_ring_moves_with_a_snapshot_on_every_backend
                 await watched.client.close()
                 await link.close()
                 killed.stop()
+
+    run(main)
+
+
+class Gated(Broker):
+    """A real broker whose live frames wait at a gate (a gateway that lags behind the others)."""
+
+    def __init__(self, inner: Broker) -> None:
+        super().__init__(history=inner.history)
+        self.inner = inner
+        self.open = asyncio.Event()
+        self.open.set()
+        self._pumps: list[asyncio.Task[None]] = []
+
+    async def connect(self) -> None:
+        await self.inner.connect()
+
+    async def close(self) -> None:
+        for task in self._pumps:
+            task.cancel()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+        await self.inner.close()
+
+    async def publish(self, world: str, frame: int, record: bytes) -> None:
+        await self.inner.publish(world, frame, record)
+
+    async def store(self, world: str, record: bytes) -> None:
+        await self.inner.store(world, record)
+
+    async def load(self, world: str) -> bytes | None:
+        return await self.inner.load(world)
+
+    def history_of(self, world: str) -> AsyncIterator[bytes]:
+        return self.inner.history_of(world)
+
+    async def subscribe(self, world: str, feed: Feed) -> None:
+        held = Feed(4096)
+        await self.inner.subscribe(world, held)
+
+        async def pump() -> None:
+            while (record := await held.get()) is not None:
+                await self.open.wait()
+                feed.put(record)
+
+        self._pumps.append(asyncio.create_task(pump()))
+
+    async def send_input(self, world: str, record: bytes) -> None:
+        await self.inner.send_input(world, record)
+
+    async def subscribe_inputs(self, world: str, feed: Feed) -> None:
+        await self.inner.subscribe_inputs(world, feed)
+
+
+def test_a_client_ahead_of_its_new_gateway_resumes_without_a_snapshot(
+    server: BrokerServer,
+) -> None:
+    """A client that moves to a gateway a few frames behind its old one is within the ring.
+
+    The gateways of a world do not hold the same frame at the same instant
+    (each takes the frames live from the broker, at its own pace): a client
+    that held the latest frame on a quick gateway and moves to a lagging one
+    is *ahead* of it. The new gateway waits (``resume_wait``) until it holds
+    the client's frame, then takes it back with a delta; it used to send it a
+    snapshot, which made the share of clients resumed without a snapshot
+    depend on which backend delivered faster to which gateway.
+    """
+
+    async def main() -> None:
+        gated = Gated(make_broker(server))
+        async with (
+            make_broker(server) as broker,
+            gated,
+            origin_of(broker) as origin,
+            gateway_of(broker, name="a") as a,
+            gateway_of(gated, name="b", resume_wait=10.0) as b,
+        ):
+            await ticking(origin, 3)
+            await eventually(lambda: b.fed.frame == origin.frame)
+            link = Forwarder(a.tcp_address[1])
+            await link.start()
+            watched = Watched(link.url, "c")
+            try:
+                await watched.client.connect()
+                gated.open.clear()  # b lags from now on
+                await ticking(origin, 5)
+                await converge(origin, [watched])
+                assert b.fed.frame == origin.frame - 5
+                before = watched.client.snapshot_bytes
+                link.target = b.tcp_address[1]
+                link.cut()  # the client moves to b, 5 frames ahead of it
+                # Let b answer the client's hello while it lags (it waits for the frames).
+                with contextlib.suppress(TimeoutError):
+                    await eventually(lambda: watched.client.server_name == "b", timeout=0.5)
+                gated.open.set()
+                await eventually(lambda: watched.client.server_name == "b")
+                await ticking(origin, 3)
+                await converge(origin, [watched])
+                # A delta, not a snapshot: the client dropped nothing (no stale snapshot of
+                # a frame before its own, no delta from a frame it does not hold).
+                assert watched.client.snapshot_bytes == before
+                assert watched.dropped == []
+            finally:
+                await watched.client.close()
+                await link.close()
 
     run(main)
 
