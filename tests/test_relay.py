@@ -10,6 +10,7 @@ end strictly equal to the origin's state, having applied its frames in order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from flatsync import DataHandler, FrameApplied, PatchError
+from flatsync import DataHandler, FrameApplied, FrameDropped, PatchError
 from flatsync.net import Client, Connected
 from flatsync.relay import (
     BROKER_CLIENT,
@@ -34,8 +35,8 @@ from flatsync.relay import (
 )
 from flatsync.relay.__main__ import broker_for
 from flatsync.relay.__main__ import main as relay_main
+from flatsync.relay.local import BrokerServer, Forwarder, GatewayProcess
 from flatsync.testing import assert_strict_equal
-from relay_servers import BrokerServer, GatewayProcess
 
 SECRET = bytes(range(32))
 BACKENDS = ["nats", "redis"]
@@ -57,18 +58,12 @@ async def eventually(condition: Any, timeout: float = WAIT) -> None:
 
 @pytest.fixture(params=BACKENDS)
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BrokerServer]:
-    broker = BrokerServer(request.param, tmp_path / request.param)
-    broker.start()
-    try:
+    with BrokerServer(request.param, tmp_path / request.param) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 def make_broker(server: BrokerServer, history: int = 32) -> Broker:
-    if server.kind == "nats":
-        return NatsBroker(server.url, history=history)
-    return RedisBroker(server.url, history=history)
+    return server.broker(history=history)
 
 
 def new_state() -> DataHandler:
@@ -104,6 +99,7 @@ class Watched:
 
     def __init__(self, url: str, name: str) -> None:
         self.applied: list[tuple[bytes | None, int]] = []
+        self.dropped: list[FrameDropped] = []
         self.connected: list[Connected] = []
         self.client = Client(url, name=name, events=False, on_events=self._events)
 
@@ -111,6 +107,8 @@ class Watched:
         for event in events:
             if isinstance(event, FrameApplied):
                 self.applied.append((self.client.session, event.frame))
+            elif isinstance(event, FrameDropped):
+                self.dropped.append(event)
 
     def check_order(self) -> None:
         for (s1, f1), (s2, f2) in zip(self.applied, self.applied[1:], strict=False):
@@ -165,52 +163,6 @@ async def converge(origin: Origin, clients: list[Watched]) -> None:
     )
     for c in clients:
         c.check_order()
-
-
-class Proxy:
-    """A TCP forwarder in front of the gateways (a load balancer): new connections go to ``port``."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.server: asyncio.Server | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> str:
-        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        host, port = self.server.sockets[0].getsockname()[:2]
-        return f"tcp://{host}:{port}"
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
-        except OSError:
-            writer.close()
-            return
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except Exception:
-                pass
-            finally:
-                dst.close()
-
-        both = [
-            asyncio.ensure_future(pipe(reader, up_writer)),
-            asyncio.ensure_future(pipe(up_reader, writer)),
-        ]
-        self.tasks.update(both)
-        await asyncio.gather(*both, return_exceptions=True)
-        self.tasks.difference_update(both)
-
-    async def close(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 # -- the scenarios ----------------------------------------------------------------------------------
@@ -285,10 +237,12 @@ def test_a_client_whose_gateway_is_killed_resumes_on_another_without_a_snapshot(
         ):
             await ticking(origin, 3)
             killed = GatewayProcess(server.url, "w", SECRET, "--name", "a")
-            proxy = Proxy(killed.port)
+            await asyncio.to_thread(killed.start)
+            proxy = Forwarder(killed.port)
             clients: list[Watched] = []
             try:
-                address = await proxy.start()
+                await proxy.start()
+                address = proxy.url
                 clients = [Watched(address, f"c{i}") for i in range(4)]
                 for c in clients:
                     await c.client.connect()
@@ -296,9 +250,8 @@ def test_a_client_whose_gateway_is_killed_resumes_on_another_without_a_snapshot(
                 await converge(origin, clients)
                 before = [c.client.snapshot_bytes for c in clients]
                 ids = [c.client.client_id for c in clients]
-                killed.signal(signal.SIGKILL)
-                killed.process.wait(10)
-                proxy.port = b.tcp_address[1]
+                killed.kill()
+                proxy.target = b.tcp_address[1]
                 await ticking(origin, 10)
                 await converge(origin, clients)
                 assert [c.client.server_name for c in clients] == ["b"] * 4
@@ -314,6 +267,163 @@ def test_a_client_whose_gateway_is_killed_resumes_on_another_without_a_snapshot(
     run(main)
 
 
+def test_a_client_held_back_past_the_ring_moves_with_a_snapshot_on_every_backend(
+    server: BrokerServer,
+) -> None:
+    """The fan-out benchmark's question: behind the next gateway's ring, a snapshot, on both.
+
+    The client's link is stalled while the origin ticks far past the ring of
+    the gateway it will move to (8 frames); its gateway is killed; it moves
+    with the frame it holds, which has left that ring: the answer is a
+    snapshot (never a delta from a frame the gateway cannot vouch for), and
+    the client ends strictly equal to the origin, on NATS and on Redis alike.
+    """
+
+    async def main() -> None:
+        async with (
+            make_broker(server) as broker,
+            origin_of(broker) as origin,
+            gateway_of(broker, name="b", history=8) as b,
+        ):
+            await ticking(origin, 3)
+            killed = GatewayProcess(server.url, "w", SECRET, "--name", "a", "--history", "8")
+            await asyncio.to_thread(killed.start)
+            link = Forwarder(killed.port)
+            await link.start()
+            watched = Watched(link.url, "c")
+            try:
+                await watched.client.connect()
+                await ticking(origin, 5)
+                await converge(origin, [watched])
+                before = watched.client.snapshot_bytes
+                link.stall()
+                held = watched.client.replica.frame
+                assert held is not None
+                await ticking(origin, 40)  # far past b's ring of 8 frames
+                await eventually(lambda: b.fed.frame == origin.frame)
+                killed.kill()
+                link.target = b.tcp_address[1]
+                link.release()
+                await eventually(lambda: watched.client.server_name == "b")
+                assert watched.client.client_id is not None
+                # What it held (up to 4 packets in flight past its ack) is behind b's ring.
+                assert watched.client.replica.frame is not None
+                assert watched.client.replica.frame < b.fed.frame - 8
+                await ticking(origin, 2)  # the snapshot comes with the origin's next frame
+                await converge(origin, [watched])
+                assert watched.client.snapshot_bytes > before
+            finally:
+                await watched.client.close()
+                await link.close()
+                killed.stop()
+
+    run(main)
+
+
+class Gated(Broker):
+    """A real broker whose live frames wait at a gate (a gateway that lags behind the others)."""
+
+    def __init__(self, inner: Broker) -> None:
+        super().__init__(history=inner.history)
+        self.inner = inner
+        self.open = asyncio.Event()
+        self.open.set()
+        self._pumps: list[asyncio.Task[None]] = []
+
+    async def connect(self) -> None:
+        await self.inner.connect()
+
+    async def close(self) -> None:
+        for task in self._pumps:
+            task.cancel()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+        await self.inner.close()
+
+    async def publish(self, world: str, frame: int, record: bytes) -> None:
+        await self.inner.publish(world, frame, record)
+
+    async def store(self, world: str, record: bytes) -> None:
+        await self.inner.store(world, record)
+
+    async def load(self, world: str) -> bytes | None:
+        return await self.inner.load(world)
+
+    def history_of(self, world: str) -> AsyncIterator[bytes]:
+        return self.inner.history_of(world)
+
+    async def subscribe(self, world: str, feed: Feed) -> None:
+        held = Feed(4096)
+        await self.inner.subscribe(world, held)
+
+        async def pump() -> None:
+            while (record := await held.get()) is not None:
+                await self.open.wait()
+                feed.put(record)
+
+        self._pumps.append(asyncio.create_task(pump()))
+
+    async def send_input(self, world: str, record: bytes) -> None:
+        await self.inner.send_input(world, record)
+
+    async def subscribe_inputs(self, world: str, feed: Feed) -> None:
+        await self.inner.subscribe_inputs(world, feed)
+
+
+def test_a_client_ahead_of_its_new_gateway_resumes_without_a_snapshot(
+    server: BrokerServer,
+) -> None:
+    """A client that moves to a gateway a few frames behind its old one is within the ring.
+
+    The gateways of a world do not hold the same frame at the same instant
+    (each takes the frames live from the broker, at its own pace): a client
+    that held the latest frame on a quick gateway and moves to a lagging one
+    is *ahead* of it. The new gateway waits (``resume_wait``) until it holds
+    the client's frame, then takes it back with a delta; it used to send it a
+    snapshot, which made the share of clients resumed without a snapshot
+    depend on which backend delivered faster to which gateway.
+    """
+
+    async def main() -> None:
+        gated = Gated(make_broker(server))
+        async with (
+            make_broker(server) as broker,
+            gated,
+            origin_of(broker) as origin,
+            gateway_of(broker, name="a") as a,
+            gateway_of(gated, name="b", resume_wait=10.0) as b,
+        ):
+            await ticking(origin, 3)
+            await eventually(lambda: b.fed.frame == origin.frame)
+            link = Forwarder(a.tcp_address[1])
+            await link.start()
+            watched = Watched(link.url, "c")
+            try:
+                await watched.client.connect()
+                gated.open.clear()  # b lags from now on
+                await ticking(origin, 5)
+                await converge(origin, [watched])
+                assert b.fed.frame == origin.frame - 5
+                before = watched.client.snapshot_bytes
+                link.target = b.tcp_address[1]
+                link.cut()  # the client moves to b, 5 frames ahead of it
+                # Let b answer the client's hello while it lags (it waits for the frames).
+                with contextlib.suppress(TimeoutError):
+                    await eventually(lambda: watched.client.server_name == "b", timeout=0.5)
+                gated.open.set()
+                await eventually(lambda: watched.client.server_name == "b")
+                await ticking(origin, 3)
+                await converge(origin, [watched])
+                # A delta, not a snapshot: the client dropped nothing (no stale snapshot of
+                # a frame before its own, no delta from a frame it does not hold).
+                assert watched.client.snapshot_bytes == before
+                assert watched.dropped == []
+            finally:
+                await watched.client.close()
+                await link.close()
+
+    run(main)
+
+
 def test_a_gateway_paused_longer_than_the_stream_reseeds_from_the_snapshot(
     server: BrokerServer,
 ) -> None:
@@ -321,6 +431,7 @@ def test_a_gateway_paused_longer_than_the_stream_reseeds_from_the_snapshot(
         async with make_broker(server, history=8) as broker, origin_of(broker) as origin:
             await ticking(origin, 3)
             paused = GatewayProcess(server.url, "w", SECRET, "--max-feed", "4")
+            await asyncio.to_thread(paused.start)
             watched = Watched(f"tcp://127.0.0.1:{paused.port}", "c")
             try:
                 await watched.client.connect()

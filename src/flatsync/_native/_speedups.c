@@ -242,6 +242,31 @@ read_float(Parser *p, unsigned char b)
     return PyFloat_FromDouble(value);
 }
 
+/* The scalar majors, 0 to 3 (an unsigned or negative integer, a byte or text
+   string), once read_head has read the head: the value, or NULL when a length
+   is past the bytes left or the limit. One arm for keys (build_key) and values
+   (read_item) alike. */
+static inline PyObject *
+read_scalar(Parser *p, int major, uint64_t arg)
+{
+    switch (major) {
+    case 0:
+        return PyLong_FromUnsignedLongLong(arg);
+    case 1:
+        return negative_int(arg);
+    case 2:
+        if (check_string(p, arg) < 0)
+            return NULL;
+        p->pos += (Py_ssize_t)arg;
+        return PyBytes_FromStringAndSize((const char *)p->data + p->pos - (Py_ssize_t)arg,
+                                         (Py_ssize_t)arg);
+    default: /* 3 */
+        if (check_string(p, arg) < 0)
+            return NULL;
+        return text(p, (Py_ssize_t)arg);
+    }
+}
+
 /* _Parser.build_key: a key that is not a short text or small integer. */
 static PyObject *
 build_key(Parser *p, long long depth)
@@ -255,19 +280,10 @@ build_key(Parser *p, long long depth)
         return NULL;
     switch (major) {
     case 0:
-        return PyLong_FromUnsignedLongLong(arg);
     case 1:
-        return negative_int(arg);
     case 2:
-        if (check_string(p, arg) < 0)
-            return NULL;
-        p->pos += (Py_ssize_t)arg;
-        return PyBytes_FromStringAndSize((const char *)p->data + p->pos - (Py_ssize_t)arg,
-                                         (Py_ssize_t)arg);
     case 3:
-        if (check_string(p, arg) < 0)
-            return NULL;
-        return text(p, (Py_ssize_t)arg);
+        return read_scalar(p, major, arg);
     case 4: {
         if (check_container(p, arg, depth, 1) < 0)
             return NULL;
@@ -423,19 +439,10 @@ read_item(Parser *p, int ctx, long long depth)
         return NULL;
     switch (major) {
     case 0:
-        return PyLong_FromUnsignedLongLong(arg);
     case 1:
-        return negative_int(arg);
     case 2:
-        if (check_string(p, arg) < 0)
-            return NULL;
-        p->pos += (Py_ssize_t)arg;
-        return PyBytes_FromStringAndSize((const char *)p->data + p->pos - (Py_ssize_t)arg,
-                                         (Py_ssize_t)arg);
     case 3:
-        if (check_string(p, arg) < 0)
-            return NULL;
-        return text(p, (Py_ssize_t)arg);
+        return read_scalar(p, major, arg);
     case 4: {
         if (check_container(p, arg, depth, 1) < 0)
             return NULL;

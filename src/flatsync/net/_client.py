@@ -49,7 +49,10 @@ class Connected:
     Attributes:
         session: The server's session id.
         client: This client's id on that server.
-        resumed: The server took the client back where it was (deltas follow).
+        resumed: The server took the client back as the same client (its id
+            and key): a delta from the frame its replica holds follows when
+            the server's history still has that frame, else a snapshot
+            (:attr:`Client.snapshot_bytes` grows then).
         new_session: The session is not the one the replica was built from
             (a restarted or another server): a snapshot of the new session
             follows, and replaces the state whole (with events for what

@@ -447,6 +447,7 @@ class Server:
         if self._closing:
             await self._refuse(link, "the server is shutting down")
             return None
+        await self._before_resume(hello)
         conn = self._resume(hello, link)
         resumed = conn is not None
         if conn is None:
@@ -491,6 +492,12 @@ class Server:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(self.handshake_timeout):
                 await link.send(Kind.BYE, reason_bytes(reason))
+
+    async def _before_resume(self, hello: Hello) -> None:
+        """A hook before a hello is taken: a relay gateway waits there for the frame a moving client holds.
+
+        A plain server has nothing to wait for.
+        """
 
     def _resume(self, hello: Hello, link: Link) -> _Conn | None:
         """The detached (or replaced) client the hello resumes, attached; or ``None``."""

@@ -38,6 +38,7 @@ async def _gateway(args: argparse.Namespace) -> None:
         history=args.history,
         name=args.name,
         max_feed=args.max_feed,
+        resume_wait=args.resume_wait,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -67,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     gateway.add_argument("--broker-history", type=int, default=256, help="H of the broker")
     gateway.add_argument("--name", default="gateway")
     gateway.add_argument("--max-feed", type=int, default=1024, help="live frames that may wait")
+    gateway.add_argument(
+        "--resume-wait",
+        type=float,
+        default=1.0,
+        help="seconds a client from another gateway may wait for the frame it holds",
+    )
     args = parser.parse_args(argv)
     asyncio.run(_gateway(args))
     return 0

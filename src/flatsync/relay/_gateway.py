@@ -58,6 +58,11 @@ class Gateway(Server):
             with a delta when the frame it holds is among the last ``history``.
         max_feed: Live records that may wait to be fed (past it the oldest
             are dropped, and the gateway catches up from the stream).
+        resume_wait: Seconds a client that moves here from another gateway
+            may wait for this one to be fed the frame it holds: the gateways
+            of a world take the frames at their own pace, so a client of a
+            quicker one arrives a few frames ahead. Within that time it
+            continues with a delta; past it, it gets a snapshot.
         options: The other :class:`flatsync.net.Server` arguments (``name``,
             ``on_join``, ``on_leave``, ``max_in_flight``, ...). Messages
             from clients (``on_message``) go to the origin as inputs.
@@ -72,6 +77,7 @@ class Gateway(Server):
         codec: Codec | None = None,
         history: int = 64,
         max_feed: int = 1024,
+        resume_wait: float = 1.0,
         **options: Any,
     ) -> None:
         if len(secret) < 16:
@@ -85,6 +91,8 @@ class Gateway(Server):
         self._secret = secret
         self._codec_option = codec
         self._history = history
+        self.resume_wait = resume_wait
+        self._progress = asyncio.Event()  # set whenever frames were fed
         self._schemas: dict[int, Schema] = {}
         self._feed = Feed(max_feed)
         self._inputs = Feed(max_feed)
@@ -267,6 +275,7 @@ class Gateway(Server):
         self._schemas = schemas
 
     def _wake_writers(self) -> None:
+        self._progress.set()
         for conn in self._conns.values():
             if conn.link is not None:
                 conn.wake.set()
@@ -276,6 +285,29 @@ class Gateway(Server):
     def _new_key(self, client: int) -> bytes:
         message = self.session + client.to_bytes(8, "big")
         return hmac.new(self._secret, message, hashlib.sha256).digest()[:ID_SIZE]
+
+    async def _before_resume(self, hello: Hello) -> None:
+        """A client of another gateway that holds a frame this one has not been fed yet: wait for it.
+
+        Only for a client whose key checks (a stranger makes nothing wait), and
+        at most :attr:`resume_wait` seconds; then the hello is taken as it is.
+        """
+        resume = hello.resume
+        if (
+            resume is None
+            or resume.frame is None
+            or resume.session != self.session
+            or resume.frame <= self.fed.frame
+            or resume.client in self._conns
+            or resume.client >= 1 << 64
+            or not hmac.compare_digest(self._new_key(resume.client), resume.key)
+        ):
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.resume_wait):
+                while self.fed.frame < resume.frame and resume.session == self.session:
+                    self._progress.clear()
+                    await self._progress.wait()
 
     def _adopt(self, hello: Hello, link: Link) -> _Conn | None:
         resume = hello.resume
