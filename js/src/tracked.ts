@@ -392,28 +392,51 @@ export class TrackedBoard extends Base {
       .map(([i]) => i)
       .sort((a, b) => a - b);
     if (!cells.length) return null;
+    // Python's choice (ByteHandler._nested_diff): runs bridge gaps shorter than a
+    // run header; the blob wins only when smaller than both, pairs on a tie with runs.
     const n = this.size;
     const wcode = n <= 256 ? 0 : n <= 65536 ? 1 : n <= 2 ** 32 ? 2 : 3;
     const width = [1, 2, 4, 8][wcode]!;
-    const pairs = 1 + cells.length * (width + size);
-    const blob = 1 + this.bytes.length;
+    const bridge = 2 * width;
+    const runs: [number, number][] = [];
+    for (const i of cells) {
+      const last = runs[runs.length - 1];
+      if (last && (i - last[1] - 1) * size < bridge) last[1] = i;
+      else runs.push([i, i]);
+    }
+    const pairsSize = cells.length * (width + size);
+    let runsSize = 0;
+    for (const [first, last] of runs) runsSize += bridge + (last - first + 1) * size;
+    const blobSize = n * size;
+    const writeIndex = (out: Uint8Array, pos: number, index: number) => {
+      for (let b = 0; b < width; b++) {
+        out[pos + b] = index % 256;
+        index = Math.floor(index / 256);
+      }
+    };
     let payload: Uint8Array;
-    if (blob <= pairs) {
-      payload = new Uint8Array(blob);
+    if (blobSize < pairsSize && blobSize < runsSize) {
+      payload = new Uint8Array(1 + blobSize);
       payload[0] = 0x80 | this.code;
       payload.set(this.bytes, 1);
-    } else {
-      payload = new Uint8Array(pairs);
+    } else if (pairsSize <= runsSize) {
+      payload = new Uint8Array(1 + pairsSize);
       payload[0] = (wcode << 4) | this.code;
       let pos = 1;
       for (const i of cells) {
-        let rest = i;
-        for (let b = 0; b < width; b++) {
-          payload[pos + b] = rest % 256;
-          rest = Math.floor(rest / 256);
-        }
+        writeIndex(payload, pos, i);
         payload.set(this.bytes.subarray(i * size, (i + 1) * size), pos + width);
         pos += width + size;
+      }
+    } else {
+      payload = new Uint8Array(1 + runsSize);
+      payload[0] = 0x40 | (wcode << 4) | this.code;
+      let pos = 1;
+      for (const [first, last] of runs) {
+        writeIndex(payload, pos, first);
+        writeIndex(payload, pos + width, last);
+        payload.set(this.bytes.subarray(first * size, (last + 1) * size), pos + bridge);
+        pos += bridge + (last - first + 1) * size;
       }
     }
     return new Marker(10, payload);

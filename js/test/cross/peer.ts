@@ -4,10 +4,11 @@
  *
  *   {"cmd": "replica", "codec": "cbor"}                 a new JS Replica
  *   {"cmd": "receive", "hex": "..."}                    -> {reply, frame, state, outcome | error}
- *   {"cmd": "publisher", "codec": "json", "session": "...", "schemas": [[id, name, fields]]}
- *                                                        a new JS Publisher, client "c"
- *   {"cmd": "tick", "ops": [...]}                        -> {packets, frame, state}
- *   {"cmd": "reply", "hex": "..."}                       the Python replica's packet
+ *   {"cmd": "publisher", "codec": "json", "session": "...", "schemas": [[id, name, fields]],
+ *    "clients": ["c", ...]}                              a new JS Publisher, clients "c" (the default), ...
+ *   {"cmd": "tick", "ops": [...], "drain": ["c"]}        -> {packets, frame, state}; with "drain", packets
+ *                                                        is {client: [...]} for the clients drained
+ *   {"cmd": "reply", "hex": "...", "client": "c"}        the Python replica's packet
  *
  * States travel in the vectors' type-tagged form.
  */
@@ -68,17 +69,20 @@ function handle(command: { [k: string]: unknown }): unknown {
       }
       const root = new TrackedMap(untagged(command.state) as unknown as Iterable<[Key, Tree]>);
       publisher = new Publisher(root, { codec: command.codec === "json" ? json : cbor, session: fromHex(command.session as string) });
-      publisher.addClient("c");
+      for (const id of (command.clients ?? ["c"]) as string[]) publisher.addClient(id);
       return {};
     }
     case "tick": {
       for (const op of command.ops as unknown[][]) apply(op);
       const frame = publisher!.tick();
-      const packets = publisher!.packetsFor("c").map(toHex);
+      const drain = command.drain as string[] | undefined;
+      const packets = drain
+        ? Object.fromEntries(drain.map((id) => [id, publisher!.packetsFor(id).map(toHex)]))
+        : publisher!.packetsFor("c").map(toHex);
       return { packets, frame, state: tagged(publisher!.root.snapshot()) };
     }
     case "reply":
-      publisher!.receive("c", fromHex(command.hex as string));
+      publisher!.receive((command.client as string | undefined) ?? "c", fromHex(command.hex as string));
       return {};
   }
   throw new Error(`unknown command ${String(command.cmd)}`);
