@@ -42,6 +42,10 @@ function apply(op: unknown[]): void {
   else if (name === "lset") (target as TrackedList).set(a as number, untagged(b));
   else if (name === "insert") (target as TrackedList).splice(a as number, 0, untagged(b));
   else if (name === "ldel") (target as TrackedList).splice(a as number, 1);
+  else if (name === "splice") {
+    const [start, count] = a as [number, number];
+    (target as TrackedList).splice(start, count, ...(b as unknown[]).map(untagged));
+  } else if (name === "push") (target as TrackedList).push(...(b as unknown[]).map(untagged));
   else if (name === "rset") (target as TrackedRecord).set(a as string, untagged(b));
   else throw new Error(`unknown op ${name}`);
 }
