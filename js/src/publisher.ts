@@ -30,6 +30,7 @@ import { Kind, SESSION_SIZE, answerHeader, deltaHeader, parseHeader, snapshotHea
 import { applyDelta, merge } from "./merge.js";
 import { RECORD_SCHEMAS, TrackedMap } from "./tracked.js";
 import { List, Marker, PyMap, type Limits, type Tree } from "./tree.js";
+import { View, ViewCompiler, filterDelta, projectState, transition, type Node } from "./views.js";
 
 export interface PublisherOptions {
   /** `cbor` (the default) or `json`. */
@@ -39,6 +40,12 @@ export interface PublisherOptions {
   session?: Uint8Array;
   /** How many frames the history keeps (a client further behind gets a snapshot). */
   history?: number;
+}
+
+/** What a client sees (Python's `add_client(client, view)`). */
+export interface AddClientOptions {
+  /** The client's {@link View}; null or absent: everything. */
+  view?: View | null;
 }
 
 /** What a merge may add to the sum of its two deltas' encoded sizes (Python's `_MERGE_SLACK`). */
@@ -59,6 +66,10 @@ const enum Mode {
 
 interface Client {
   mode: Mode;
+  view: View | null;
+  nextView: View | null;
+  /** The compiled root of the client's view. */
+  node: Node;
   /** The frame the replica holds once every packet drained so far arrives. */
   sent: number | null;
   /** The first frame since which the client's chain holds (a resync from before needs a snapshot). */
@@ -82,10 +93,19 @@ interface Client {
 interface Frame {
   readonly number: number;
   readonly delta: PyMap;
-  bytes: Uint8Array | null;
-  /** The sum of the ring's frame sizes up to this one, from a start common to the ring. */
-  total: number | null;
+  /** What each view gets of the delta. */
+  readonly views: Map<Node, PyMap>;
+  /** The encoding of what each view gets. */
+  readonly bytes: Map<Node, Uint8Array>;
+  /** Per view: the sum of the ring's frame sizes up to this one, from a start common to the ring. */
+  readonly totals: Map<Node, number>;
   records: boolean | null;
+}
+
+function forView(frame: Frame, node: Node): PyMap {
+  let tree = frame.views.get(node);
+  if (tree === undefined) frame.views.set(node, (tree = filterDelta(frame.delta, node)));
+  return tree;
 }
 
 /** A packet as built once for every client alike: bytes, header size, record ids, kind. */
@@ -154,12 +174,15 @@ export class Publisher {
   private readonly holding = new Set<Client>();
   private readonly waiting = new Map<number, Set<Client>>();
   private readonly resyncs = new Set<Client>();
+  private readonly compiler = new ViewCompiler();
+  /** The clients whose view changes at the next tick. */
+  private readonly changing = new Set<Client>();
   /** Packets built this tick, for every client alike. */
   private cache = new Map<string, Built>();
-  /** The frame and encoded size of the last snapshot measured, for the lag bound. */
-  private snapSize: [frame: number, size: number] | null = null;
-  /** Per frame that lagging SHARED clients' chains end at: [frame, bound of their merged delta]. */
-  private readonly measured = new Map<number, [number, number]>();
+  /** Per view: the frame and encoded size of its last snapshot measured, for the lag bound. */
+  private readonly snapSizes = new Map<Node, [frame: number, size: number]>();
+  /** Per view and frame that lagging SHARED clients' chains end at: [frame, bound of their merged delta]. */
+  private readonly measured = new Map<string, [number, number]>();
 
   constructor(root: TrackedMap, options: PublisherOptions = {}) {
     if (!(root instanceof TrackedMap)) throw new TypeError("a publisher's root is a TrackedMap");
@@ -187,11 +210,15 @@ export class Publisher {
     return c;
   }
 
-  /** A client joins; its first packet, a snapshot, comes at the next tick. */
-  addClient(id: string): void {
+  /** A client joins; its first packet, a snapshot under its view, comes at the next tick. */
+  addClient(id: string, options: AddClientOptions = {}): void {
     if (this.clients.has(id)) throw new Error(`client ${id} has already joined`);
+    const view = checkView(options.view ?? null);
     const c: Client = {
       mode: Mode.NEW,
+      view,
+      nextView: null,
+      node: this.compiler.root(view),
       sent: null,
       epoch: 0,
       acked: null,
@@ -212,6 +239,7 @@ export class Publisher {
   removeClient(id: string): void {
     const c = this.client(id);
     this.unhook(c);
+    this.changing.delete(c);
     this.clients.delete(id);
   }
 
@@ -223,6 +251,23 @@ export class Publisher {
   /** The frame the client's replica holds once every packet drained so far arrives, or null. */
   sent(id: string): number | null {
     return this.client(id).sent;
+  }
+
+  /** The view the client has now (null: everything); a {@link setView} applies at the next tick. */
+  view(id: string): View | null {
+    return this.client(id).view;
+  }
+
+  /**
+   * Change what the client sees, from the next tick on: its next packet takes
+   * it from what it held to the new view of the new frame (subtrees that enter
+   * the view come as snapshots, those that leave as deletes).
+   */
+  setView(id: string, view: View | null): void {
+    const c = this.client(id);
+    c.nextView = checkView(view);
+    if (c.nextView === null ? c.view === null : c.nextView.equals(c.view)) this.changing.delete(c);
+    else this.changing.add(c);
   }
 
   /** Send the client a snapshot at the next tick, in place of its deltas. */
@@ -280,20 +325,22 @@ export class Publisher {
 
   // -- frames ------------------------------------------------------------------------
 
-  private frameBytes(frame: Frame): Uint8Array {
-    return (frame.bytes ??= this.encode(frame.delta));
+  private frameBytes(frame: Frame, node: Node): Uint8Array {
+    let bytes = frame.bytes.get(node);
+    if (bytes === undefined) frame.bytes.set(node, (bytes = this.encode(forView(frame, node))));
+    return bytes;
   }
 
   private frameRecords(frame: Frame): boolean {
     return (frame.records ??= RECORD_SCHEMAS.size > 0 && recordIds(frame.delta).size > 0);
   }
 
-  /** The frames after `base` up to `target` merged into one delta. */
-  private merged(base: number, target: number): PyMap {
+  /** The frames after `base` up to `target` merged into one delta, as `node` sees them. */
+  private merged(node: Node, base: number, target: number): PyMap {
     const first = this.ring[0]!.number;
     let out: PyMap | null = null;
     for (let index = base + 1 - first; index <= target - first; index++) {
-      const delta = this.ring[index]!.delta;
+      const delta = forView(this.ring[index]!, node);
       if (out === null) out = delta;
       else if (delta.size) out = merge(out, delta) as PyMap;
     }
@@ -303,24 +350,48 @@ export class Publisher {
   /** Commit the root's changes as the next frame; returns its number. */
   tick(): number {
     const n = this.frame_ + 1;
-    const frame: Frame = { number: n, delta: this.root.diff(), bytes: null, total: null, records: null };
+    const frame: Frame = { number: n, delta: this.root.diff(), views: new Map(), bytes: new Map(), totals: new Map(), records: null };
     const ring = this.ring;
     ring.push(frame);
 
     // Clients that hold their pending packet: the new frame merges into it.
     for (const c of this.holding) {
-      const delta = frame.delta;
+      const delta = forView(frame, c.node);
       if (c.private === null) c.private = delta;
       else if (delta.size) c.private = merge(c.private, delta) as PyMap;
       else continue;
-      if (c.bound !== null) c.bound += this.frameBytes(frame).length + MERGE_SLACK;
+      if (c.bound !== null) c.bound += this.frameBytes(frame, c.node).length + MERGE_SLACK;
+    }
+
+    // View changes: the frame under the old view, then the transition to the new one.
+    if (this.changing.size) {
+      const transitions = new Map<string, PyMap>();
+      for (const c of this.changing) {
+        const old = c.node;
+        const view = c.nextView;
+        const now = this.compiler.root(view);
+        c.view = view;
+        c.node = now;
+        if (old === now) continue;
+        if (c.mode === Mode.NEW || c.mode === Mode.SNAPSHOT || c.resync !== null) {
+          this.wantSnapshot(c);
+          continue;
+        }
+        const pair = `${old.serial},${now.serial}`;
+        let step = transitions.get(pair);
+        if (step === undefined) transitions.set(pair, (step = transition(this.root, old, now)));
+        const pending = c.mode === Mode.PRIVATE ? c.private! : this.merged(old, c.sent!, n);
+        this.diverged(c, step.size ? (merge(pending, step) as PyMap) : pending);
+        c.epoch = n;
+      }
+      this.changing.clear();
     }
 
     // The ring is bounded: before a frame leaves it, the clients that still need
     // it take their merged pending delta privately.
     while (ring.length > this.history) {
       const leaving = ring[0]!.number;
-      for (const c of [...(this.waiting.get(leaving - 1) ?? [])]) this.diverged(c, this.merged(c.sent!, n));
+      for (const c of [...(this.waiting.get(leaving - 1) ?? [])]) this.diverged(c, this.merged(c.node, c.sent!, n));
       ring.shift();
       for (const c of [...this.resyncs]) if (c.resync !== null && c.resync < leaving) this.wantSnapshot(c);
     }
@@ -329,8 +400,10 @@ export class Publisher {
     if (this.holding.size || this.waiting.size > 1 || this.measured.size) this.boundLag(n);
 
     if (this.want.size) {
-      const tree = this.root.snapshot();
+      const snapshots = new Map<Node, PyMap>();
       for (const c of [...this.want]) {
+        let tree = snapshots.get(c.node);
+        if (tree === undefined) snapshots.set(c.node, (tree = projectState(this.root, c.node)));
         c.mode = Mode.SNAPSHOT;
         this.want.delete(c);
         c.snap = tree;
@@ -349,23 +422,23 @@ export class Publisher {
 
   // -- the lag bound (Python's `_bound_lag`) -----------------------------------------
 
-  private total(index: number): number {
+  private total(index: number, node: Node): number {
     const ring = this.ring;
     let known = index;
-    while (known >= 0 && ring[known]!.total === null) known--;
-    let total = known >= 0 ? ring[known]!.total! : 0;
+    while (known >= 0 && !ring[known]!.totals.has(node)) known--;
+    let total = known >= 0 ? ring[known]!.totals.get(node)! : 0;
     for (let k = known + 1; k <= index; k++) {
-      total += this.frameBytes(ring[k]!).length;
-      ring[k]!.total = total;
+      total += this.frameBytes(ring[k]!, node).length;
+      ring[k]!.totals.set(node, total);
     }
     return total;
   }
 
-  private snapshotSize(n: number, fresh: boolean): number {
-    const known = this.snapSize;
-    if (known !== null && (known[0] === n || (!fresh && n - known[0] <= SNAPSHOT_SIZE_AGE))) return known[1];
-    const size = this.encode(this.root.snapshot()).length;
-    this.snapSize = [n, size];
+  private snapshotSize(node: Node, n: number, fresh: boolean): number {
+    const known = this.snapSizes.get(node);
+    if (known !== undefined && (known[0] === n || (!fresh && n - known[0] <= SNAPSHOT_SIZE_AGE))) return known[1];
+    const size = this.encode(projectState(this.root, node)).length;
+    this.snapSizes.set(node, [n, size]);
     return size;
   }
 
@@ -379,11 +452,11 @@ export class Publisher {
   }
 
   /** Whether a pending delta stays a delta: its new bound, or null (a snapshot). */
-  private within(n: number, bound: number | null, delta: PyMap | null, sent: number | null): number | null {
-    const stale = this.snapshotSize(n, false);
+  private within(node: Node, n: number, bound: number | null, delta: PyMap | null, sent: number | null): number | null {
+    const stale = this.snapshotSize(node, n, false);
     if (bound !== null && bound <= stale + LAG_ALLOWANCE) return bound;
-    const size = this.measure(delta ?? this.merged(sent!, n));
-    const snap = this.snapshotSize(n, true);
+    const size = this.measure(delta ?? this.merged(node, sent!, n));
+    const snap = this.snapshotSize(node, n, true);
     if (size === null || size > snap + LAG_ALLOWANCE) return null;
     if (snap >= LARGE_SNAPSHOT && size > snap - Math.floor(snap / 8)) return null;
     return size;
@@ -391,24 +464,33 @@ export class Publisher {
 
   private boundLag(n: number): void {
     for (const c of [...this.holding]) {
-      const bound = this.within(n, c.bound, c.private?.size ? c.private : new PyMap(), null);
+      const bound = this.within(c.node, n, c.bound, c.private?.size ? c.private : new PyMap(), null);
       if (bound === null) this.wantSnapshot(c);
       else c.bound = bound;
     }
-    const groups = new Map<number, Client[]>();
-    for (const [sent, waiting] of this.waiting) if (sent < n - 1) groups.set(sent, [...waiting]);
+    // Lagging SHARED clients, by view and by the frame their chain ends at.
+    const groups = new Map<string, [Node, number, Client[]]>();
+    for (const [sent, waiting] of this.waiting) {
+      if (sent >= n - 1) continue;
+      for (const c of waiting) {
+        const key = `${c.node.serial},${sent}`;
+        const group = groups.get(key);
+        if (group) group[2].push(c);
+        else groups.set(key, [c.node, sent, [c]]);
+      }
+    }
     for (const key of [...this.measured.keys()]) if (!groups.has(key)) this.measured.delete(key);
     if (!groups.size) return;
     const first = this.ring[0]!.number;
-    for (const [sent, clients] of groups) {
-      let [start, bound] = this.measured.get(sent) ?? [sent, 0];
+    for (const [key, [node, sent, clients]] of groups) {
+      let [start, bound] = this.measured.get(key) ?? [sent, 0];
       const after = start + 1 - first;
-      bound += this.total(n - first) - this.total(after) + this.frameBytes(this.ring[after]!).length + MERGE_SLACK * (n - start);
-      const kept = this.within(n, bound, null, sent);
+      bound += this.total(n - first, node) - this.total(after, node) + this.frameBytes(this.ring[after]!, node).length + MERGE_SLACK * (n - start);
+      const kept = this.within(node, n, bound, null, sent);
       if (kept === null) {
-        this.measured.delete(sent);
+        this.measured.delete(key);
         for (const c of clients) this.wantSnapshot(c);
-      } else if (kept !== bound) this.measured.set(sent, [n, kept]);
+      } else if (kept !== bound) this.measured.set(key, [n, kept]);
     }
   }
 
@@ -421,7 +503,7 @@ export class Publisher {
     if (c.mode === Mode.NEW) return [];
     const again = c.mode === Mode.SHARED && c.sent === latest;
     if (c.mode === Mode.SNAPSHOT) {
-      const key = `s${c.snapFrame}`;
+      const key = `s${c.node.serial},${c.snapFrame}`;
       let built = this.cache.get(key);
       if (built === undefined) {
         const tree = c.private?.size ? applyDelta(c.snap!, c.private) : c.snap!;
@@ -438,13 +520,13 @@ export class Publisher {
     const sent = c.sent!;
     const planned: [Built, number, number][] = [];
     const catchup = c.resync;
-    if (catchup !== null) planned.push([this.sharedDelta(catchup, sent, true), catchup, sent]);
+    if (catchup !== null) planned.push([this.sharedDelta(c.node, catchup, sent, true), catchup, sent]);
     const mode = c.mode;
     if (mode === Mode.PRIVATE) {
       const header = deltaHeader(latest, sent);
       const ids = RECORD_SCHEMAS.size ? recordIds(c.private!) : NO_IDS;
       planned.push([[join(header, this.encode(c.private!)), header.length, ids, Kind.DELTA], sent, latest]);
-    } else if (sent < latest) planned.push([this.sharedDelta(sent, latest, false), sent, latest]);
+    } else if (sent < latest) planned.push([this.sharedDelta(c.node, sent, latest, false), sent, latest]);
     const out = planned.map(([built, base, frame]) => this.schemaPacket(c, built, base, frame, again));
     if (catchup !== null) {
       c.resync = null;
@@ -456,8 +538,8 @@ export class Publisher {
   }
 
   /** The merge of frames `base + 1` to `target`, as a packet (an answer to a resync, or a delta). */
-  private sharedDelta(base: number, target: number, answer: boolean): Built {
-    const key = `${answer ? "a" : "d"}${base},${target}`;
+  private sharedDelta(node: Node, base: number, target: number, answer: boolean): Built {
+    const key = `${answer ? "a" : "d"}${node.serial},${base},${target}`;
     let built = this.cache.get(key);
     if (built === undefined) {
       const first = this.ring[0]!.number;
@@ -465,10 +547,10 @@ export class Publisher {
       let body: Uint8Array;
       if (target === base + 1) {
         const frame = this.ring[target - first]!;
-        tree = frame.delta;
-        body = this.frameBytes(frame);
+        tree = forView(frame, node);
+        body = this.frameBytes(frame, node);
       } else {
-        tree = this.merged(base, target);
+        tree = this.merged(node, base, target);
         body = this.encode(tree);
       }
       const header = answer ? answerHeader(target, base, this.session) : deltaHeader(target, base);
@@ -564,4 +646,9 @@ export class Publisher {
       this.resyncs.add(c);
     } else this.wantSnapshot(c);
   }
+}
+
+function checkView(view: View | null): View | null {
+  if (view !== null && !(view instanceof View)) throw new TypeError("a view is a View or null");
+  return view;
 }

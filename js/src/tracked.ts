@@ -20,7 +20,7 @@ import { ITEMS } from "./markers.js";
 import { Board, Record, sameTree } from "./state.js";
 import { DELETED, Float, List, Marker, PyMap, keyId, type Key, type Tree } from "./tree.js";
 
-type Container = TrackedMap | TrackedList | TrackedBoard | TrackedRecord;
+export type Container = TrackedMap | TrackedList | TrackedBoard | TrackedRecord;
 const ABSENT = Symbol("absent");
 
 /** A value's canonical form: safe bigints as numbers, non-integral Floats as numbers. */
@@ -35,7 +35,7 @@ function normalize(value: Tree): Tree {
   return value;
 }
 
-function isContainer(value: unknown): value is Container {
+export function isContainer(value: unknown): value is Container {
   return value instanceof TrackedMap || value instanceof TrackedList || value instanceof TrackedBoard || value instanceof TrackedRecord;
 }
 
@@ -70,7 +70,8 @@ function baseline(value: Tree): Tree {
   return value;
 }
 
-function snapshotValue(value: Tree): Tree {
+/** A value's snapshot (a container's, or the value itself). */
+export function snapshotValue(value: Tree): Tree {
   return isContainer(value) ? value.snapshot() : value;
 }
 
@@ -112,6 +113,10 @@ export class TrackedMap extends Base {
   }
   has(key: Key): boolean {
     return this.data.has(key);
+  }
+  /** The key object stored for `key` (which may be `1.0` for `1`), or `undefined`. */
+  storedKey(key: Key): Key | undefined {
+    return this.data.storedKey(key);
   }
   keys(): IterableIterator<Key> {
     return this.data.keys();
@@ -215,7 +220,7 @@ export class TrackedMap extends Base {
 }
 
 /** What a new container is, as a mapping delta's value. */
-function newEntry(value: Container): Tree {
+export function newEntry(value: Container): Tree {
   if (value instanceof TrackedMap) return new Marker(6, value.snapshot());
   return value.snapshot();
 }

@@ -9,15 +9,40 @@
  *   {"cmd": "tick", "ops": [...], "drain": ["c"]}        -> {packets, frame, state}; with "drain", packets
  *                                                        is {client: [...]} for the clients drained
  *   {"cmd": "reply", "hex": "...", "client": "c"}        the Python replica's packet
+ *   {"cmd": "view", "client": "c", "view": rules | null} the client's view changes
+ *
+ * A view is a list of rules, a rule a list of items: ["key", tagged], ["any"],
+ * ["set", [tagged, ...]] or ["pred", name] (a predicate of PREDICATES). The
+ * "publisher" command takes "views": {client: rules}.
  *
  * States travel in the vectors' type-tagged form.
  */
 
 import { createInterface } from "node:readline";
-import { Publisher, RECORD_SCHEMAS, Replica, cbor, json, TrackedBoard, TrackedList, TrackedMap, TrackedRecord, fromHex, snapshotOf, toHex, type Key, type Tree } from "../../src/index.js";
+import { ANY, Publisher, RECORD_SCHEMAS, View, type RuleItem, Replica, cbor, json, TrackedBoard, TrackedList, TrackedMap, TrackedRecord, fromHex, snapshotOf, toHex, type Key, type Tree } from "../../src/index.js";
 import { tagged, untagged } from "../helpers.js";
 
 let replica: Replica | null = null;
+
+/** The predicates a test's views may use (the same functions on the Python side). */
+const PREDICATES: { [name: string]: (key: Key) => boolean } = {
+  even: (key) => typeof key === "number" && Number.isInteger(key) && key % 2 === 0,
+  text: (key) => typeof key === "string",
+};
+
+function viewOf(rules: unknown): View | null {
+  if (rules === null || rules === undefined) return null;
+  return new View(
+    ...(rules as unknown[][][]).map((rule) =>
+      rule.map(([kind, value]): RuleItem => {
+        if (kind === "any") return ANY;
+        if (kind === "set") return new Set((value as unknown[]).map((k) => untagged(k) as Key));
+        if (kind === "pred") return PREDICATES[value as string]!;
+        return untagged(value) as Key;
+      }),
+    ),
+  );
+}
 let publisher: Publisher | null = null;
 
 type Container = TrackedMap | TrackedList | TrackedBoard | TrackedRecord;
@@ -73,7 +98,8 @@ function handle(command: { [k: string]: unknown }): unknown {
       }
       const root = new TrackedMap(untagged(command.state) as unknown as Iterable<[Key, Tree]>);
       publisher = new Publisher(root, { codec: command.codec === "json" ? json : cbor, session: fromHex(command.session as string) });
-      for (const id of (command.clients ?? ["c"]) as string[]) publisher.addClient(id);
+      const views = (command.views ?? {}) as { [id: string]: unknown };
+      for (const id of (command.clients ?? ["c"]) as string[]) publisher.addClient(id, { view: viewOf(views[id]) });
       return {};
     }
     case "tick": {
@@ -85,6 +111,9 @@ function handle(command: { [k: string]: unknown }): unknown {
         : publisher!.packetsFor("c").map(toHex);
       return { packets, frame, state: tagged(publisher!.root.snapshot()) };
     }
+    case "view":
+      publisher!.setView(command.client as string, viewOf(command.view));
+      return {};
     case "reply":
       publisher!.receive((command.client as string | undefined) ?? "c", fromHex(command.hex as string));
       return {};
