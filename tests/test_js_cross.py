@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import flatsync
+from flatsync._tree._records import _record_id
 from flatsync.protocol import DELETED, Marker, record_schemas
 from flatsync.testing import strict_equal
 
@@ -545,3 +546,36 @@ def test_js_publisher_views_send_python_bytes(
         if replicas[name].frame == python.frame:
             seen = model.snapshot() if view is None else view.project(model.snapshot())
             assert strict_equal(replicas[name].state, seen)
+
+
+# -- record ids ------------------------------------------------------------------------------
+
+field_names = st.text(min_size=1, max_size=30)
+
+
+@PROFILE
+@given(
+    records=st.lists(
+        st.tuples(
+            st.text(max_size=80),
+            st.one_of(
+                st.lists(st.text(min_size=1, max_size=2), min_size=1, max_size=2, unique=True),
+                st.lists(field_names, min_size=1, max_size=30, unique=True),
+            ),
+            st.one_of(st.none(), st.integers(-5, 70_000), st.sampled_from([23, 24, 255, 256])),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_js_record_ids_are_python_ids(peer: Peer, records: list[Any]) -> None:
+    """A JS record's id, computed from its name and fields (or given and checked), is the
+    id Python's ``@flatsync.record`` gives it, or the same refusal."""
+    expected: list[Any] = []
+    for name, fields, given_id in records:
+        try:
+            expected.append(_record_id(name, tuple(fields), given_id))
+        except ValueError:
+            expected.append("RangeError")
+    answer = peer(cmd="ids", records=[list(record) for record in records])
+    assert answer["ids"] == expected

@@ -17,5 +17,6 @@ export { TrackedMap, TrackedList, TrackedBoard, TrackedRecord, RECORD_SCHEMAS, t
 export { Publisher, type PublisherOptions, type AddClientOptions } from "./publisher.js";
 export { View, type RuleItem } from "./views.js";
 export { merge, applyDelta } from "./merge.js";
+export { recordId } from "./records.js";
 export { Client, PROTOCOL_VERSION, decodeWelcome, encodeHello, type ClientOptions, type Welcome, type SocketLike, type SocketConstructor } from "./client.js";
 export type { MapOf, ListOf, BoardOf, RecordOf, TypedValueOf } from "./typed.js";

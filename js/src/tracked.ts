@@ -17,6 +17,7 @@
  */
 
 import { ITEMS } from "./markers.js";
+import { idSpace, recordId } from "./records.js";
 import { Board, Record, sameTree } from "./state.js";
 import { DELETED, Float, List, Marker, PyMap, keyId, type Key, type Tree } from "./tree.js";
 
@@ -728,7 +729,8 @@ export class TrackedBoard extends Base {
 
 /** A record's schema: its id (as the Python library gives it), its name and its field names. */
 export interface RecordSchema {
-  readonly id: number;
+  /** The id; by default the one Python computes from the name ({@link recordId}). */
+  readonly id?: number;
   readonly name: string;
   readonly fields: readonly string[];
 }
@@ -739,28 +741,37 @@ export interface RecordSchema {
  */
 export const RECORD_SCHEMAS: Map<number, readonly [name: string, fields: readonly string[]]> = new Map();
 
-function claimSchema(schema: RecordSchema): void {
-  const { id, name, fields } = schema;
-  if (!(Number.isInteger(id) && id >= 0 && id < 65536)) throw new RangeError(`record ${name}: its id ${id} is not below 65,536`);
+/** Check a record's schema as Python's `claim_record` does, register it; its id. */
+function claimSchema(schema: RecordSchema): number {
+  const { name, fields } = schema;
   if (!name || !fields.length || new Set(fields).size !== fields.length) {
     throw new TypeError(`record ${name || "''"}: a record has a name and distinct field names, at least one`);
   }
-  const known = RECORD_SCHEMAS.get(id);
-  if (!known) {
-    RECORD_SCHEMAS.set(id, Object.freeze([name, Object.freeze([...fields])]));
-    return;
+  const id = recordId(name, fields, schema.id);
+  const same = (other: readonly string[]) => other.length === fields.length && other.every((f, i) => f === fields[i]);
+  for (const [otherId, [otherName, otherFields]] of RECORD_SCHEMAS) {
+    if (otherName === name && !same(otherFields)) {
+      throw new TypeError(`record ${name} is already known with the fields (${otherFields.join(", ")}), not (${fields.join(", ")})`);
+    }
+    if (otherId === id && otherName !== name) {
+      const space = idSpace(fields);
+      let free: number | null = null;
+      for (let step = 1; step < space && free === null; step++) if (!RECORD_SCHEMAS.has((id + step) % space)) free = (id + step) % space;
+      const hint = free === null ? "" : `, e.g. { id: ${free} }`;
+      throw new TypeError(`record ${name}: its id ${id} is taken by record ${otherName}; give one of them another id${hint} (or another name)`);
+    }
   }
-  if (known[0] !== name || known[1].length !== fields.length || known[1].some((f, i) => f !== fields[i])) {
-    throw new TypeError(`record ${name}: its id ${id} is taken by record ${known[0]} (${known[1].join(", ")})`);
-  }
+  if (!RECORD_SCHEMAS.has(id)) RECORD_SCHEMAS.set(id, Object.freeze([name, Object.freeze([...fields])]));
+  return id;
 }
 
 /**
  * A tracked record (Python's `@flatsync.record` instances): a fixed list of
  * named fields, which travels as its id and values (`RecordSnapshot`) and
- * whose field writes ship as a `RecordDelta`. The schema's id must be the
- * one the Python side uses (`flatsync.protocol.record_schemas()`, or the
- * `readonly id` of `flatsync types`' declarations); a Publisher sends each
+ * whose field writes ship as a `RecordDelta`. Its id is the one Python
+ * computes from the name and fields ({@link recordId}); an explicit `id` (one
+ * given to `@flatsync.record(id=...)`) is checked as Python checks it. A
+ * Publisher sends each
  * client the schemas of the records it holds, so Python replicas rebuild them
  * as their registered class or a read-only `RecordView`.
  */
@@ -773,10 +784,9 @@ export class TrackedRecord extends Base {
 
   constructor(schema: RecordSchema, values: readonly Tree[]) {
     super();
-    claimSchema(schema);
-    this.id = schema.id;
+    this.id = claimSchema(schema);
     this.name = schema.name;
-    this.fields = RECORD_SCHEMAS.get(schema.id)![1];
+    this.fields = RECORD_SCHEMAS.get(this.id)![1];
     if (values.length !== this.fields.length) {
       throw new TypeError(`record ${this.name} has ${this.fields.length} fields, not ${values.length}`);
     }

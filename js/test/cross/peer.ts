@@ -10,6 +10,7 @@
  *                                                        is {client: [...]} for the clients drained
  *   {"cmd": "reply", "hex": "...", "client": "c"}        the Python replica's packet
  *   {"cmd": "view", "client": "c", "view": rules | null} the client's view changes
+ *   {"cmd": "ids", "records": [[name, fields, id | null]]} -> {ids: [id | error name]}
  *
  * A view is a list of rules, a rule a list of items: ["key", tagged], ["any"],
  * ["set", [tagged, ...]] or ["pred", name] (a predicate of PREDICATES). The
@@ -19,7 +20,7 @@
  */
 
 import { createInterface } from "node:readline";
-import { ANY, Publisher, RECORD_SCHEMAS, View, type RuleItem, Replica, cbor, json, TrackedBoard, TrackedList, TrackedMap, TrackedRecord, fromHex, snapshotOf, toHex, type Key, type Tree } from "../../src/index.js";
+import { ANY, Publisher, RECORD_SCHEMAS, View, recordId, type RuleItem, Replica, cbor, json, TrackedBoard, TrackedList, TrackedMap, TrackedRecord, fromHex, snapshotOf, toHex, type Key, type Tree } from "../../src/index.js";
 import { tagged, untagged } from "../helpers.js";
 
 let replica: Replica | null = null;
@@ -111,6 +112,16 @@ function handle(command: { [k: string]: unknown }): unknown {
         : publisher!.packetsFor("c").map(toHex);
       return { packets, frame, state: tagged(publisher!.root.snapshot()) };
     }
+    case "ids":
+      return {
+        ids: (command.records as [string, string[], number | null][]).map(([name, fields, given]) => {
+          try {
+            return recordId(name, fields, given);
+          } catch (exc) {
+            return (exc as Error).name;
+          }
+        }),
+      };
     case "view":
       publisher!.setView(command.client as string, viewOf(command.view));
       return {};
