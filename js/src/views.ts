@@ -30,20 +30,37 @@ type Rule = readonly Item[];
 const functionIds = new WeakMap<object, number>();
 let nextFunction = 0;
 
-/** A key as Python's `repr` writes it (the order Python sorts a rule's set of keys in). */
+/** Text as Python's `repr` quotes it (`bytes`: true for a bytes literal's ASCII rules). */
+function quoted(chars: Iterable<string>, text: string, bytes: boolean): string {
+  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
+  let out = "";
+  for (const ch of chars) {
+    const code = ch.codePointAt(0)!;
+    if (ch === "\\") out += "\\\\";
+    else if (ch === quote) out += "\\" + ch;
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\r") out += "\\r";
+    else if (ch === "\t") out += "\\t";
+    else if (bytes && (code < 0x20 || code >= 0x7f)) out += "\\x" + code.toString(16).padStart(2, "0");
+    else out += ch;
+  }
+  return quote + out + quote;
+}
+
+/**
+ * A key as Python's `repr` writes it (the order Python sorts a rule's set of
+ * keys in): exact for strings, ints, booleans, None, bytes and tuples of
+ * those (a string's unprintable characters and some floats aside).
+ */
 function pyRepr(key: Key): string {
-  if (typeof key === "string") {
-    const quote = key.includes("'") && !key.includes('"') ? '"' : "'";
-    let out = "";
-    for (const ch of key) {
-      if (ch === "\\") out += "\\\\";
-      else if (ch === quote) out += "\\" + ch;
-      else if (ch === "\n") out += "\\n";
-      else if (ch === "\r") out += "\\r";
-      else if (ch === "\t") out += "\\t";
-      else out += ch;
-    }
-    return quote + out + quote;
+  if (typeof key === "string") return quoted(key, key, false);
+  if (key instanceof Uint8Array) {
+    const text = String.fromCharCode(...key);
+    return "b" + quoted(text, text, true);
+  }
+  if (Array.isArray(key)) {
+    const items = (key as readonly Key[]).map(pyRepr);
+    return `(${items.join(", ")}${items.length === 1 ? "," : ""})`;
   }
   return formatPath([key]).slice(5, -1);
 }

@@ -42,3 +42,15 @@ test("views: projections, filtered deltas and transitions, byte for byte as Pyth
   assert.ok(new View(["a"], ["b"]).equals(new View(["b"], ["a"], ["a"])), "views are values");
   assert.ok(new View(["a"]).or(new View([1])).equals(new View([1.0], ["a"])));
 });
+
+test("views: a set of keys in a large mapping is visited in the order of Python's repr of its keys", () => {
+  const m = new PyMap();
+  for (let i = 0; i < 60; i++) m.set(i, i);
+  const tuple = Object.freeze([0, "a"]);
+  m.set(Uint8Array.of(0x6b), 1).set(null, 2).set(tuple, 3).set("it's", 4).set("k", 5).set(Uint8Array.of(0, 0x7a), 6);
+  const publisher = new Publisher(new TrackedMap([["m", m]]), { session: new Uint8Array(8) });
+  const keys = new Set([Uint8Array.of(0x6b), null, Object.freeze([0, "a"]), "it's", "k", 3, -1, Uint8Array.of(0, 0x7a), true]);
+  publisher.addClient("s", { view: new View(["m", keys]) });
+  publisher.tick();
+  assert.deepEqual(publisher.packetsFor("s").map(toHex), ["11010000000000000000a1616da8646974277304616b0582006161030303f602010142007a06416b01"]);
+});
