@@ -396,7 +396,9 @@ export class Publisher {
       for (const c of [...this.resyncs]) if (c.resync !== null && c.resync < leaving) this.wantSnapshot(c);
     }
 
-    // A lagging client costs at most what a snapshot costs.
+    // A lagging client costs at most what a snapshot costs. (Python's condition,
+    // kept for its bytes: clients that all wait at one frame are not measured,
+    // so a lone lagging client gets the merge however large it grows.)
     if (this.holding.size || this.waiting.size > 1 || this.measured.size) this.boundLag(n);
 
     if (this.want.size) {

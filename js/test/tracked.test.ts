@@ -136,3 +136,29 @@ test("a lagging client gets its missed frames merged into one delta ", () => {
   for (const packet of merged) replica.receive(packet);
   assert.ok(sameTree(snapshotOf(replica.state), root.snapshot()));
 });
+
+test("a lagging client's merged delta becomes a snapshot once it outgrows one (Python's lag bound, byte for byte)", () => {
+  const run = (clients: string[]) => {
+    const root = new TrackedMap([["hp", 1]]);
+    const publisher = new Publisher(root, { session: new Uint8Array(8) });
+    for (const id of clients) publisher.addClient(id);
+    publisher.tick();
+    for (const id of clients) publisher.packetsFor(id);
+    for (let i = 0; i < 12; i++) {
+      root.set(`key${i}`, i);
+      root.delete(`key${i}`);
+      root.set(`k${i}`, "x".repeat(10));
+      if (i > 2) root.delete(`k${i - 3}`);
+      publisher.tick();
+      if (clients.includes("a")) publisher.packetsFor("a");
+    }
+    return publisher.packetsFor("c").map(toHex);
+  };
+  const kept = "6a78787878787878787878";
+  // With a client up to date beside it: a snapshot (frame 13), as Python's publisher sends.
+  assert.deepEqual(run(["a", "c"]), ["110d0000000000000000a462687001626b39" + kept + "636b3130" + kept + "636b3131" + kept]);
+  // Alone, Python's publisher never measures its lag (its bound runs only when the
+  // clients wait at two frames or more): the merge goes out, larger than the snapshot.
+  const deletes = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => `626b3${i}f7`).join("");
+  assert.deepEqual(run(["c"]), ["100d0cac" + deletes + "626b39" + kept + "636b3130" + kept + "636b3131" + kept]);
+});
