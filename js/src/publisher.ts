@@ -177,6 +177,8 @@ export class Publisher {
   private readonly compiler = new ViewCompiler();
   /** The clients whose view changes at the next tick. */
   private readonly changing = new Set<Client>();
+  /** How many compiled view nodes the clients used at the last release. */
+  private nodesKept = 0;
   /** Packets built this tick, for every client alike. */
   private cache = new Map<string, Built>();
   /** Per view: the frame and encoded size of its last snapshot measured, for the lag bound. */
@@ -241,6 +243,20 @@ export class Publisher {
     this.unhook(c);
     this.changing.delete(c);
     this.clients.delete(id);
+    this.releaseViews();
+  }
+
+  /**
+   * Forget the compiled views no client uses, once they outnumber the used
+   * ones (Python's `_release_views`): more than twice those kept at the last
+   * release, plus 64.
+   */
+  private releaseViews(): void {
+    if (this.compiler.size <= 2 * this.nodesKept + 64) return;
+    const roots = new Set<Node>();
+    for (const c of this.clients.values()) roots.add(c.node);
+    this.nodesKept = this.compiler.release(roots);
+    for (const node of [...this.snapSizes.keys()]) if (!roots.has(node)) this.snapSizes.delete(node);
   }
 
   /** The newest frame the client's replica said it holds, or null. */
@@ -385,6 +401,7 @@ export class Publisher {
         c.epoch = n;
       }
       this.changing.clear();
+      this.releaseViews();
     }
 
     // The ring is bounded: before a frame leaves it, the clients that still need

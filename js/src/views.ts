@@ -191,6 +191,30 @@ export class ViewCompiler {
     this.nothing.enumerable = true;
   }
 
+  /** How many nodes are compiled (interned) now. */
+  get size(): number {
+    return this.nodes.size;
+  }
+
+  /**
+   * Forget every compiled node that `roots` do not reach (through literal keys
+   * and "any other key"); returns how many are kept. Nodes computed for
+   * predicate matches are compiled again when asked for.
+   */
+  release(roots: Iterable<Node>): number {
+    const live = new Set<Node>([this.everything, this.nothing]);
+    const stack = [...roots];
+    while (stack.length) {
+      const node = stack.pop()!;
+      if (live.has(node)) continue;
+      live.add(node);
+      for (const { node: child } of node.fixed.values()) if (child !== null) stack.push(child);
+      if (node.default !== null) stack.push(node.default);
+    }
+    for (const [ident, node] of this.nodes) if (!live.has(node)) this.nodes.delete(ident);
+    return this.nodes.size;
+  }
+
   /** The node of the root under `view` (null: everything). */
   root(view: View | null): Node {
     if (view === null) return this.everything;

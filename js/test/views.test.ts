@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ANY, List, Publisher, PyMap, TrackedList, TrackedMap, View, toHex } from "../src/index.js";
+import { ANY, List, Publisher, PyMap, Replica, TrackedList, TrackedMap, View, encodeCbor, snapshotOf, toHex } from "../src/index.js";
 
 test("views: projections, filtered deltas and transitions, byte for byte as Python's publisher sends them", () => {
   const m = new PyMap();
@@ -53,4 +53,25 @@ test("views: a set of keys in a large mapping is visited in the order of Python'
   publisher.addClient("s", { view: new View(["m", keys]) });
   publisher.tick();
   assert.deepEqual(publisher.packetsFor("s").map(toHex), ["11010000000000000000a1616da8646974277304616b0582006161030303f602010142007a06416b01"]);
+});
+
+test("views no client uses any more are released: per-player views do not pile up", () => {
+  const root = new TrackedMap([["players", new PyMap([[1, new PyMap([["hp", 1]])]])]]);
+  const publisher = new Publisher(root, { session: new Uint8Array(8) });
+  const compiled = () => (publisher as unknown as { compiler: { size: number } }).compiler.size;
+  publisher.addClient("stay", { view: new View(["players", 1]) });
+  for (let id = 0; id < 2000; id++) {
+    publisher.addClient(`p${id}`, { view: new View(["players", id, "hp"], ["players", ANY, "pos"]) });
+    publisher.tick();
+    publisher.packetsFor(`p${id}`);
+    if (id % 3 === 0) publisher.setView(`p${id}`, new View(["players", id]));
+    publisher.tick();
+    publisher.removeClient(`p${id}`);
+  }
+  assert.ok(compiled() < 200, `${compiled()} compiled nodes`);
+  const packets = publisher.packetsFor("stay");
+  assert.equal(packets.length, 1);
+  const replica = new Replica();
+  replica.receive(packets[0]!);
+  assert.equal(toHex(encodeCbor(snapshotOf(replica.state))), "a167706c6179657273a101a1626870" + "01", "{players: {1: {hp: 1}}}");
 });
