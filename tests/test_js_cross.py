@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import flatsync
+from flatsync._tree._records import _record_id
 from flatsync.protocol import DELETED, Marker, record_schemas
 from flatsync.testing import strict_equal
 
@@ -184,14 +185,17 @@ def _initial() -> dict[str, Any]:
 FIXED = ("m", "l", "b", "f", "r")
 
 
+KINDS = ("root", "root", "m", "m", "del", "list", "list", "board", "float", "record")
+
+
 @st.composite
-def tick_ops(draw: st.DrawFn, model: flatsync.DataHandler) -> list[tuple[Any, ...]]:
+def tick_ops(
+    draw: st.DrawFn, model: flatsync.DataHandler, kinds: tuple[str, ...] = KINDS, most: int = 4
+) -> list[tuple[Any, ...]]:
     """A few operations on ``model`` (applied to it here), as ``(name, path, a, b)``."""
     ops: list[tuple[Any, ...]] = []
-    for _ in range(draw(st.integers(0, 4))):
-        kind = draw(
-            st.sampled_from(["root", "root", "m", "m", "del", "list", "board", "float", "record"])
-        )
+    for _ in range(draw(st.integers(0, most))):
+        kind = draw(st.sampled_from(kinds))
         if kind in ("root", "m"):
             path: tuple[Any, ...] = () if kind == "root" else ("m",)
             key = draw(ROOT_KEYS if kind == "root" else keys)
@@ -210,8 +214,28 @@ def tick_ops(draw: st.DrawFn, model: flatsync.DataHandler) -> list[tuple[Any, ..
                 ops.append(("del", () if target is model else ("m",), key, None))
         elif kind == "list":
             bag = model["l"]
-            action = draw(st.sampled_from(["insert", "lset", "ldel"]))
-            if action == "insert" or not bag:
+            action = draw(st.sampled_from(["insert", "lset", "ldel", "splice", "push", "nested"]))
+            inner = [i for i, item in enumerate(bag) if isinstance(item, flatsync.DataHandler)]
+            if action == "splice":
+                start = draw(st.integers(0, len(bag)))
+                stop = draw(st.integers(start, len(bag)))
+                new = draw(st.lists(values, max_size=3))
+                bag[start:stop] = new
+                ops.append(("splice", ("l",), [start, stop - start], new))
+            elif action == "push":
+                new = draw(st.lists(values, min_size=1, max_size=3))
+                if len(new) == 1:
+                    bag.append(new[0])
+                else:
+                    bag.extend(new)
+                ops.append(("push", ("l",), None, new))
+            elif action == "nested" and inner:
+                index = draw(st.sampled_from(inner))
+                field: Any = draw(st.sampled_from(["x", "y", 7]))
+                scalar = draw(scalars)
+                bag[index][field] = scalar
+                ops.append(("set", ("l", index), field, scalar))
+            elif action in ("insert", "nested") or not bag:
                 index = draw(st.integers(0, len(bag)))
                 value = draw(scalars)
                 bag.insert(index, value)
@@ -252,6 +276,8 @@ def tick_ops(draw: st.DrawFn, model: flatsync.DataHandler) -> list[tuple[Any, ..
 
 def _wire(op: tuple[Any, ...]) -> list[Any]:
     name, path, a, b = op
+    if name in ("splice", "push"):
+        return [name, [tagged(step) for step in path], a, [tagged(value) for value in b]]
     return [
         name,
         [tagged(step) for step in path],
@@ -334,3 +360,223 @@ def test_js_publisher_python_replica(peer: Peer, codec_name: str, data: st.DataO
                 assert replica.schemas[MOB_ID] == ("cross.Mob", ("kind", "hp"))
         if replica.frame == answer["frame"]:
             assert strict_equal(replica.state, model)
+
+
+@pytest.mark.parametrize("codec_name", ["cbor", "json"])
+@PROFILE
+@given(data=st.data())
+def test_js_publisher_sends_python_publisher_bytes(
+    peer: Peer, codec_name: str, data: st.DataObject
+) -> None:
+    """For the same history, a JS publisher's packets are a Python publisher's, byte for byte.
+
+    Client "a" is drained every tick, client "c" only now and then, so it misses
+    frames and gets their merge (or a snapshot, once the merge outgrows one);
+    packets get lost, so both publishers answer the same resync and refresh
+    requests. The Python replicas end equal to the source.
+    """
+    codec = CODECS[codec_name]
+    model = flatsync.DataHandler(_initial())
+    clients = ["a", "c"]
+    peer(
+        cmd="publisher",
+        codec=codec_name,
+        session="0102030405060708",
+        state=tagged(model.snapshot()),
+        schemas=MOB_SCHEMAS,
+        clients=clients,
+    )
+    python = flatsync.Publisher(model, codec=codec, session=bytes.fromhex("0102030405060708"))
+    replicas = {name: flatsync.Replica(codec=codec) for name in clients}
+    for name in clients:
+        python.add_client(name)
+    for _ in range(data.draw(st.integers(1, 14))):
+        ops = data.draw(tick_ops(model))
+        drain = ["a"] + (["c"] if data.draw(st.integers(0, 3)) == 0 else [])
+        python.tick()
+        answer = peer(cmd="tick", ops=[_wire(op) for op in ops], drain=drain)
+        for name in drain:
+            expected = python.packets_for(name)
+            assert answer["packets"][name] == [packet.hex() for packet in expected], name
+            for packet in expected:
+                if data.draw(st.integers(0, 9)) == 0:
+                    continue  # lost on the way
+                replicas[name].receive(packet)
+                reply = replicas[name].packet_to_send()
+                if reply is not None:
+                    python.receive(name, reply)
+                    peer(cmd="reply", hex=reply.hex(), client=name)
+    for name in clients:
+        if replicas[name].frame == python.frame:
+            assert strict_equal(replicas[name].state, model)
+
+
+@pytest.mark.parametrize("codec_name", ["cbor", "json"])
+@PROFILE
+@given(data=st.data())
+def test_js_list_deltas_are_python_bytes(peer: Peer, codec_name: str, data: st.DataObject) -> None:
+    """Many list operations a tick (inserts, writes into them, deletes, slices, nested
+    edits): a TrackedList's splices are a ListHandler's, byte for byte."""
+    codec = CODECS[codec_name]
+    model = flatsync.DataHandler(_initial())
+    peer(
+        cmd="publisher",
+        codec=codec_name,
+        session="0102030405060708",
+        state=tagged(model.snapshot()),
+        schemas=MOB_SCHEMAS,
+        clients=["a"],
+    )
+    python = flatsync.Publisher(model, codec=codec, session=bytes.fromhex("0102030405060708"))
+    python.add_client("a")
+    for _ in range(data.draw(st.integers(1, 8))):
+        ops = data.draw(tick_ops(model, ("list",), 12))
+        python.tick()
+        answer = peer(cmd="tick", ops=[_wire(op) for op in ops], drain=["a"])
+        assert answer["packets"]["a"] == [packet.hex() for packet in python.packets_for("a")]
+
+
+# -- views -------------------------------------------------------------------------------
+
+
+def _even(key: Any) -> bool:
+    return type(key) is int and key % 2 == 0
+
+
+def _text(key: Any) -> bool:
+    return type(key) is str
+
+
+PREDICATES = {"even": _even, "text": _text}
+ANY = flatsync.ANY
+
+#: Rules of the random views, each with its wire form for the JS peer.
+RULES: list[tuple[Any, ...]] = [
+    ("m",),
+    ("m", ANY),
+    ("m", "a"),
+    ("m", ANY, "x"),
+    ("m", frozenset({1, "k", (0, "a"), b"k", None, "it's"})),
+    ("m", frozenset({-1, 2, "1"})),
+    (ANY, "x"),
+    ("l",),
+    ("r",),
+    ("b",),
+    ("hp",),
+    (_even,),
+    ("m", _text),
+    (),
+]
+
+
+def _wire_item(item: Any) -> list[Any]:
+    if item is ANY:
+        return ["any"]
+    if isinstance(item, frozenset):
+        return ["set", [tagged(key) for key in item]]
+    if callable(item):
+        return ["pred", next(name for name, f in PREDICATES.items() if f is item)]
+    return ["key", tagged(item)]
+
+
+views_st = st.one_of(
+    st.none(),
+    st.lists(st.sampled_from(RULES), max_size=3).map(lambda rules: flatsync.View(*rules)),
+)
+
+
+def _wire_view(view: flatsync.View | None) -> Any:
+    if view is None:
+        return None
+    return [[_wire_item(item) for item in rule] for rule in view._given]
+
+
+@pytest.mark.parametrize("codec_name", ["cbor", "json"])
+@PROFILE
+@given(data=st.data())
+def test_js_publisher_views_send_python_bytes(
+    peer: Peer, codec_name: str, data: st.DataObject
+) -> None:
+    """Per-client views (keys, ANY, sets, predicates), changed on the way: a JS publisher
+    sends every client the packets a Python publisher sends, byte for byte, transitions
+    included, and the Python replicas hold their view of the source."""
+    codec = CODECS[codec_name]
+    model = flatsync.DataHandler(_initial())
+    clients = ["a", "v", "w"]
+    views: dict[str, flatsync.View | None] = {
+        "a": None,
+        "v": data.draw(views_st),
+        "w": data.draw(views_st),
+    }
+    peer(
+        cmd="publisher",
+        codec=codec_name,
+        session="0102030405060708",
+        state=tagged(model.snapshot()),
+        schemas=MOB_SCHEMAS,
+        clients=clients,
+        views={name: _wire_view(view) for name, view in views.items()},
+    )
+    python = flatsync.Publisher(model, codec=codec, session=bytes.fromhex("0102030405060708"))
+    replicas = {name: flatsync.Replica(codec=codec) for name in clients}
+    for name in clients:
+        python.add_client(name, views[name])
+    for _ in range(data.draw(st.integers(1, 12))):
+        ops = data.draw(tick_ops(model))
+        for name in ("v", "w"):
+            if data.draw(st.integers(0, 2)) == 0:
+                views[name] = data.draw(views_st)
+                python.set_view(name, views[name])
+                peer(cmd="view", client=name, view=_wire_view(views[name]))
+        drain = ["a", "v"] + (["w"] if data.draw(st.booleans()) else [])
+        python.tick()
+        answer = peer(cmd="tick", ops=[_wire(op) for op in ops], drain=drain)
+        for name in drain:
+            expected = python.packets_for(name)
+            assert answer["packets"][name] == [packet.hex() for packet in expected], name
+            for packet in expected:
+                if data.draw(st.integers(0, 9)) == 0:
+                    continue  # lost on the way
+                replicas[name].receive(packet)
+                reply = replicas[name].packet_to_send()
+                if reply is not None:
+                    python.receive(name, reply)
+                    peer(cmd="reply", hex=reply.hex(), client=name)
+    for name in clients:
+        view = python.view(name)
+        if replicas[name].frame == python.frame:
+            seen = model.snapshot() if view is None else view.project(model.snapshot())
+            assert strict_equal(replicas[name].state, seen)
+
+
+# -- record ids ------------------------------------------------------------------------------
+
+field_names = st.text(min_size=1, max_size=30)
+
+
+@PROFILE
+@given(
+    records=st.lists(
+        st.tuples(
+            st.text(max_size=80),
+            st.one_of(
+                st.lists(st.text(min_size=1, max_size=2), min_size=1, max_size=2, unique=True),
+                st.lists(field_names, min_size=1, max_size=30, unique=True),
+            ),
+            st.one_of(st.none(), st.integers(-5, 70_000), st.sampled_from([23, 24, 255, 256])),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_js_record_ids_are_python_ids(peer: Peer, records: list[Any]) -> None:
+    """A JS record's id, computed from its name and fields (or given and checked), is the
+    id Python's ``@flatsync.record`` gives it, or the same refusal."""
+    expected: list[Any] = []
+    for name, fields, given_id in records:
+        try:
+            expected.append(_record_id(name, tuple(fields), given_id))
+        except ValueError:
+            expected.append("RangeError")
+    answer = peer(cmd="ids", records=[list(record) for record in records])
+    assert answer["ids"] == expected

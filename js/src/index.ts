@@ -14,6 +14,9 @@ export { parseHeader, ack, resync, refresh, deltaHeader, snapshotHeader, answerH
 export { ANY, type Pattern, type Listener, type ItemListener } from "./events.js";
 export type { ChangeEvent } from "./state.js";
 export { TrackedMap, TrackedList, TrackedBoard, TrackedRecord, RECORD_SCHEMAS, type RecordSchema } from "./tracked.js";
-export { Publisher, type PublisherOptions } from "./publisher.js";
+export { Publisher, type PublisherOptions, type AddClientOptions } from "./publisher.js";
+export { View, type RuleItem } from "./views.js";
+export { merge, applyDelta } from "./merge.js";
+export { recordId } from "./records.js";
 export { Client, PROTOCOL_VERSION, decodeWelcome, encodeHello, type ClientOptions, type Welcome, type SocketLike, type SocketConstructor } from "./client.js";
 export type { MapOf, ListOf, BoardOf, RecordOf, TypedValueOf } from "./typed.js";

@@ -48,8 +48,8 @@ test("tracked lists and boards", () => {
   const root = new TrackedMap([["bag", new TrackedList(["axe"])], ["b", new TrackedBoard("u16", [2, 3])]]);
   root.commit();
   (root.get("bag") as TrackedList).push("rope");
-  // A structural change ships the whole list: (3, "axe", "rope") where Python sends (1, 1, "rope").
-  assert.equal(hex(root.diff()), "a163626167c78183036361786564726f7065");
+  // An insert, as Python's ListHandler sends it: (1, 1, "rope").
+  assert.equal(hex(root.diff()), "a163626167c78183010164726f7065");
   root.commit();
   (root.get("b") as TrackedBoard).set(5, 0x1234);
   assert.equal(hex(root.diff()), "a16162ca44020534" + "12");
@@ -91,7 +91,7 @@ test("tracked records: the wire format page's Crab, byte for byte as Python's pu
   assert.equal(hex(root.diff()), "a102cca101a1617802");
 });
 
-test("a lagging client gets its missed frames merged into one delta (one per frame where boards need it)", () => {
+test("a lagging client gets its missed frames merged into one delta ", () => {
   const root = new TrackedMap([
     ["m", new PyMap([["a", 1], ["b", 2]])],
     ["l", new List([1, 2])],
@@ -125,13 +125,40 @@ test("a lagging client gets its missed frames merged into one delta (one per fra
   assert.equal(toHex(packets[0]!).slice(0, 6), "100403", "frame 4, from frame 1");
   for (const packet of packets) replica.receive(packet);
   assert.ok(sameTree(snapshotOf(replica.state), root.snapshot()));
-  // Two board deltas are not merged here: one delta per frame.
+  // Two board deltas merge into one (pairs 2 and 3 become a run), as Python's do.
   (root.get("board") as TrackedBoard).set(2, 5);
   publisher.tick();
   (root.get("board") as TrackedBoard).set(3, 6);
   publisher.tick();
-  const apart = publisher.packetsFor("ann");
-  assert.equal(apart.length, 2);
-  for (const packet of apart) replica.receive(packet);
+  const merged = publisher.packetsFor("ann");
+  assert.equal(merged.length, 1);
+  assert.equal(toHex(merged[0]!), "100602" + "a165626f617264ca45" + "0002050306");
+  for (const packet of merged) replica.receive(packet);
   assert.ok(sameTree(snapshotOf(replica.state), root.snapshot()));
+});
+
+test("a lagging client's merged delta becomes a snapshot once it outgrows one (Python's lag bound, byte for byte)", () => {
+  const run = (clients: string[]) => {
+    const root = new TrackedMap([["hp", 1]]);
+    const publisher = new Publisher(root, { session: new Uint8Array(8) });
+    for (const id of clients) publisher.addClient(id);
+    publisher.tick();
+    for (const id of clients) publisher.packetsFor(id);
+    for (let i = 0; i < 12; i++) {
+      root.set(`key${i}`, i);
+      root.delete(`key${i}`);
+      root.set(`k${i}`, "x".repeat(10));
+      if (i > 2) root.delete(`k${i - 3}`);
+      publisher.tick();
+      if (clients.includes("a")) publisher.packetsFor("a");
+    }
+    return publisher.packetsFor("c").map(toHex);
+  };
+  const kept = "6a78787878787878787878";
+  // With a client up to date beside it: a snapshot (frame 13), as Python's publisher sends.
+  assert.deepEqual(run(["a", "c"]), ["110d0000000000000000a462687001626b39" + kept + "636b3130" + kept + "636b3131" + kept]);
+  // Alone, Python's publisher never measures its lag (its bound runs only when the
+  // clients wait at two frames or more): the merge goes out, larger than the snapshot.
+  const deletes = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => `626b3${i}f7`).join("");
+  assert.deepEqual(run(["c"]), ["100d0cac" + deletes + "626b39" + kept + "636b3130" + kept + "636b3131" + kept]);
 });
