@@ -416,7 +416,10 @@ export class Publisher {
     // A lagging client costs at most what a snapshot costs. (Python's condition,
     // kept for its bytes: clients that all wait at one frame are not measured,
     // so a lone lagging client gets the merge however large it grows.)
-    if (this.holding.size || this.waiting.size > 1 || this.measured.size) this.boundLag(n);
+    // Skipped only when every shared client's chain ends at the previous frame
+    // (no one lags): one chain end is not enough, a lone client may lag too.
+    const waiting = this.waiting;
+    if (this.holding.size || this.measured.size || waiting.size > 1 || (waiting.size === 1 && waiting.keys().next().value! < n - 1)) this.boundLag(n);
 
     if (this.want.size) {
       const snapshots = new Map<Node, PyMap>();

@@ -596,8 +596,11 @@ class Publisher:
             for c in [c for c in out.resyncs if c.resync is not None and c.resync < leaving]:
                 out.want_snapshot(c)
 
-        # A lagging client costs at most what its view's snapshot costs.
-        if out.holding or len(out.waiting) > 1 or self._measured:
+        # A lagging client costs at most what its view's snapshot costs. Skipped
+        # only when every SHARED client's chain ends at the previous frame (no
+        # one lags): one chain end is not enough, a lone client may lag too.
+        waiting = out.waiting
+        if out.holding or self._measured or len(waiting) > 1 or (waiting and min(waiting) < n - 1):
             self._bound_lag(n)
 
         # Snapshots, one per distinct view.
