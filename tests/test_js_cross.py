@@ -362,6 +362,30 @@ def test_js_publisher_python_replica(peer: Peer, codec_name: str, data: st.DataO
             assert strict_equal(replica.state, model)
 
 
+def _compare_and_deliver(
+    peer: Peer,
+    python: flatsync.Publisher,
+    replicas: dict[str, flatsync.Replica],
+    answer: dict[str, Any],
+    drain: list[str],
+    data: st.DataObject,
+) -> None:
+    """Each drained client's packets: the JS publisher's (``answer``) must be Python's,
+    byte for byte; each reaches its Python replica unless drawn lost, and the replica's
+    reply goes back to both publishers."""
+    for name in drain:
+        expected = python.packets_for(name)
+        assert answer["packets"][name] == [packet.hex() for packet in expected], name
+        for packet in expected:
+            if data.draw(st.integers(0, 9)) == 0:
+                continue  # lost on the way
+            replicas[name].receive(packet)
+            reply = replicas[name].packet_to_send()
+            if reply is not None:
+                python.receive(name, reply)
+                peer(cmd="reply", hex=reply.hex(), client=name)
+
+
 @pytest.mark.parametrize("codec_name", ["cbor", "json"])
 @PROFILE
 @given(data=st.data())
@@ -395,17 +419,7 @@ def test_js_publisher_sends_python_publisher_bytes(
         drain = ["a"] + (["c"] if data.draw(st.integers(0, 3)) == 0 else [])
         python.tick()
         answer = peer(cmd="tick", ops=[_wire(op) for op in ops], drain=drain)
-        for name in drain:
-            expected = python.packets_for(name)
-            assert answer["packets"][name] == [packet.hex() for packet in expected], name
-            for packet in expected:
-                if data.draw(st.integers(0, 9)) == 0:
-                    continue  # lost on the way
-                replicas[name].receive(packet)
-                reply = replicas[name].packet_to_send()
-                if reply is not None:
-                    python.receive(name, reply)
-                    peer(cmd="reply", hex=reply.hex(), client=name)
+        _compare_and_deliver(peer, python, replicas, answer, drain, data)
     for name in clients:
         if replicas[name].frame == python.frame:
             assert strict_equal(replicas[name].state, model)
@@ -531,17 +545,7 @@ def test_js_publisher_views_send_python_bytes(
         drain = ["a", "v"] + (["w"] if data.draw(st.booleans()) else [])
         python.tick()
         answer = peer(cmd="tick", ops=[_wire(op) for op in ops], drain=drain)
-        for name in drain:
-            expected = python.packets_for(name)
-            assert answer["packets"][name] == [packet.hex() for packet in expected], name
-            for packet in expected:
-                if data.draw(st.integers(0, 9)) == 0:
-                    continue  # lost on the way
-                replicas[name].receive(packet)
-                reply = replicas[name].packet_to_send()
-                if reply is not None:
-                    python.receive(name, reply)
-                    peer(cmd="reply", hex=reply.hex(), client=name)
+        _compare_and_deliver(peer, python, replicas, answer, drain, data)
     for name in clients:
         view = python.view(name)
         if replicas[name].frame == python.frame:
