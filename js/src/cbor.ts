@@ -114,12 +114,22 @@ class Parser {
     this.totalLeft = limits.maxTotalItems;
   }
 
-  /** Major type, argument (a number, or a bigint beyond 2**53) and the offset after the head. */
-  head(pos: number): [number, number | bigint, number] {
+  /** What head() and float() read: the major type, the argument, the offset after the item. */
+  major = 0;
+  arg: number | bigint = 0;
+  end = 0;
+
+  /** Read a head: sets major, arg (a number, or a bigint beyond 2**53) and end (the offset after the head). */
+  head(pos: number): void {
     if (pos >= this.size) throw new Short();
     const b = this.data[pos]!;
     const ai = b & 31;
-    if (ai < 24) return [b >> 5, ai, pos + 1];
+    this.major = b >> 5;
+    if (ai < 24) {
+      this.arg = ai;
+      this.end = pos + 1;
+      return;
+    }
     if (ai <= 27) {
       const n = 1 << (ai - 24);
       const end = pos + 1 + n;
@@ -130,7 +140,9 @@ class Parser {
       else if (n === 2) arg = v.getUint16(pos + 1);
       else if (n === 4) arg = v.getUint32(pos + 1);
       else arg = intOf(v.getBigUint64(pos + 1));
-      return [b >> 5, arg, end];
+      this.arg = arg;
+      this.end = end;
+      return;
     }
     if (ai === 31) throw new Refused("an indefinite-length item (flatsync sends only definite lengths)");
     throw new Refused(`a reserved additional information value ${ai}`);
@@ -158,6 +170,21 @@ class Parser {
   }
 
   text(pos: number, end: number): string {
+    const data = this.data;
+    if (end - pos < 16) {
+      // Short ASCII (most keys): no TextDecoder call.
+      let out = "";
+      for (let i = pos; i < end; i++) {
+        const c = data[i]!;
+        if (c > 0x7f) return this.utf8(pos, end);
+        out += String.fromCharCode(c);
+      }
+      return out;
+    }
+    return this.utf8(pos, end);
+  }
+
+  utf8(pos: number, end: number): string {
     try {
       return utf8.decode(this.data.subarray(pos, end));
     } catch {
@@ -165,70 +192,90 @@ class Parser {
     }
   }
 
-  float(b: number, pos: number): [number | Float, number] {
+  /** The float at `pos` (its head byte `b`); sets end. */
+  float(b: number, pos: number): number | Float {
     const n = b === 0xf9 ? 2 : b === 0xfa ? 4 : 8;
     if (pos + 1 + n > this.size) throw new Short();
     if (n === 2) {
       const h = this.view.getUint16(pos + 1);
       const value = halfToNumber(h);
       // Python reads a half NaN as the quiet NaN of its sign, payload dropped.
-      return [floatItem(value, value !== value ? nanBits(h & 0x8000 ? 0xfff80000 : 0x7ff80000, 0) : null), pos + 3];
+      this.end = pos + 3;
+      return floatItem(value, value !== value ? nanBits(h & 0x8000 ? 0xfff80000 : 0x7ff80000, 0) : null);
     }
     if (n === 4) {
       const value = this.view.getFloat32(pos + 1);
-      if (value === value) return [floatItem(value, null), pos + 5];
+      this.end = pos + 5;
+      if (value === value) return floatItem(value, null);
       // A single NaN widens as the hardware does: payload shifted, quiet bit set.
       const bits = this.view.getUint32(pos + 1);
       const hi = ((bits & 0x80000000) | 0x7ff80000 | ((bits >>> 3) & 0xfffff)) >>> 0;
-      return [floatItem(NaN, nanBits(hi, ((bits & 7) << 29) >>> 0)), pos + 5];
+      return floatItem(NaN, nanBits(hi, ((bits & 7) << 29) >>> 0));
     }
-    return [floatItem(this.view.getFloat64(pos + 1), this.data.subarray(pos + 1, pos + 9)), pos + 9];
+    this.end = pos + 9;
+    const value = this.view.getFloat64(pos + 1);
+    return floatItem(value, value !== value ? this.data.subarray(pos + 1, pos + 9) : null);
   }
 
-  bignum(tag: number, pos: number): [number | bigint, number] {
-    const [major, length, at] = this.head(pos);
-    if (major !== 2) throw new Refused("a bignum (tag 2 or 3) must hold a byte string");
-    const end = this.string(length, at);
+  /** The bignum at `pos` (after its tag); sets end. */
+  bignum(tag: number, pos: number): number | bigint {
+    this.head(pos);
+    if (this.major !== 2) throw new Refused("a bignum (tag 2 or 3) must hold a byte string");
+    const at = this.end;
+    const end = this.string(this.arg, at);
     let value = 0n;
     for (let i = at; i < end; i++) value = (value << 8n) | BigInt(this.data[i]!);
-    return [intOf(tag === 2 ? value : -1n - value), end];
+    this.end = end;
+    return intOf(tag === 2 ? value : -1n - value);
   }
 
-  key(depth: number, pos: number): [Key, number] {
+  /** The map key at `pos`; sets end. */
+  key(depth: number, pos: number): Key {
     if (pos >= this.size) throw new Short();
     const b = this.data[pos]!;
+    if (b < 0x18) {
+      this.end = pos + 1;
+      return b;
+    }
+    if (b >= 0x60 && b < 0x78) {
+      const end = this.string(b - 0x60, pos + 1);
+      this.end = end;
+      return this.text(pos + 1, end);
+    }
     if (b >= 0xf9 && b <= 0xfb) {
-      const [value, end] = this.float(b, pos);
+      const value = this.float(b, pos);
       if (value !== value || (value instanceof Float && value.value !== value.value)) {
         throw new Refused("a NaN cannot be a map key (it is never equal to itself)");
       }
-      return [value, end];
+      return value;
     }
-    const [major, arg, at] = this.head(pos);
-    if (major === 0) return [arg, at];
-    if (major === 1) return [typeof arg === "bigint" ? intOf(-1n - arg) : -1 - arg, at];
+    this.head(pos);
+    const { major, arg, end: at } = this;
+    if (major === 0) return arg;
+    if (major === 1) return typeof arg === "bigint" ? intOf(-1n - arg) : -1 - arg;
     if (major === 2) {
-      const end = this.string(arg, at);
-      return [this.data.slice(at, end), end];
+      const end = (this.end = this.string(arg, at));
+      return this.data.slice(at, end);
     }
     if (major === 3) {
       const end = this.string(arg, at);
-      return [this.text(at, end), end];
+      this.end = end;
+      return this.text(at, end);
     }
     if (major === 4) {
       const n = this.container(arg, depth, 1, at);
       const items: Key[] = [];
       let p = at;
       for (let i = 0; i < n; i++) {
-        const [item, next] = this.key(depth + 1, p);
-        items.push(item);
-        p = next;
+        items.push(this.key(depth + 1, p));
+        p = this.end;
       }
-      return [Object.freeze(items), p];
+      this.end = p;
+      return Object.freeze(items);
     }
     if (major === 6 && (arg === 2 || arg === 3)) return this.bignum(arg, at);
-    if (b === 0xf4 || b === 0xf5) return [b === 0xf5, at];
-    if (b === 0xf6) return [null, at];
+    if (b === 0xf4 || b === 0xf5) return b === 0xf5;
+    if (b === 0xf6) return null;
     const what = b === 0xf7 ? "undefined (DELETED)" : major === 5 ? "a map" : major === 6 ? `tagged (tag ${arg})` : "this simple value";
     throw new Refused(`a map key cannot be ${what}`);
   }
@@ -276,11 +323,13 @@ class Parser {
           left -= 1;
           if (kind === MAP) {
             key = MISSING;
-            [key, pos] = this.key(depth, pos);
+            key = this.key(depth, pos);
+            pos = this.end;
           } else if (kind === VALUE && (out as Tree[]).length === 0) {
-            const [major, arg, at] = this.head(pos);
-            if (major !== 3) throw new Refused("a value type's name must be a text string");
-            const end = this.string(arg, at);
+            this.head(pos);
+            if (this.major !== 3) throw new Refused("a value type's name must be a text string");
+            const at = this.end;
+            const end = this.string(this.arg, at);
             (out as Tree[]).push(this.text(at, end));
             pos = end;
           }
@@ -295,7 +344,8 @@ class Parser {
             value = this.text(pos + 1, end);
             pos = end;
           } else if (b >= 0xf9 && b <= 0xfb) {
-            [value, pos] = this.float(b, pos);
+            value = this.float(b, pos);
+            pos = this.end;
           } else if (b === 0xf7) {
             if (ctx === T) throw new Refused("a tuple cannot hold undefined (DELETED)");
             value = DELETED;
@@ -304,8 +354,9 @@ class Parser {
             value = b === 0xf6 ? null : b === 0xf5;
             pos += 1;
           } else {
-            const [major, arg, at] = this.head(pos);
-            pos = at;
+            this.head(pos);
+            const { major, arg } = this;
+            pos = this.end;
             if (major === 0) value = arg;
             else if (major === 1) value = typeof arg === "bigint" ? intOf(-1n - arg) : -1 - arg;
             else if (major === 3) {
@@ -336,7 +387,8 @@ class Parser {
             } else if (major === 7) {
               throw new Refused(`the simple value ${arg} is not part of the protocol`);
             } else if (arg === 2 || arg === 3) {
-              [value, pos] = this.bignum(arg, pos);
+              value = this.bignum(arg, pos);
+              pos = this.end;
             } else {
               const t = Number(arg);
               if (ctx === T && t !== 27) throw new Refused(`a tuple cannot hold tag ${arg}`);
@@ -345,9 +397,10 @@ class Parser {
               push();
               depth += 1;
               if (t === 8) {
-                const [m, n, after] = this.head(pos);
-                if (m !== 4) throw new Refused("tag 8 (a list) must hold an array");
-                left = this.container(n, depth - 1, 1, after);
+                this.head(pos);
+                const after = this.end;
+                if (this.major !== 4) throw new Refused("tag 8 (a list) must hold an array");
+                left = this.container(this.arg, depth - 1, 1, after);
                 pos = after;
                 kind = LIST;
                 out = [];

@@ -17,7 +17,7 @@
 import { PatchError } from "./errors.js";
 import { ITEMS, WIDTHS, readLE } from "./markers.js";
 import { formatPath, type PathItem } from "./path.js";
-import { DELETED, Float, List, Marker, PyMap, TypedValue, keyId, type Key, type Tree } from "./tree.js";
+import { DELETED, Float, List, Marker, PyMap, TypedValue, idOf, type Key, type Tree } from "./tree.js";
 
 /** A board: items of one numeric type in row-major order, little-endian bytes. */
 export class Board {
@@ -140,22 +140,55 @@ function isInt(value: Tree): value is number {
 }
 
 /**
- * Build the state of a snapshot value (a `PyMap` in it is a mapping's contents).
- * The decoded tree is the caller's to give away: its mappings become the state's
- * as they are, with only the items that need building (boards, records, lists) replaced.
+ * A patch in progress. It runs in two passes: the check pass reads the state
+ * and the delta, refuses what does not fit, and builds every new value (new
+ * snapshots, lists, boards) without touching the state; the apply pass then
+ * changes the state and cannot fail. So a refused delta changes nothing.
  */
-export function build(tree: Tree, schemas: Schemas, path: readonly PathItem[]): Tree {
+interface Pass {
+  readonly schemas: Schemas;
+  /** Where the patch is (a stack: pushed and popped on the way). */
+  readonly path: PathItem[];
+  /** The owner whose mappings the apply pass changes in place; it copies the others first. */
+  readonly owner: object;
+  /** What the check pass built, in the order the apply pass takes it. */
+  readonly built: (Tree | ChangeEvent[] | null)[];
+  at: number;
+  readonly events: Events;
+}
+
+function pass(schemas: Schemas, path: readonly PathItem[], owner: object, events: Events): Pass {
+  return { schemas, path: [...path], owner, built: [], at: 0, events };
+}
+
+function isScalar(value: Tree): boolean {
+  return typeof value !== "object" || value === null || value instanceof Float || value instanceof Uint8Array || Array.isArray(value);
+}
+
+function buildIn(tree: Tree, p: Pass): Tree {
   if (tree instanceof PyMap) {
-    let out: PyMap | null = null;
-    for (const [k, v] of tree) {
-      if (typeof v !== "object" || v === null || Array.isArray(v) || v instanceof Float || v instanceof Uint8Array) continue;
-      const built = build(v, schemas, [...path, k]);
-      if (built !== v) (out ??= tree).set(k, built);
+    tree._o = p.owner;
+    const values = tree._v;
+    for (const [id, child] of values) {
+      if (isScalar(child)) continue;
+      p.path.push(tree._key(id));
+      const built = buildIn(child, p);
+      p.path.pop();
+      if (built !== child) values.set(id, built);
     }
     return tree;
   }
-  if (tree instanceof List) return new List(tree.items.map((item, i) => build(item, schemas, [...path, i])));
-  if (tree === DELETED) refuse(path, "a snapshot cannot hold DELETED");
+  if (tree instanceof List) {
+    return new List(
+      tree.items.map((item, i) => {
+        p.path.push(i);
+        const built = buildIn(item, p);
+        p.path.pop();
+        return built;
+      }),
+    );
+  }
+  if (tree === DELETED) refuse(p.path, "a snapshot cannot hold DELETED");
   if (tree instanceof Marker) {
     if (tree.id === 9) {
       const [code, shape, data] = tree.content as [number, number[], Uint8Array];
@@ -163,16 +196,33 @@ export function build(tree: Tree, schemas: Schemas, path: readonly PathItem[]): 
     }
     if (tree.id === 11) {
       const [rid, ...values] = tree.content as [number, ...Tree[]];
-      const schema = schemas.get(rid);
-      if (!schema) refuse(path, `a record of unknown id ${rid}`);
-      if (schema[1].length !== values.length) {
-        refuse(path, `record ${schema[0]} has ${schema[1].length} fields, the snapshot ${values.length} values`);
+      const schema = p.schemas.get(rid);
+      if (!schema) refuse(p.path, `a record of unknown id ${rid}`);
+      const fields = schema[1];
+      if (fields.length !== values.length) {
+        refuse(p.path, `record ${schema[0]} has ${fields.length} fields, the snapshot ${values.length} values`);
       }
-      return new Record(rid, schema[0], schema[1], values.map((v, i) => build(v, schemas, [...path, schema[1][i]!])));
+      const built = values.map((v, i) => {
+        p.path.push(fields[i]!);
+        const b = buildIn(v, p);
+        p.path.pop();
+        return b;
+      });
+      return new Record(rid, schema[0], fields, built);
     }
-    refuse(path, `a snapshot cannot hold marker ${tree.id}`);
+    refuse(p.path, `a snapshot cannot hold marker ${tree.id}`);
   }
   return tree;
+}
+
+/**
+ * Build the state of a snapshot value (a `PyMap` in it is a mapping's contents).
+ * The decoded tree is the caller's to give away: its mappings become the state's
+ * as they are (owned by `owner`: read-only to others when it is not null), with
+ * only the items that need building (boards, records, lists) replaced.
+ */
+export function build(tree: Tree, schemas: Schemas, path: readonly PathItem[] = [], owner: object | null = null): Tree {
+  return buildIn(tree, pass(schemas, path, owner as object, null));
 }
 
 /** The snapshot tree of a state value (as Python's `snapshot()` gives it). */
@@ -188,50 +238,57 @@ export function snapshotOf(value: Tree): Tree {
   return value;
 }
 
-/** The new value at a place that held `old` after the change `change` (a mapping delta's value). */
-function changed(old: Tree | undefined, change: Tree, schemas: Schemas, path: readonly PathItem[], events: Events): Tree {
+// -- the check pass: reads, refuses, builds; changes nothing --------------------------------
+
+function checkMap(map: PyMap, delta: PyMap, p: Pass): void {
+  const values = map._v;
+  for (const [id, change] of delta._v) {
+    if (change === DELETED) continue;
+    p.path.push(delta._key(id));
+    checkChange(values.get(id), change, p);
+    p.path.pop();
+  }
+}
+
+function checkChange(old: Tree | undefined, change: Tree, p: Pass): void {
   if (change instanceof PyMap) {
-    if (!(old instanceof PyMap)) refuse(path, `a mapping delta for ${old === undefined ? "a missing entry" : "a value that is not a mapping"}`);
-    return applyMap(old, change, schemas, path, events);
+    if (!(old instanceof PyMap)) refuse(p.path, `a mapping delta for ${old === undefined ? "a missing entry" : "a value that is not a mapping"}`);
+    return checkMap(old, change, p);
   }
   if (change instanceof Marker) {
     switch (change.id) {
       case 7:
-        if (!(old instanceof List)) refuse(path, "a list delta for a value that is not a list");
-        return applyList(old, change.content as readonly Tree[][], schemas, path, events);
+        if (!(old instanceof List)) refuse(p.path, "a list delta for a value that is not a list");
+        return listWith(old, change.content as readonly Tree[][], p);
       case 10:
-        if (!(old instanceof Board)) refuse(path, "a board delta for a value that is not a board");
-        return applyBoard(old, change.content as Uint8Array, path, events);
-      case 12:
-        if (!(old instanceof Record)) refuse(path, "a record delta for a value that is not a record");
-        return applyRecord(old, change.content as PyMap, schemas, path, events);
+        if (!(old instanceof Board)) refuse(p.path, "a board delta for a value that is not a board");
+        return boardChange(old, change.content as Uint8Array, p);
+      case 12: {
+        if (!(old instanceof Record)) refuse(p.path, "a record delta for a value that is not a record");
+        const delta = change.content as PyMap;
+        for (const [id, field] of delta._v) {
+          const index = delta._key(id);
+          if (typeof index !== "number" || index < 0 || index >= old.values.length) refuse(p.path, `record ${old.name} has no field ${String(index)}`);
+          p.path.push(old.fields[index]!);
+          checkChange(old.values[index], field, p);
+          p.path.pop();
+        }
+        return;
+      }
+      case 6:
+        p.built.push(buildIn(change.content, p));
+        return;
     }
   }
-  const value = build(change instanceof Marker && change.id === 6 ? change.content : change, schemas, path);
-  if (events) {
-    if (old === undefined) events.push({ type: "added", path, value });
-    else if (!sameTree(snapshotOf(old), snapshotOf(value))) events.push({ type: "changed", path, old, value });
-  }
-  return value;
+  p.built.push(buildIn(change, p));
 }
 
-/** A new mapping: `map` with `delta` applied (PatchError when it does not fit; `map` unchanged). */
-export function applyMap(map: PyMap, delta: PyMap, schemas: Schemas, path: readonly PathItem[] = [], events: Events = null): PyMap {
-  if (delta.size === 0) return map;
-  const out = map.copy();
-  for (const [key, change] of delta) {
-    const where = [...path, key];
-    const old = out.get(key);
-    if (change === DELETED) {
-      if (out.delete(key) && events) events.push({ type: "removed", path: where, old: old! });
-    } else if (change instanceof Marker && change.id === 6) {
-      out.replace(key, changed(old, change, schemas, where, events));
-    } else out.set(key, changed(old, change, schemas, where, events));
-  }
-  return out;
-}
-
-function applyList(list: List, ops: readonly Tree[][], schemas: Schemas, path: readonly PathItem[], events: Events): List {
+/** The new list (and its events) after a list delta, built on a copy: the old list's mappings are copied before they change. */
+function listWith(list: List, ops: readonly Tree[][], p: Pass): void {
+  const sub: Pass = { schemas: p.schemas, path: p.path, owner: {}, built: [], at: 0, events: p.events ? [] : null };
+  const events = sub.events;
+  const path = p.path;
+  const at = (i: number): Key[] => [...path, i];
   const items = [...list.items];
   for (const op of ops) {
     const code = op[0];
@@ -239,41 +296,57 @@ function applyList(list: List, ops: readonly Tree[][], schemas: Schemas, path: r
       const i = op[1];
       if (i < 0 || i >= items.length) refuse(path, `a list delta changes item ${i} of ${items.length}`);
       if (op[2] === DELETED) refuse(path, "a list item cannot be deleted by a change");
-      items[i] = changed(items[i], op[2]!, schemas, [...path, i], events);
+      path.push(i);
+      sub.at = sub.built.length;
+      checkChange(items[i], op[2]!, sub);
+      items[i] = applyValue(items[i], op[2]!, sub);
+      path.pop();
     } else if (code === 1 && op.length >= 2 && isInt(op[1]!)) {
       const i = op[1];
       if (i < 0 || i > items.length) refuse(path, `a list delta inserts at ${i} in ${items.length} items`);
-      const added = op.slice(2).map((v, j) => build(v, schemas, [...path, i + j]));
+      const added = op.slice(2).map((v, j) => {
+        path.push(i + j);
+        const built = buildIn(v, sub);
+        path.pop();
+        return built;
+      });
       items.splice(i, 0, ...added);
-      if (events) added.forEach((value, j) => events.push({ type: "added", path: [...path, i + j], value }));
+      if (events) added.forEach((value, j) => events.push({ type: "added", path: at(i + j), value }));
     } else if (code === 2 && op.length >= 3 && isInt(op[1]!) && isInt(op[2]!)) {
       const [i, n] = [op[1], op[2]];
       if (i < 0 || n < 0 || i + n > items.length) refuse(path, `a list delta deletes ${n} items at ${i} of ${items.length}`);
       const removed = items.splice(i, n);
-      if (events) removed.forEach((old, j) => events.push({ type: "removed", path: [...path, i + j], old }));
+      if (events) removed.forEach((old, j) => events.push({ type: "removed", path: at(i + j), old }));
     } else if (code === 3) {
       const old = new List(items.slice());
-      items.splice(0, items.length, ...op.slice(1).map((v, j) => build(v, schemas, [...path, j])));
-      if (events) events.push({ type: "changed", path, old, value: new List(items.slice()) });
+      const fresh = op.slice(1).map((v, j) => {
+        path.push(j);
+        const built = buildIn(v, sub);
+        path.pop();
+        return built;
+      });
+      items.splice(0, items.length, ...fresh);
+      if (events) events.push({ type: "changed", path: [...path], old, value: new List(items.slice()) });
     } else {
       refuse(path, `an unknown list operation ${String(code)}`);
     }
   }
-  return new List(items);
+  p.built.push(new List(items), events);
 }
 
-function applyBoard(board: Board, payload: Uint8Array, path: readonly PathItem[], events: Events): Board {
-  const indexes: number[] = [];
-  const result = boardWith(board, payload, path, events ? indexes : null);
-  if (events && result !== board) {
+function boardChange(board: Board, payload: Uint8Array, p: Pass): void {
+  const indexes: number[] | null = p.events ? [] : null;
+  const result = boardWith(board, payload, p.path, indexes);
+  let events: ChangeEvent[] | null = null;
+  if (indexes && result !== board) {
     const size = ITEMS[board.code]!.size;
     const cells = [...new Set(indexes)].filter((i) => {
       for (let b = i * size; b < (i + 1) * size; b++) if (board.data[b] !== result.data[b]) return true;
       return false;
     });
-    if (cells.length) events.push({ type: "cells", path, indexes: cells.sort((a, b) => a - b), old: board, value: result });
+    if (cells.length) events = [{ type: "cells", path: [...p.path], indexes: cells.sort((a, b) => a - b), old: board, value: result }];
   }
-  return result;
+  p.built.push(result, events);
 }
 
 function boardWith(board: Board, payload: Uint8Array, path: readonly PathItem[], indexes: number[] | null): Board {
@@ -314,13 +387,88 @@ function boardWith(board: Board, payload: Uint8Array, path: readonly PathItem[],
   return new Board(board.code, board.shape, data);
 }
 
-function applyRecord(record: Record, delta: PyMap, schemas: Schemas, path: readonly PathItem[], events: Events): Record {
-  const values = [...record.values];
-  for (const [index, change] of delta) {
-    if (typeof index !== "number" || index >= values.length) refuse(path, `record ${record.name} has no field ${String(index)}`);
-    values[index] = changed(values[index], change, schemas, [...path, record.fields[index]!], events);
+// -- the apply pass: changes the state as checked; cannot fail ------------------------------
+
+/** Apply a checked mapping delta to `map`, which `p.owner` owns. */
+function applyIn(map: PyMap, delta: PyMap, p: Pass): void {
+  const values = map._v;
+  const events = p.events;
+  for (const [id, change] of delta._v) {
+    const key = delta._key(id);
+    if (change === DELETED) {
+      const old = values.get(id);
+      if (map._delete(id) && events !== null) events.push({ type: "removed", path: [...p.path, key], old: old! });
+      continue;
+    }
+    const old = values.get(id);
+    p.path.push(key);
+    const value = applyValue(old, change, p);
+    p.path.pop();
+    if (change instanceof Marker && change.id === 6) map._delete(id);
+    else if (value === old) continue;
+    map._set(id, key, value);
   }
-  return new Record(record.id, record.name, record.fields, values);
+}
+
+/** The new value at the place `p.path`, which held `old`, after the checked change `change`. */
+function applyValue(old: Tree | undefined, change: Tree, p: Pass): Tree {
+  if (change instanceof PyMap) {
+    let map = old as PyMap;
+    if (map._o !== p.owner) map = map._copy(p.owner);
+    applyIn(map, change, p);
+    return map;
+  }
+  if (change instanceof Marker) {
+    if (change.id === 12) {
+      const record = old as Record;
+      const values = [...record.values];
+      const delta = change.content as PyMap;
+      for (const [id, field] of delta._v) {
+        const index = delta._key(id) as number;
+        p.path.push(record.fields[index]!);
+        values[index] = applyValue(values[index], field, p);
+        p.path.pop();
+      }
+      return new Record(record.id, record.name, record.fields, values);
+    }
+    if (change.id === 7 || change.id === 10) {
+      const value = p.built[p.at++] as Tree;
+      const events = p.built[p.at++] as ChangeEvent[] | null;
+      if (events) p.events!.push(...events);
+      return value;
+    }
+  }
+  const value = p.built[p.at++] as Tree;
+  const events = p.events;
+  if (events !== null) {
+    if (old === undefined) events.push({ type: "added", path: [...p.path], value });
+    else if (!sameTree(snapshotOf(old), snapshotOf(value))) events.push({ type: "changed", path: [...p.path], old, value });
+  }
+  return value;
+}
+
+/**
+ * Apply `delta` to the state `map` and return the new state: in place for the
+ * mappings `owner` owns (a copy, owned by `owner`, for the others). A delta
+ * that does not fit throws a PatchError and changes nothing.
+ */
+export function patch(map: PyMap, delta: PyMap, schemas: Schemas, owner: object, events: Events = null): PyMap {
+  const p = pass(schemas, [], owner, events);
+  checkMap(map, delta, p);
+  if (delta.size === 0) return map;
+  if (map._o !== owner) map = map._copy(owner);
+  applyIn(map, delta, p);
+  return map;
+}
+
+/** A new mapping: `map` with `delta` applied (PatchError when it does not fit); `map` is unchanged. */
+export function applyMap(map: PyMap, delta: PyMap, schemas: Schemas, path: readonly PathItem[] = [], events: Events = null): PyMap {
+  if (delta.size === 0) return map;
+  const p = pass(schemas, path, {}, events);
+  checkMap(map, delta, p);
+  const out = map._copy(p.owner);
+  applyIn(out, delta, p);
+  return out;
 }
 
 /** Strict equality of two snapshot trees: types, key types, float bits (mapping order aside). */
@@ -349,7 +497,7 @@ export function sameTree(a: Tree, b: Tree): boolean {
 
 /** Whether two keys are the same key object type and value (`1` and `1.0` are not). */
 export function sameKey(a: Key, b: Key): boolean {
-  return keyId(a) === keyId(b) && sameTree(a as Tree, b as Tree);
+  return idOf(a) === idOf(b) && sameTree(a as Tree, b as Tree);
 }
 
 /** The delta from the state `current` to the snapshot `tree` (Python's refresh rule). */
