@@ -66,13 +66,16 @@ function intOf(value: bigint): number | bigint {
   return value <= MAX_SAFE && value >= -MAX_SAFE ? Number(value) : value;
 }
 
+/** 2 ** (e - 24) for e from 0 to 30: a half's scale. */
+const POW2 = Array.from({ length: 31 }, (_, e) => 2 ** (e - 24));
+
 function halfToNumber(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >> 10) & 0x1f;
   const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0) return sign * mant * POW2[0]!;
   if (exp === 31) return mant ? NaN : sign * Infinity;
-  return sign * (1024 + mant) * 2 ** (exp - 25);
+  return sign * (1024 + mant) * POW2[exp - 1]!;
 }
 
 const QUIET_NAN = [0x7f, 0xf8, 0, 0, 0, 0, 0, 0];

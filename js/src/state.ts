@@ -17,7 +17,7 @@
 import { PatchError } from "./errors.js";
 import { ITEMS, WIDTHS, readLE } from "./markers.js";
 import { formatPath, type PathItem } from "./path.js";
-import { DELETED, Float, List, Marker, PyMap, TypedValue, idOf, type Key, type Tree } from "./tree.js";
+import { DELETED, Float, List, Marker, PyMap, TypedValue, idOf, type Id, type Key, type Tree } from "./tree.js";
 
 /** A board: items of one numeric type in row-major order, little-endian bytes. */
 export class Board {
@@ -168,12 +168,18 @@ function isScalar(value: Tree): boolean {
 function buildIn(tree: Tree, p: Pass): Tree {
   if (tree instanceof PyMap) {
     tree._o = p.owner;
-    const values = tree._v;
+    const a = tree._a;
+    if (a !== null) {
+      for (let i = 1; i < a.length; i += 2) {
+        const child = a[i] as Tree;
+        if (!isScalar(child)) a[i] = buildChild(tree, a[i - 1] as Id, child, p);
+      }
+      return tree;
+    }
+    const values = tree._m!;
     for (const [id, child] of values) {
       if (isScalar(child)) continue;
-      p.path.push(tree._key(id));
-      const built = buildIn(child, p);
-      p.path.pop();
+      const built = buildChild(tree, id, child, p);
       if (built !== child) values.set(id, built);
     }
     return tree;
@@ -215,6 +221,13 @@ function buildIn(tree: Tree, p: Pass): Tree {
   return tree;
 }
 
+function buildChild(map: PyMap, id: Id, child: Tree, p: Pass): Tree {
+  p.path.push(map._key(id));
+  const built = buildIn(child, p);
+  p.path.pop();
+  return built;
+}
+
 /**
  * Build the state of a snapshot value (a `PyMap` in it is a mapping's contents).
  * The decoded tree is the caller's to give away: its mappings become the state's
@@ -241,16 +254,23 @@ export function snapshotOf(value: Tree): Tree {
 // -- the check pass: reads, refuses, builds; changes nothing --------------------------------
 
 function checkMap(map: PyMap, delta: PyMap, p: Pass): void {
-  const values = map._v;
-  for (const [id, change] of delta._v) {
-    if (change === DELETED) continue;
-    p.path.push(delta._key(id));
-    checkChange(values.get(id), change, p);
-    p.path.pop();
-  }
+  const a = delta._a;
+  if (a !== null) for (let i = 0; i < a.length; i += 2) checkEntry(map, delta, a[i] as Id, a[i + 1] as Tree, p);
+  else for (const [id, change] of delta._m!) checkEntry(map, delta, id, change, p);
+}
+
+function checkEntry(map: PyMap, delta: PyMap, id: Id, change: Tree, p: Pass): void {
+  if (change === DELETED) return;
+  p.path.push(delta._key(id));
+  checkChange(map._v.get(id), change, p);
+  p.path.pop();
 }
 
 function checkChange(old: Tree | undefined, change: Tree, p: Pass): void {
+  if (typeof change !== "object" || change === null) {
+    if (change === DELETED) refuse(p.path, "a snapshot cannot hold DELETED");
+    return; // a scalar fits anywhere
+  }
   if (change instanceof PyMap) {
     if (!(old instanceof PyMap)) refuse(p.path, `a mapping delta for ${old === undefined ? "a missing entry" : "a value that is not a mapping"}`);
     return checkMap(old, change, p);
@@ -391,27 +411,29 @@ function boardWith(board: Board, payload: Uint8Array, path: readonly PathItem[],
 
 /** Apply a checked mapping delta to `map`, which `p.owner` owns. */
 function applyIn(map: PyMap, delta: PyMap, p: Pass): void {
-  const values = map._v;
-  const events = p.events;
-  for (const [id, change] of delta._v) {
-    const key = delta._key(id);
-    if (change === DELETED) {
-      const old = values.get(id);
-      if (map._delete(id) && events !== null) events.push({ type: "removed", path: [...p.path, key], old: old! });
-      continue;
-    }
-    const old = values.get(id);
-    p.path.push(key);
-    const value = applyValue(old, change, p);
-    p.path.pop();
-    if (change instanceof Marker && change.id === 6) map._delete(id);
-    else if (value === old) continue;
-    map._set(id, key, value);
+  const a = delta._a;
+  if (a !== null) for (let i = 0; i < a.length; i += 2) applyEntry(map, delta, a[i] as Id, a[i + 1] as Tree, p);
+  else for (const [id, change] of delta._m!) applyEntry(map, delta, id, change, p);
+}
+
+function applyEntry(map: PyMap, delta: PyMap, id: Id, change: Tree, p: Pass): void {
+  const key = delta._key(id);
+  const old = map._v.get(id);
+  if (change === DELETED) {
+    if (map._delete(id) && p.events !== null) p.events.push({ type: "removed", path: [...p.path, key], old: old! });
+    return;
   }
+  p.path.push(key);
+  const value = applyValue(old, change, p);
+  p.path.pop();
+  if (change instanceof Marker && change.id === 6) map._delete(id);
+  else if (value === old) return;
+  map._set(id, key, value);
 }
 
 /** The new value at the place `p.path`, which held `old`, after the checked change `change`. */
 function applyValue(old: Tree | undefined, change: Tree, p: Pass): Tree {
+  if (typeof change !== "object" || change === null) return changedTo(old, change, p);
   if (change instanceof PyMap) {
     let map = old as PyMap;
     if (map._o !== p.owner) map = map._copy(p.owner);
@@ -438,7 +460,11 @@ function applyValue(old: Tree | undefined, change: Tree, p: Pass): Tree {
       return value;
     }
   }
-  const value = p.built[p.at++] as Tree;
+  return changedTo(old, p.built[p.at++] as Tree, p);
+}
+
+/** `value`, after noting its event: the place held `old`. */
+function changedTo(old: Tree | undefined, value: Tree, p: Pass): Tree {
   const events = p.events;
   if (events !== null) {
     if (old === undefined) events.push({ type: "added", path: [...p.path], value });

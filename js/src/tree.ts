@@ -212,8 +212,13 @@ const READ_ONLY = "a replica's state is read-only (copy() a mapping to change th
  * `delete` throw a `TypeError` (`copy()` gives a mapping you may change).
  */
 export class PyMap {
-  /** @internal The values by key id, in insertion order (a JS Map keeps Python's dict order). */
-  _v: Map<Id, Tree> = new Map();
+  /**
+   * @internal A small map as it was decoded: `[id, value, id, value, ...]`, until
+   * something looks a key up (then {@link _v} indexes it, and this is null).
+   */
+  _a: (Id | Tree)[] | null = [];
+  /** @internal The index {@link _v} made. */
+  _m: Map<Id, Tree> | null = null;
   /** @internal The key objects that are not their own id (`1.0`, `true`, tuples, bytes...). */
   _k: Map<Id, Key> | null = null;
   /** @internal The owner that may change this map in place (a replica's), or null: anyone may. */
@@ -223,7 +228,19 @@ export class PyMap {
     if (entries) for (const [k, v] of entries) this.set(k, v);
   }
   get size(): number {
-    return this._v.size;
+    const a = this._a;
+    return a !== null ? a.length >> 1 : this._m!.size;
+  }
+
+  /** @internal The values by key id, in insertion order (a JS Map keeps Python's dict order). */
+  get _v(): Map<Id, Tree> {
+    const m = this._m;
+    if (m !== null) return m;
+    const a = this._a!;
+    const out = new Map<Id, Tree>();
+    for (let i = 0; i < a.length; i += 2) out.set(a[i] as Id, a[i + 1] as Tree);
+    this._a = null;
+    return (this._m = out);
   }
 
   /** @internal The key object stored under `id`. */
@@ -250,7 +267,8 @@ export class PyMap {
   /** @internal A copy that `owner` may change in place. */
   _copy(owner: object | null): PyMap {
     const out = new PyMap();
-    out._v = new Map(this._v);
+    out._a = null;
+    out._m = new Map(this._v);
     if (this._k !== null) out._k = new Map(this._k);
     out._o = owner;
     return out;
@@ -298,6 +316,13 @@ export class PyMap {
   /** Used by the decoders: add a key that must be new; false when it is a duplicate (the map is then spoilt). */
   addNew(key: Key, value: Tree): boolean {
     const id = this.writable(key);
+    const a = this._a;
+    if (a !== null && a.length < 16) {
+      for (let i = 0; i < a.length; i += 2) if (a[i] === id) return false;
+      a.push(id, value);
+      if (id !== key || Object.is(key, -0)) (this._k ??= new Map()).set(id, key);
+      return true;
+    }
     const size = this._v.size;
     this._set(id, key, value);
     return this._v.size !== size;
