@@ -53,14 +53,6 @@ class Short extends Error {}
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-interface Frame {
-  left: number;
-  kind: number;
-  depth: number;
-  out: Tree[] | PyMap;
-  key: Key | typeof MISSING;
-  tag: number;
-}
 
 function intOf(value: bigint): number | bigint {
   return value <= MAX_SAFE && value >= -MAX_SAFE ? Number(value) : value;
@@ -104,7 +96,10 @@ class Parser {
   readonly maxItems: number;
   readonly maxString: number;
   totalLeft: number;
-  readonly stack: Frame[] = [];
+  /** The open containers, six slots each: left, kind, depth, out, key, tag (flat: no object per container). */
+  readonly stack: unknown[] = [];
+  /** The stack's height after an error (where() reads it). */
+  sp = 0;
   constructor(
     readonly data: Uint8Array,
     limits: Limits,
@@ -294,7 +289,16 @@ class Parser {
     let ctx = V;
     let pos = 0;
     let value: Tree;
-    const push = () => stack.push({ left, kind, depth, out, key, tag });
+    let sp = 0;
+    const push = () => {
+      stack[sp] = left;
+      stack[sp + 1] = kind;
+      stack[sp + 2] = depth;
+      stack[sp + 3] = out;
+      stack[sp + 4] = key;
+      stack[sp + 5] = tag;
+      sp += 6;
+    };
     try {
       for (;;) {
         if (left === 0) {
@@ -319,8 +323,14 @@ class Parser {
               throw new Refused((exc as Error).message);
             }
           }
-          const frame = stack.pop()!;
-          ({ left, kind, depth, out, key, tag } = frame);
+          sp -= 6;
+          left = stack[sp] as number;
+          kind = stack[sp + 1] as number;
+          depth = stack[sp + 2] as number;
+          out = stack[sp + 3] as Tree[] | PyMap;
+          key = stack[sp + 4] as Key | typeof MISSING;
+          tag = stack[sp + 5] as number;
+          stack[sp + 3] = stack[sp + 4] = null;
           ctx = CONTEXT[kind]!;
         } else {
           left -= 1;
@@ -436,19 +446,22 @@ class Parser {
         }
       }
     } catch (exc) {
-      stack.push({ left, kind, depth, out, key, tag });
+      push();
+      this.sp = sp;
       throw exc;
     }
   }
 
   where(): string {
     const path: PathItem[] = [];
-    for (const frame of this.stack.slice(1)) {
-      if (frame.kind === MAP) {
-        if (frame.key === MISSING) break;
-        path.push(frame.key as Key);
-      } else if (frame.kind === TUPLE || frame.kind === LIST || frame.kind === RAW) {
-        path.push((frame.out as Tree[]).length);
+    const stack = this.stack;
+    for (let i = 6; i < this.sp; i += 6) {
+      const kind = stack[i + 1];
+      if (kind === MAP) {
+        if (stack[i + 4] === MISSING) break;
+        path.push(stack[i + 4] as Key);
+      } else if (kind === TUPLE || kind === LIST || kind === RAW) {
+        path.push((stack[i + 3] as Tree[]).length);
       }
     }
     return formatPath(path);

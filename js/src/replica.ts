@@ -42,6 +42,8 @@ function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
+const NONE: readonly ChangeEvent[] = Object.freeze([]);
+
 export class Replica {
   private state_ = new PyMap();
   /** The owner of the mappings the replica may change in place: a new one once the tree is published. */
@@ -184,7 +186,7 @@ export class Replica {
       this.schemas_ = schemas;
       this.state_ = state;
       this.applied(frame, events);
-      return { applied: true, frame, base, changes: events ?? [] };
+      return { applied: true, frame, base, changes: events ?? NONE };
     }
     if (kind === Kind.SNAPSHOT) {
       const session = header.session!;
@@ -216,7 +218,7 @@ export class Replica {
       this.state_ = state;
       this.applied(frame, events);
       this.request = null;
-      return { applied: true, frame, base: null, changes: events ?? [] };
+      return { applied: true, frame, base: null, changes: events ?? NONE };
     }
     throw new FrameError(`a replica receives frames, not a ${kindName(kind)} packet`);
   }

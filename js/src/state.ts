@@ -468,7 +468,9 @@ function changedTo(old: Tree | undefined, value: Tree, p: Pass): Tree {
   const events = p.events;
   if (events !== null) {
     if (old === undefined) events.push({ type: "added", path: [...p.path], value });
-    else if (!sameTree(snapshotOf(old), snapshotOf(value))) events.push({ type: "changed", path: [...p.path], old, value });
+    else if (isScalar(old) && isScalar(value) ? !sameTree(old, value) : !sameTree(snapshotOf(old), snapshotOf(value))) {
+      events.push({ type: "changed", path: [...p.path], old, value });
+    }
   }
   return value;
 }
