@@ -235,11 +235,6 @@ class Parser {
       this.end = pos + 1;
       return b;
     }
-    if (b >= 0x60 && b < 0x78) {
-      const end = this.string(b - 0x60, pos + 1);
-      this.end = end;
-      return this.text(pos + 1, end);
-    }
     if (b >= 0xf9 && b <= 0xfb) {
       const value = this.float(b, pos);
       if (value !== value || (value instanceof Float && value.value !== value.value)) {
@@ -698,4 +693,4 @@ export function encodeCbor(tree: Tree, limits: Partial<Limits> = {}): Uint8Array
 }
 
 /** The CBOR codec, as Python's `flatsync.CborCodec` (the default). */
-export const cbor: import("./codecs.js").Codec = Object.freeze({ name: "cbor", decode: decodeCbor, encode: encodeCbor });
+export const cbor: import("./codecs.js").Codec = /* @__PURE__ */ Object.freeze({ name: "cbor", decode: decodeCbor, encode: encodeCbor });

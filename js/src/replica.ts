@@ -14,7 +14,7 @@
  * before anything changes, so a refused one leaves the state as it was.
  */
 
-import { cbor } from "./cbor.js";
+import { decodeCbor } from "./cbor.js";
 import type { Codec } from "./codecs.js";
 import { DecodeError, FrameError, LimitError, PatchError } from "./errors.js";
 import { Kind, SESSION_SIZE, ack, kindName, parseHeader, refresh, resync, type Header } from "./frames.js";
@@ -63,8 +63,9 @@ export class Replica {
 
   constructor(options: ReplicaOptions = {}) {
     const limits = Object.freeze({ ...options.limits });
-    const codec = options.codec ?? cbor;
-    this.decode = (data) => codec.decode(data, limits);
+    // The CBOR decoder itself (not the `cbor` codec), so that a bundle of a replica holds no encoder.
+    const codec = options.codec;
+    this.decode = codec ? (data) => codec.decode(data, limits) : (data) => decodeCbor(data, limits);
     this.wantEvents = options.events ?? true;
   }
 

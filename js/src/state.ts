@@ -172,28 +172,19 @@ function buildIn(tree: Tree, p: Pass): Tree {
     if (a !== null) {
       for (let i = 1; i < a.length; i += 2) {
         const child = a[i] as Tree;
-        if (!isScalar(child)) a[i] = buildChild(tree, a[i - 1] as Id, child, p);
+        if (!isScalar(child)) a[i] = buildAt(child, tree._key(a[i - 1] as Id), p);
       }
       return tree;
     }
     const values = tree._m!;
     for (const [id, child] of values) {
       if (isScalar(child)) continue;
-      const built = buildChild(tree, id, child, p);
+      const built = buildAt(child, tree._key(id), p);
       if (built !== child) values.set(id, built);
     }
     return tree;
   }
-  if (tree instanceof List) {
-    return new List(
-      tree.items.map((item, i) => {
-        p.path.push(i);
-        const built = buildIn(item, p);
-        p.path.pop();
-        return built;
-      }),
-    );
-  }
+  if (tree instanceof List) return new List(tree.items.map((item, i) => buildAt(item, i, p)));
   if (tree === DELETED) refuse(p.path, "a snapshot cannot hold DELETED");
   if (tree instanceof Marker) {
     if (tree.id === 9) {
@@ -208,22 +199,17 @@ function buildIn(tree: Tree, p: Pass): Tree {
       if (fields.length !== values.length) {
         refuse(p.path, `record ${schema[0]} has ${fields.length} fields, the snapshot ${values.length} values`);
       }
-      const built = values.map((v, i) => {
-        p.path.push(fields[i]!);
-        const b = buildIn(v, p);
-        p.path.pop();
-        return b;
-      });
-      return new Record(rid, schema[0], fields, built);
+      return new Record(rid, schema[0], fields, values.map((v, i) => buildAt(v, fields[i]!, p)));
     }
     refuse(p.path, `a snapshot cannot hold marker ${tree.id}`);
   }
   return tree;
 }
 
-function buildChild(map: PyMap, id: Id, child: Tree, p: Pass): Tree {
-  p.path.push(map._key(id));
-  const built = buildIn(child, p);
+/** The built value of `tree` at the key `key` under the place `p.path`. */
+function buildAt(tree: Tree, key: Key, p: Pass): Tree {
+  p.path.push(key);
+  const built = buildIn(tree, p);
   p.path.pop();
   return built;
 }
@@ -324,12 +310,7 @@ function listWith(list: List, ops: readonly Tree[][], p: Pass): void {
     } else if (code === 1 && op.length >= 2 && isInt(op[1]!)) {
       const i = op[1];
       if (i < 0 || i > items.length) refuse(path, `a list delta inserts at ${i} in ${items.length} items`);
-      const added = op.slice(2).map((v, j) => {
-        path.push(i + j);
-        const built = buildIn(v, sub);
-        path.pop();
-        return built;
-      });
+      const added = op.slice(2).map((v, j) => buildAt(v, i + j, sub));
       items.splice(i, 0, ...added);
       if (events) added.forEach((value, j) => events.push({ type: "added", path: at(i + j), value }));
     } else if (code === 2 && op.length >= 3 && isInt(op[1]!) && isInt(op[2]!)) {
@@ -339,12 +320,7 @@ function listWith(list: List, ops: readonly Tree[][], p: Pass): void {
       if (events) removed.forEach((old, j) => events.push({ type: "removed", path: at(i + j), old }));
     } else if (code === 3) {
       const old = new List(items.slice());
-      const fresh = op.slice(1).map((v, j) => {
-        path.push(j);
-        const built = buildIn(v, sub);
-        path.pop();
-        return built;
-      });
+      const fresh = op.slice(1).map((v, j) => buildAt(v, j, sub));
       items.splice(0, items.length, ...fresh);
       if (events) events.push({ type: "changed", path: [...path], old, value: new List(items.slice()) });
     } else {
@@ -480,8 +456,8 @@ function changedTo(old: Tree | undefined, value: Tree, p: Pass): Tree {
  * mappings `owner` owns (a copy, owned by `owner`, for the others). A delta
  * that does not fit throws a PatchError and changes nothing.
  */
-export function patch(map: PyMap, delta: PyMap, schemas: Schemas, owner: object, events: Events = null): PyMap {
-  const p = pass(schemas, [], owner, events);
+export function patch(map: PyMap, delta: PyMap, schemas: Schemas, owner: object, events: Events = null, path: readonly PathItem[] = []): PyMap {
+  const p = pass(schemas, path, owner, events);
   checkMap(map, delta, p);
   if (delta.size === 0) return map;
   if (map._o !== owner) map = map._copy(owner);
@@ -491,12 +467,7 @@ export function patch(map: PyMap, delta: PyMap, schemas: Schemas, owner: object,
 
 /** A new mapping: `map` with `delta` applied (PatchError when it does not fit); `map` is unchanged. */
 export function applyMap(map: PyMap, delta: PyMap, schemas: Schemas, path: readonly PathItem[] = [], events: Events = null): PyMap {
-  if (delta.size === 0) return map;
-  const p = pass(schemas, path, {}, events);
-  checkMap(map, delta, p);
-  const out = map._copy(p.owner);
-  applyIn(out, delta, p);
-  return out;
+  return patch(map, delta, schemas, {}, events, path);
 }
 
 /** Strict equality of two snapshot trees: types, key types, float bits (mapping order aside). */
