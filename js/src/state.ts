@@ -248,7 +248,7 @@ function checkMap(map: PyMap, delta: PyMap, p: Pass): void {
 function checkEntry(map: PyMap, delta: PyMap, id: Id, change: Tree, p: Pass): void {
   if (change === DELETED) return;
   p.path.push(delta._key(id));
-  checkChange(map._v.get(id), change, p);
+  checkChange(map._get(id), change, p);
   p.path.pop();
 }
 
@@ -394,7 +394,7 @@ function applyIn(map: PyMap, delta: PyMap, p: Pass): void {
 
 function applyEntry(map: PyMap, delta: PyMap, id: Id, change: Tree, p: Pass): void {
   const key = delta._key(id);
-  const old = map._v.get(id);
+  const old = map._get(id);
   if (change === DELETED) {
     if (map._delete(id) && p.events !== null) p.events.push({ type: "removed", path: [...p.path, key], old: old! });
     return;

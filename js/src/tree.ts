@@ -200,6 +200,9 @@ export function idOf(key: Key): Id | null {
   throw new TypeError(`not a key: ${String(key)}`);
 }
 
+/** Up to this many entries a map is a flat array (most maps are small: entities' fields). */
+const SMALL = 16;
+
 const READ_ONLY = "a replica's state is read-only (copy() a mapping to change the copy)";
 
 /**
@@ -213,11 +216,11 @@ const READ_ONLY = "a replica's state is read-only (copy() a mapping to change th
  */
 export class PyMap {
   /**
-   * @internal A small map as it was decoded: `[id, value, id, value, ...]`, until
-   * something looks a key up (then {@link _v} indexes it, and this is null).
+   * @internal A small map (up to {@link SMALL} entries): `[id, value, id, value, ...]`
+   * in order, found by a scan; null once the map outgrew it (then {@link _m} holds it).
    */
   _a: (Id | Tree)[] | null = [];
-  /** @internal The index {@link _v} made. */
+  /** @internal A larger map: the values by key id, in insertion order (a JS Map keeps Python's dict order). */
   _m: Map<Id, Tree> | null = null;
   /** @internal The key objects that are not their own id (`1.0`, `true`, tuples, bytes...). */
   _k: Map<Id, Key> | null = null;
@@ -232,7 +235,7 @@ export class PyMap {
     return a !== null ? a.length >> 1 : this._m!.size;
   }
 
-  /** @internal The values by key id, in insertion order (a JS Map keeps Python's dict order). */
+  /** @internal The values by key id, in order, as a JS Map (a small map becomes a large one). */
   get _v(): Map<Id, Tree> {
     const m = this._m;
     if (m !== null) return m;
@@ -243,23 +246,62 @@ export class PyMap {
     return (this._m = out);
   }
 
+  /** @internal The value under `id`, or undefined. */
+  _get(id: Id): Tree | undefined {
+    const a = this._a;
+    if (a === null) return this._m!.get(id);
+    for (let i = 0; i < a.length; i += 2) if (a[i] === id) return a[i + 1] as Tree;
+    return undefined;
+  }
+
+  /** @internal Whether `id` is a key. */
+  _has(id: Id): boolean {
+    const a = this._a;
+    if (a === null) return this._m!.has(id);
+    for (let i = 0; i < a.length; i += 2) if (a[i] === id) return true;
+    return false;
+  }
+
   /** @internal The key object stored under `id`. */
   _key(id: Id): Key {
     const key = this._k?.get(id);
     return key === undefined ? id : key;
   }
 
-  /** @internal Set `id` (new: with the key object `key`); the owner's write, unchecked. */
-  _set(id: Id, key: Key, value: Tree): void {
-    const v = this._v;
-    const size = v.size;
-    v.set(id, value);
-    if (v.size !== size && (id !== key || Object.is(key, -0))) (this._k ??= new Map()).set(id, key);
+  /** @internal Set `id` (new: with the key object `key`); the owner's write, unchecked. Returns whether `id` is new. */
+  _set(id: Id, key: Key, value: Tree): boolean {
+    const a = this._a;
+    let added: boolean;
+    if (a !== null && (a.length < SMALL * 2 || this._has(id))) {
+      for (let i = 0; i < a.length; i += 2) {
+        if (a[i] === id) {
+          a[i + 1] = value;
+          return false;
+        }
+      }
+      a.push(id, value);
+      added = true;
+    } else {
+      const m = this._v;
+      const size = m.size;
+      m.set(id, value);
+      added = m.size !== size;
+    }
+    if (added && (id !== key || Object.is(key, -0))) (this._k ??= new Map()).set(id, key);
+    return added;
   }
 
   /** @internal Remove `id`; the owner's write, unchecked. */
   _delete(id: Id): boolean {
-    if (!this._v.delete(id)) return false;
+    const a = this._a;
+    if (a === null) {
+      if (!this._m!.delete(id)) return false;
+    } else {
+      let i = 0;
+      while (i < a.length && a[i] !== id) i += 2;
+      if (i >= a.length) return false;
+      a.splice(i, 2);
+    }
     this._k?.delete(id);
     return true;
   }
@@ -267,8 +309,9 @@ export class PyMap {
   /** @internal A copy that `owner` may change in place. */
   _copy(owner: object | null): PyMap {
     const out = new PyMap();
-    out._a = null;
-    out._m = new Map(this._v);
+    const a = this._a;
+    if (a !== null) out._a = a.slice();
+    else [out._a, out._m] = [null, new Map(this._m)];
     if (this._k !== null) out._k = new Map(this._k);
     out._o = owner;
     return out;
@@ -284,16 +327,16 @@ export class PyMap {
   /** The value at `key`, or `undefined`. */
   get(key: Key): Tree | undefined {
     const id = idOf(key);
-    return id === null ? undefined : this._v.get(id);
+    return id === null ? undefined : this._get(id);
   }
   has(key: Key): boolean {
     const id = idOf(key);
-    return id !== null && this._v.has(id);
+    return id !== null && this._has(id);
   }
   /** The key object stored for `key` (which may be `1.0` for `1`), or `undefined`. */
   storedKey(key: Key): Key | undefined {
     const id = idOf(key);
-    return id === null || !this._v.has(id) ? undefined : this._key(id);
+    return id === null || !this._has(id) ? undefined : this._key(id);
   }
 
   /** Set `key` to `value`; an existing key keeps its key object and place (as in a Python dict). */
@@ -315,27 +358,19 @@ export class PyMap {
   }
   /** Used by the decoders: add a key that must be new; false when it is a duplicate (the map is then spoilt). */
   addNew(key: Key, value: Tree): boolean {
-    const id = this.writable(key);
-    const a = this._a;
-    if (a !== null && a.length < 16) {
-      for (let i = 0; i < a.length; i += 2) if (a[i] === id) return false;
-      a.push(id, value);
-      if (id !== key || Object.is(key, -0)) (this._k ??= new Map()).set(id, key);
-      return true;
-    }
-    const size = this._v.size;
-    this._set(id, key, value);
-    return this._v.size !== size;
+    return this._set(this.writable(key), key, value);
   }
 
   *entries(): IterableIterator<[Key, Tree]> {
-    for (const [id, value] of this._v) yield [this._key(id), value];
+    const a = this._a;
+    if (a === null) for (const [id, value] of this._m!) yield [this._key(id), value];
+    else for (let i = 0; i < a.length; i += 2) yield [this._key(a[i] as Id), a[i + 1] as Tree];
   }
   *keys(): IterableIterator<Key> {
-    for (const id of this._v.keys()) yield this._key(id);
+    for (const [key] of this.entries()) yield key;
   }
-  values(): IterableIterator<Tree> {
-    return this._v.values();
+  *values(): IterableIterator<Tree> {
+    for (const [, value] of this.entries()) yield value;
   }
   [Symbol.iterator](): IterableIterator<[Key, Tree]> {
     return this.entries();
