@@ -412,7 +412,7 @@ function applyValue(old: Tree | undefined, change: Tree, p: Pass): Tree {
   if (typeof change !== "object" || change === null) return changedTo(old, change, p);
   if (change instanceof PyMap) {
     let map = old as PyMap;
-    if (map._o !== p.owner) map = map._copy(p.owner);
+    if (map._o !== p.owner) map = map._fork(p.owner);
     applyIn(map, change, p);
     return map;
   }
@@ -460,7 +460,7 @@ export function patch(map: PyMap, delta: PyMap, schemas: Schemas, owner: object,
   const p = pass(schemas, path, owner, events);
   checkMap(map, delta, p);
   if (delta.size === 0) return map;
-  if (map._o !== owner) map = map._copy(owner);
+  if (map._o !== owner) map = map._fork(owner);
   applyIn(map, delta, p);
   return map;
 }

@@ -226,17 +226,26 @@ export class PyMap {
   _k: Map<Id, Key> | null = null;
   /** @internal The owner that may change this map in place (a replica's), or null: anyone may. */
   _o: object | null = null;
+  /**
+   * @internal A past version of a large map (see {@link _fork}): the newer version it
+   * reads through, and its own values where that one changed since (same keys, same order).
+   */
+  _n: PyMap | null = null;
+  _u: Map<Id, Tree> | null = null;
+  /** @internal The past version that reads through this map: it keeps its values before this map changes them. */
+  _d: PyMap | null = null;
 
   constructor(entries?: Iterable<readonly [Key, Tree]>) {
     if (entries) for (const [k, v] of entries) this.set(k, v);
   }
   get size(): number {
     const a = this._a;
-    return a !== null ? a.length >> 1 : this._m!.size;
+    return a !== null ? a.length >> 1 : this._n !== null ? this._n.size : this._m!.size;
   }
 
   /** @internal The values by key id, in order, as a JS Map (a small map becomes a large one). */
   get _v(): Map<Id, Tree> {
+    this._own();
     const m = this._m;
     if (m !== null) return m;
     const a = this._a!;
@@ -249,7 +258,11 @@ export class PyMap {
   /** @internal The value under `id`, or undefined. */
   _get(id: Id): Tree | undefined {
     const a = this._a;
-    if (a === null) return this._m!.get(id);
+    if (a === null) {
+      if (this._n === null) return this._m!.get(id);
+      const value = this._u!.get(id);
+      return value !== undefined ? value : this._n._get(id);
+    }
     for (let i = 0; i < a.length; i += 2) if (a[i] === id) return a[i + 1] as Tree;
     return undefined;
   }
@@ -257,19 +270,21 @@ export class PyMap {
   /** @internal Whether `id` is a key. */
   _has(id: Id): boolean {
     const a = this._a;
-    if (a === null) return this._m!.has(id);
+    if (a === null) return this._n !== null ? this._n._has(id) : this._m!.has(id);
     for (let i = 0; i < a.length; i += 2) if (a[i] === id) return true;
     return false;
   }
 
   /** @internal The key object stored under `id`. */
   _key(id: Id): Key {
+    if (this._n !== null) return this._n._key(id);
     const key = this._k?.get(id);
     return key === undefined ? id : key;
   }
 
   /** @internal Set `id` (new: with the key object `key`); the owner's write, unchecked. Returns whether `id` is new. */
   _set(id: Id, key: Key, value: Tree): boolean {
+    this._own();
     const a = this._a;
     let added: boolean;
     if (a !== null && (a.length < SMALL * 2 || this._has(id))) {
@@ -283,6 +298,13 @@ export class PyMap {
       added = true;
     } else {
       const m = this._v;
+      const past = this._d;
+      if (past !== null) {
+        // Keep the past version's value, or let it take its own copy before a key comes or goes.
+        const old = m.get(id);
+        if (old === undefined) past._own();
+        else if (!past._u!.has(id)) past._u!.set(id, old);
+      }
       const size = m.size;
       m.set(id, value);
       added = m.size !== size;
@@ -293,9 +315,12 @@ export class PyMap {
 
   /** @internal Remove `id`; the owner's write, unchecked. */
   _delete(id: Id): boolean {
+    this._own();
     const a = this._a;
     if (a === null) {
-      if (!this._m!.delete(id)) return false;
+      if (!this._m!.has(id)) return false;
+      this._d?._own();
+      this._m!.delete(id);
     } else {
       let i = 0;
       while (i < a.length && a[i] !== id) i += 2;
@@ -306,8 +331,37 @@ export class PyMap {
     return true;
   }
 
+  /**
+   * @internal A version that `owner` may change in place, this one left as it is. A
+   * large map is not copied: the new version takes its table, and this one becomes a
+   * past version that reads through it and keeps its own values where the new one
+   * changes them (until a key comes or goes there: then it takes its own copy).
+   */
+  _fork(owner: object): PyMap {
+    if (this._a !== null || this._n !== null) return this._copy(owner);
+    const out = new PyMap();
+    [out._a, out._m, out._k, out._o, out._d] = [null, this._m, this._k, owner, this];
+    // This version never changes again: an older one that reads through it needs no more from it.
+    [this._m, this._k, this._n, this._u, this._d] = [null, null, out, new Map(), null];
+    return out;
+  }
+
+  /** @internal A past version takes its own table (and reads through nothing any more). */
+  _own(): void {
+    const next = this._n;
+    if (next === null) return;
+    let head = next;
+    while (head._n !== null) head = head._n;
+    const m = new Map<Id, Tree>();
+    for (const id of head._m!.keys()) m.set(id, this._get(id)!);
+    if (head._k !== null) this._k = new Map(head._k);
+    if (next._d === this) next._d = null;
+    [this._m, this._n, this._u] = [m, null, null];
+  }
+
   /** @internal A copy that `owner` may change in place. */
   _copy(owner: object | null): PyMap {
+    this._own();
     const out = new PyMap();
     const a = this._a;
     if (a !== null) out._a = a.slice();
@@ -362,6 +416,7 @@ export class PyMap {
   }
 
   *entries(): IterableIterator<[Key, Tree]> {
+    this._own();
     const a = this._a;
     if (a === null) for (const [id, value] of this._m!) yield [this._key(id), value];
     else for (let i = 0; i < a.length; i += 2) yield [this._key(a[i] as Id), a[i + 1] as Tree];

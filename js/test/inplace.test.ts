@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DELETED, Float, Marker, PyMap, Replica, deltaHeader, encodeCbor, idOf, snapshotHeader, type Key, type Tree } from "../src/index.js";
-import { tagged } from "./helpers.js";
+import { tagged, untagged } from "./helpers.js";
 
 // The replica changes its mappings in place until it hands its tree out, and checks a
 // whole packet before it changes anything. Against a model (nested arrays of [key, value]
@@ -42,15 +42,16 @@ function packet(header: Uint8Array, tree: Tree): Uint8Array {
   return out;
 }
 
-test("in-place patching: random deltas against a model, refusals after partial checks change nothing, handed-out trees never change", () => {
-  const random = rng(11);
+/** Random runs; `extra` more int keys make large mappings (a JS Map, forked rather than copied once handed out). */
+function randomRuns(seed: number, extra: number, width: number): void {
+  const random = rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
-  const KEYS: readonly Key[] = [0, 1, 2, 3, "a", "b", "__proto__", new Float(1), true, Object.freeze([1, "t"]), -5];
+  const KEYS: readonly Key[] = [0, 1, 2, 3, "a", "b", "__proto__", new Float(1), true, Object.freeze([1, "t"]), -5, ...Array.from({ length: extra }, (_, i) => 100 + i)];
   const scalar = (): Tree => pick<Tree>([random(), Math.floor(random() * 100), "s", null, false, new Float(2)]);
   const value = (depth: number): Tree | Model => (depth < 3 && random() < 0.3 ? mapModel(depth + 1) : scalar());
   const mapModel = (depth: number): Model => {
     const out: Model = [];
-    for (let i = Math.floor(random() * 4); i > 0; i--) {
+    for (let i = Math.floor(random() * (depth === 0 ? width : 4)); i > 0; i--) {
       const key = pick(KEYS);
       if (find(out, key) < 0) out.push([key, value(depth)]);
     }
@@ -61,7 +62,7 @@ test("in-place patching: random deltas against a model, refusals after partial c
   function delta(m: Model, depth: number, bad: boolean): PyMap {
     const out = new PyMap();
     const used = new Set<unknown>();
-    for (let i = 1 + Math.floor(random() * 3); i > 0; i--) {
+    for (let i = 1 + Math.floor(random() * (depth === 0 ? width / 4 + 3 : 3)); i > 0; i--) {
       const key = pick(KEYS);
       if (used.has(idOf(key))) continue;
       used.add(idOf(key));
@@ -135,10 +136,24 @@ test("in-place patching: random deltas against a model, refusals after partial c
       }
       replica.packetToSend();
     }
-    for (const [state, seen] of held) assert.equal(JSON.stringify(tagged(state)), seen, "a tree handed out changed later");
+    for (const [state, seen] of held) {
+      // Reads of a past version go through the newer ones: by key first, then whole.
+      const expected = JSON.parse(seen) as ["dict", [unknown, unknown][]];
+      assert.equal(state.size, expected[1].length);
+      for (const [key, value] of expected[1]) assert.deepEqual(tagged(state.get(untagged(key) as Key)!), value);
+      assert.equal(JSON.stringify(tagged(state)), seen, "a tree handed out changed later");
+    }
     assert.equal(JSON.stringify(tagged(replica.state)), JSON.stringify(tagged(toTree(model))));
   }
   assert.ok(applied > 500 && refused > 100, `${applied} applied, ${refused} refused`);
+}
+
+test("in-place patching: random deltas against a model, refusals after partial checks change nothing, handed-out trees never change", () => {
+  randomRuns(11, 0, 4);
+});
+
+test("in-place patching of large mappings: versions handed out read through the newer ones and never change", () => {
+  randomRuns(12, 40, 40);
 });
 
 test("a replica's state is read-only; copy() gives a mapping that may change", () => {
