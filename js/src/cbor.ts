@@ -89,22 +89,36 @@ function floatItem(value: number, bits: Uint8Array | null): number | Float {
   return Number.isInteger(value) || Object.is(value, -0) ? new Float(value) : value;
 }
 
+/** Where multi-byte floats and 8-byte heads are read (no DataView per packet). */
+const SCRATCH = new Uint8Array(8);
+const SCRATCH_VIEW = new DataView(SCRATCH.buffer);
+
+/** The `n` bytes at `pos`, in a view at offset 0. */
+function load(data: Uint8Array, pos: number, n: number): DataView {
+  for (let i = 0; i < n; i++) SCRATCH[i] = data[pos + i]!;
+  return SCRATCH_VIEW;
+}
+
+/** The stack of the last finished parse, for the next one (no array per packet). */
+let spare: unknown[] | null = [];
+
 class Parser {
-  readonly view: DataView;
   readonly size: number;
   readonly maxDepth: number;
   readonly maxItems: number;
   readonly maxString: number;
   totalLeft: number;
   /** The open containers, six slots each: left, kind, depth, out, key, tag (flat: no object per container). */
-  readonly stack: unknown[] = [];
+  readonly stack: unknown[] = spare ?? [];
   /** The stack's height after an error (where() reads it). */
   sp = 0;
   constructor(
     readonly data: Uint8Array,
     limits: Limits,
+    /** Where the packet starts in `data`. */
+    readonly start: number,
   ) {
-    this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    spare = null;
     this.size = data.length;
     this.maxDepth = limits.maxDepth;
     this.maxItems = limits.maxContainerItems;
@@ -132,12 +146,12 @@ class Parser {
       const n = 1 << (ai - 24);
       const end = pos + 1 + n;
       if (end > this.size) throw new Short();
-      const v = this.view;
+      const d = this.data;
       let arg: number | bigint;
-      if (n === 1) arg = this.data[pos + 1]!;
-      else if (n === 2) arg = v.getUint16(pos + 1);
-      else if (n === 4) arg = v.getUint32(pos + 1);
-      else arg = intOf(v.getBigUint64(pos + 1));
+      if (n === 1) arg = d[pos + 1]!;
+      else if (n === 2) arg = (d[pos + 1]! << 8) | d[pos + 2]!;
+      else if (n === 4) arg = d[pos + 1]! * 0x1000000 + ((d[pos + 2]! << 16) | (d[pos + 3]! << 8) | d[pos + 4]!);
+      else arg = intOf(load(d, pos + 1, 8).getBigUint64(0));
       this.arg = arg;
       this.end = end;
       return;
@@ -195,23 +209,24 @@ class Parser {
     const n = b === 0xf9 ? 2 : b === 0xfa ? 4 : 8;
     if (pos + 1 + n > this.size) throw new Short();
     if (n === 2) {
-      const h = this.view.getUint16(pos + 1);
+      const h = (this.data[pos + 1]! << 8) | this.data[pos + 2]!;
       const value = halfToNumber(h);
       // Python reads a half NaN as the quiet NaN of its sign, payload dropped.
       this.end = pos + 3;
       return floatItem(value, value !== value ? nanBits(h & 0x8000 ? 0xfff80000 : 0x7ff80000, 0) : null);
     }
     if (n === 4) {
-      const value = this.view.getFloat32(pos + 1);
+      const view = load(this.data, pos + 1, 4);
+      const value = view.getFloat32(0);
       this.end = pos + 5;
       if (value === value) return floatItem(value, null);
       // A single NaN widens as the hardware does: payload shifted, quiet bit set.
-      const bits = this.view.getUint32(pos + 1);
+      const bits = view.getUint32(0);
       const hi = ((bits & 0x80000000) | 0x7ff80000 | ((bits >>> 3) & 0xfffff)) >>> 0;
       return floatItem(NaN, nanBits(hi, ((bits & 7) << 29) >>> 0));
     }
     this.end = pos + 9;
-    const value = this.view.getFloat64(pos + 1);
+    const value = load(this.data, pos + 1, 8).getFloat64(0);
     return floatItem(value, value !== value ? this.data.subarray(pos + 1, pos + 9) : null);
   }
 
@@ -282,7 +297,7 @@ class Parser {
       key: Key | typeof MISSING = MISSING,
       tag = 0;
     let ctx = V;
-    let pos = 0;
+    let pos = this.start;
     let value: Tree;
     let sp = 0;
     const push = () => {
@@ -474,12 +489,21 @@ export function packetBytes(data: Uint8Array, limits: Limits): Uint8Array {
 
 /** Decode one CBOR packet into a protocol tree (see {@link Tree}); changes nothing. */
 export function decodeCbor(data: Uint8Array, limits: Partial<Limits> = {}): Tree {
+  return decodeCborAt(data, 0, limits);
+}
+
+/** Decode the CBOR packet that starts at `start` in `data` (a session packet's payload, after its header). */
+export function decodeCborAt(data: Uint8Array, start: number, limits: Partial<Limits> = {}): Tree {
   const full = makeLimits(limits);
-  packetBytes(data, full);
-  if (data.length === 0) throw new DecodeError("an empty packet");
-  const parser = new Parser(data, full);
+  if (!(data instanceof Uint8Array)) throw new TypeError("decode() takes a Uint8Array");
+  const size = data.length - start;
+  if (size > full.maxPacketSize) throw new LimitError(`a packet of ${size} bytes is over the limit of ${full.maxPacketSize}`);
+  if (size === 0) throw new DecodeError("an empty packet");
+  const parser = new Parser(data, full, start);
   try {
-    return parser.run();
+    const tree = parser.run();
+    spare = parser.stack;
+    return tree;
   } catch (exc) {
     if (exc instanceof Refused) {
       throw new (exc.limit ? LimitError : DecodeError)(`${parser.where()}: ${exc.message}`);

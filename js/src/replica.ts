@@ -14,7 +14,7 @@
  * before anything changes, so a refused one leaves the state as it was.
  */
 
-import { decodeCbor } from "./cbor.js";
+import { decodeCborAt } from "./cbor.js";
 import type { Codec } from "./codecs.js";
 import { DecodeError, FrameError, LimitError, PatchError } from "./errors.js";
 import { Kind, SESSION_SIZE, ack, kindName, parseHeader, refresh, resync, type Header } from "./frames.js";
@@ -57,7 +57,7 @@ export class Replica {
   private ack_: number | null = null;
   private request: [Kind, number | null] | null = null;
   private readonly listeners = new Set<(state: PyMap) => void>();
-  private readonly decode: (data: Uint8Array) => Tree;
+  private readonly decode: (packet: Uint8Array, start: number) => Tree;
   private readonly wantEvents: boolean;
   private readonly changeListeners = new Listeners();
 
@@ -65,7 +65,7 @@ export class Replica {
     const limits = Object.freeze({ ...options.limits });
     // The CBOR decoder itself (not the `cbor` codec), so that a bundle of a replica holds no encoder.
     const codec = options.codec;
-    this.decode = codec ? (data) => codec.decode(data, limits) : (data) => decodeCbor(data, limits);
+    this.decode = codec ? (data, start) => codec.decode(data.subarray(start), limits) : (data, start) => decodeCborAt(data, start, limits);
     this.wantEvents = options.events ?? true;
   }
 
@@ -171,7 +171,7 @@ export class Replica {
       const schemas = this.learn(header, false);
       let delta: Tree;
       try {
-        delta = this.decode(packet.subarray(header.size));
+        delta = this.decode(packet, header.size);
       } catch (exc) {
         if (exc instanceof DecodeError || exc instanceof LimitError) this.ask(Kind.RESYNC, base);
         throw exc;
@@ -201,7 +201,7 @@ export class Replica {
       const schemas = this.learn(header, fresh);
       let tree: Tree;
       try {
-        tree = this.decode(packet.subarray(header.size));
+        tree = this.decode(packet, header.size);
       } catch (exc) {
         if (exc instanceof DecodeError || exc instanceof LimitError) this.ask(Kind.REFRESH, null);
         throw exc;

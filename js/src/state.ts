@@ -399,9 +399,11 @@ function applyEntry(map: PyMap, delta: PyMap, id: Id, change: Tree, p: Pass): vo
     if (map._delete(id) && p.events !== null) p.events.push({ type: "removed", path: [...p.path, key], old: old! });
     return;
   }
-  p.path.push(key);
+  // The apply pass needs the path only for events.
+  const events = p.events !== null;
+  if (events) p.path.push(key);
   const value = applyValue(old, change, p);
-  p.path.pop();
+  if (events) p.path.pop();
   if (change instanceof Marker && change.id === 6) map._delete(id);
   else if (value === old) return;
   map._set(id, key, value);
@@ -423,9 +425,9 @@ function applyValue(old: Tree | undefined, change: Tree, p: Pass): Tree {
       const delta = change.content as PyMap;
       for (const [id, field] of delta._v) {
         const index = delta._key(id) as number;
-        p.path.push(record.fields[index]!);
+        if (p.events) p.path.push(record.fields[index]!);
         values[index] = applyValue(values[index], field, p);
-        p.path.pop();
+        if (p.events) p.path.pop();
       }
       return new Record(record.id, record.name, record.fields, values);
     }
