@@ -9,9 +9,10 @@
  * How that stays cheap: the replica changes its mappings in place while no one
  * has seen them. Reading `state`, a subscriber, an event or a listener that
  * hands out a container publishes the tree: from then on the replica copies a
- * published mapping before it changes it (only the mappings on the changed
- * paths), so what was handed out never changes. A packet is checked whole
- * before anything changes, so a refused one leaves the state as it was.
+ * published small mapping, or forks a large one, before it changes it (only the
+ * mappings on the changed paths), so what was handed out never changes. A refused packet leaves the
+ * state as it was: the values it changed are put back, and it adds or removes
+ * keys only once the whole packet fitted.
  */
 
 import { decodeCborAt } from "./cbor.js";

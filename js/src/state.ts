@@ -1,9 +1,8 @@
 /**
- * The replica's state: immutable, structurally shared trees. Applying a delta
- * builds new containers along the changed paths only and shares the rest, so a
- * refused delta leaves the old state untouched (the patch is atomic by
- * construction) and every applied frame gives a new root that React-style
- * renderers compare by identity.
+ * The replica's state: trees of read-only containers. A replica changes the
+ * mappings it owns in place, and forks (large) or copies (small) a mapping it
+ * has handed out before it changes it, so what was handed out never changes and
+ * unchanged subtrees are shared; a refused delta leaves the state as it was.
  *
  * | in the state      | JavaScript                                             |
  * | ----------------- | ------------------------------------------------------ |
@@ -140,25 +139,27 @@ function isInt(value: Tree): value is number {
 }
 
 /**
- * A patch in progress. It runs in two passes: the check pass reads the state
- * and the delta, refuses what does not fit, and builds every new value (new
- * snapshots, lists, boards) without touching the state; the apply pass then
- * changes the state and cannot fail. So a refused delta changes nothing.
+ * A patch in progress. It runs in one pass over the delta: a value of an
+ * existing key changes in place (the mappings `owner` owns; the others are
+ * forked first) and is logged in `undo`; a key that comes, goes or is replaced
+ * waits in `later` until the whole delta fitted. A refusal puts the logged
+ * values back, so a refused delta leaves the state as it was, order included.
  */
 interface Pass {
   readonly schemas: Schemas;
   /** Where the patch is (a stack: pushed and popped on the way). */
   readonly path: PathItem[];
-  /** The owner whose mappings the apply pass changes in place; it copies the others first. */
+  /** The owner whose mappings the pass changes in place; it forks or copies the others first. */
   readonly owner: object;
-  /** What the check pass built, in the order the apply pass takes it. */
-  readonly built: (Tree | ChangeEvent[] | null)[];
-  at: number;
+  /** The values changed in place, to put back after a refusal: map, id, old value, ... */
+  readonly undo: (PyMap | Id | Tree)[];
+  /** The keys to add, remove (DELETED) or replace once the delta fitted: map, id, key, value, ... */
+  readonly later: (PyMap | Id | Key | Tree)[];
   readonly events: Events;
 }
 
 function pass(schemas: Schemas, path: readonly PathItem[], owner: object, events: Events): Pass {
-  return { schemas, path: [...path], owner, built: [], at: 0, events };
+  return { schemas, path: [...path], owner, undo: [], later: [], events };
 }
 
 function isScalar(value: Tree): boolean {
@@ -237,61 +238,84 @@ export function snapshotOf(value: Tree): Tree {
   return value;
 }
 
-// -- the check pass: reads, refuses, builds; changes nothing --------------------------------
+// -- one pass: changes values in place with an undo log, defers what adds or removes keys --
 
-function checkMap(map: PyMap, delta: PyMap, p: Pass): void {
+/**
+ * Apply `delta` to `map` (which `p.owner` owns): a changed value is written at
+ * once and logged in `p.undo`; a key added, removed or replaced waits in
+ * `p.later` until the whole delta fitted (so that a refusal can put every
+ * mapping back as it was, order included).
+ */
+function patchIn(map: PyMap, delta: PyMap, p: Pass): void {
   const a = delta._a;
-  if (a !== null) for (let i = 0; i < a.length; i += 2) checkEntry(map, delta, a[i] as Id, a[i + 1] as Tree, p);
-  else for (const [id, change] of delta._m!) checkEntry(map, delta, id, change, p);
+  if (a !== null) for (let i = 0; i < a.length; i += 2) patchEntry(map, delta, a[i] as Id, a[i + 1] as Tree, p);
+  else for (const [id, change] of delta._m!) patchEntry(map, delta, id, change, p);
 }
 
-function checkEntry(map: PyMap, delta: PyMap, id: Id, change: Tree, p: Pass): void {
-  if (change === DELETED) return;
-  p.path.push(delta._key(id));
-  checkChange(map._get(id), change, p);
+function patchEntry(map: PyMap, delta: PyMap, id: Id, change: Tree, p: Pass): void {
+  const key = delta._key(id);
+  const old = map._get(id);
+  if (change === DELETED) {
+    if (old !== undefined) {
+      p.later.push(map, id, key, DELETED);
+      if (p.events !== null) p.events.push({ type: "removed", path: [...p.path, key], old });
+    }
+    return;
+  }
+  p.path.push(key);
+  const value = patchValue(old, change, p);
   p.path.pop();
+  if (old === undefined || (change instanceof Marker && change.id === 6)) p.later.push(map, id, key, value);
+  else if (value !== old) {
+    p.undo.push(map, id, old);
+    map._set(id, key, value);
+  }
 }
 
-function checkChange(old: Tree | undefined, change: Tree, p: Pass): void {
+/** The new value at `p.path`, which held `old`, after `change` (PatchError when it does not fit). */
+function patchValue(old: Tree | undefined, change: Tree, p: Pass): Tree {
   if (typeof change !== "object" || change === null) {
     if (change === DELETED) refuse(p.path, "a snapshot cannot hold DELETED");
-    return; // a scalar fits anywhere
+    return changedTo(old, change, p);
   }
   if (change instanceof PyMap) {
     if (!(old instanceof PyMap)) refuse(p.path, `a mapping delta for ${old === undefined ? "a missing entry" : "a value that is not a mapping"}`);
-    return checkMap(old, change, p);
+    const map = old._o === p.owner ? old : old._fork(p.owner);
+    patchIn(map, change, p);
+    return map;
   }
   if (change instanceof Marker) {
     switch (change.id) {
-      case 7:
+      case 7: {
         if (!(old instanceof List)) refuse(p.path, "a list delta for a value that is not a list");
         return listWith(old, change.content as readonly Tree[][], p);
+      }
       case 10:
         if (!(old instanceof Board)) refuse(p.path, "a board delta for a value that is not a board");
         return boardChange(old, change.content as Uint8Array, p);
       case 12: {
         if (!(old instanceof Record)) refuse(p.path, "a record delta for a value that is not a record");
+        const values = [...old.values];
         const delta = change.content as PyMap;
         for (const [id, field] of delta._v) {
           const index = delta._key(id);
-          if (typeof index !== "number" || index < 0 || index >= old.values.length) refuse(p.path, `record ${old.name} has no field ${String(index)}`);
+          if (typeof index !== "number" || index < 0 || index >= values.length) refuse(p.path, `record ${old.name} has no field ${String(index)}`);
           p.path.push(old.fields[index]!);
-          checkChange(old.values[index], field, p);
+          values[index] = patchValue(values[index], field, p);
           p.path.pop();
         }
-        return;
+        return new Record(old.id, old.name, old.fields, values);
       }
       case 6:
-        p.built.push(buildIn(change.content, p));
-        return;
+        return changedTo(old, buildIn(change.content, p), p);
     }
   }
-  p.built.push(buildIn(change, p));
+  return changedTo(old, buildIn(change, p), p);
 }
 
-/** The new list (and its events) after a list delta, built on a copy: the old list's mappings are copied before they change. */
-function listWith(list: List, ops: readonly Tree[][], p: Pass): void {
-  const sub: Pass = { schemas: p.schemas, path: p.path, owner: {}, built: [], at: 0, events: p.events ? [] : null };
+/** The new list after a list delta, built on a copy: the old list's mappings are copied (or forked) before they change. */
+function listWith(list: List, ops: readonly Tree[][], p: Pass): List {
+  const sub: Pass = { schemas: p.schemas, path: p.path, owner: {}, undo: [], later: [], events: p.events };
   const events = sub.events;
   const path = p.path;
   const at = (i: number): Key[] => [...path, i];
@@ -303,9 +327,8 @@ function listWith(list: List, ops: readonly Tree[][], p: Pass): void {
       if (i < 0 || i >= items.length) refuse(path, `a list delta changes item ${i} of ${items.length}`);
       if (op[2] === DELETED) refuse(path, "a list item cannot be deleted by a change");
       path.push(i);
-      sub.at = sub.built.length;
-      checkChange(items[i], op[2]!, sub);
-      items[i] = applyValue(items[i], op[2]!, sub);
+      items[i] = patchValue(items[i], op[2]!, sub);
+      later(sub);
       path.pop();
     } else if (code === 1 && op.length >= 2 && isInt(op[1]!)) {
       const i = op[1];
@@ -327,22 +350,21 @@ function listWith(list: List, ops: readonly Tree[][], p: Pass): void {
       refuse(path, `an unknown list operation ${String(code)}`);
     }
   }
-  p.built.push(new List(items), events);
+  return new List(items);
 }
 
-function boardChange(board: Board, payload: Uint8Array, p: Pass): void {
+function boardChange(board: Board, payload: Uint8Array, p: Pass): Board {
   const indexes: number[] | null = p.events ? [] : null;
   const result = boardWith(board, payload, p.path, indexes);
-  let events: ChangeEvent[] | null = null;
   if (indexes && result !== board) {
     const size = ITEMS[board.code]!.size;
     const cells = [...new Set(indexes)].filter((i) => {
       for (let b = i * size; b < (i + 1) * size; b++) if (board.data[b] !== result.data[b]) return true;
       return false;
     });
-    if (cells.length) events = [{ type: "cells", path: [...p.path], indexes: cells.sort((a, b) => a - b), old: board, value: result }];
+    if (cells.length) p.events!.push({ type: "cells", path: [...p.path], indexes: cells.sort((a, b) => a - b), old: board, value: result });
   }
-  p.built.push(result, events);
+  return result;
 }
 
 function boardWith(board: Board, payload: Uint8Array, path: readonly PathItem[], indexes: number[] | null): Board {
@@ -383,64 +405,6 @@ function boardWith(board: Board, payload: Uint8Array, path: readonly PathItem[],
   return new Board(board.code, board.shape, data);
 }
 
-// -- the apply pass: changes the state as checked; cannot fail ------------------------------
-
-/** Apply a checked mapping delta to `map`, which `p.owner` owns. */
-function applyIn(map: PyMap, delta: PyMap, p: Pass): void {
-  const a = delta._a;
-  if (a !== null) for (let i = 0; i < a.length; i += 2) applyEntry(map, delta, a[i] as Id, a[i + 1] as Tree, p);
-  else for (const [id, change] of delta._m!) applyEntry(map, delta, id, change, p);
-}
-
-function applyEntry(map: PyMap, delta: PyMap, id: Id, change: Tree, p: Pass): void {
-  const key = delta._key(id);
-  const old = map._get(id);
-  if (change === DELETED) {
-    if (map._delete(id) && p.events !== null) p.events.push({ type: "removed", path: [...p.path, key], old: old! });
-    return;
-  }
-  // The apply pass needs the path only for events.
-  const events = p.events !== null;
-  if (events) p.path.push(key);
-  const value = applyValue(old, change, p);
-  if (events) p.path.pop();
-  if (change instanceof Marker && change.id === 6) map._delete(id);
-  else if (value === old) return;
-  map._set(id, key, value);
-}
-
-/** The new value at the place `p.path`, which held `old`, after the checked change `change`. */
-function applyValue(old: Tree | undefined, change: Tree, p: Pass): Tree {
-  if (typeof change !== "object" || change === null) return changedTo(old, change, p);
-  if (change instanceof PyMap) {
-    let map = old as PyMap;
-    if (map._o !== p.owner) map = map._fork(p.owner);
-    applyIn(map, change, p);
-    return map;
-  }
-  if (change instanceof Marker) {
-    if (change.id === 12) {
-      const record = old as Record;
-      const values = [...record.values];
-      const delta = change.content as PyMap;
-      for (const [id, field] of delta._v) {
-        const index = delta._key(id) as number;
-        if (p.events) p.path.push(record.fields[index]!);
-        values[index] = applyValue(values[index], field, p);
-        if (p.events) p.path.pop();
-      }
-      return new Record(record.id, record.name, record.fields, values);
-    }
-    if (change.id === 7 || change.id === 10) {
-      const value = p.built[p.at++] as Tree;
-      const events = p.built[p.at++] as ChangeEvent[] | null;
-      if (events) p.events!.push(...events);
-      return value;
-    }
-  }
-  return changedTo(old, p.built[p.at++] as Tree, p);
-}
-
 /** `value`, after noting its event: the place held `old`. */
 function changedTo(old: Tree | undefined, value: Tree, p: Pass): Tree {
   const events = p.events;
@@ -459,12 +423,32 @@ function changedTo(old: Tree | undefined, value: Tree, p: Pass): Tree {
  * that does not fit throws a PatchError and changes nothing.
  */
 export function patch(map: PyMap, delta: PyMap, schemas: Schemas, owner: object, events: Events = null, path: readonly PathItem[] = []): PyMap {
-  const p = pass(schemas, path, owner, events);
-  checkMap(map, delta, p);
   if (delta.size === 0) return map;
-  if (map._o !== owner) map = map._fork(owner);
-  applyIn(map, delta, p);
-  return map;
+  const p = pass(schemas, path, owner, events);
+  const root = map._o === owner ? map : map._fork(owner);
+  try {
+    patchIn(root, delta, p);
+  } catch (exc) {
+    // Put back every value changed in place (newest first); the keys to add or remove were not touched yet.
+    const undo = p.undo;
+    for (let i = undo.length - 3; i >= 0; i -= 3) (undo[i] as PyMap)._set(undo[i + 1] as Id, undo[i + 1] as Key, undo[i + 2] as Tree);
+    throw exc;
+  }
+  later(p);
+  return root;
+}
+
+/** Add, remove and replace the keys a pass deferred, in order. */
+function later(p: Pass): void {
+  const todo = p.later;
+  for (let i = 0; i < todo.length; i += 4) {
+    const map = todo[i] as PyMap;
+    const id = todo[i + 1] as Id;
+    const value = todo[i + 3] as Tree;
+    map._delete(id);
+    if (value !== DELETED) map._set(id, todo[i + 2] as Key, value);
+  }
+  todo.length = 0;
 }
 
 /** A new mapping: `map` with `delta` applied (PatchError when it does not fit); `map` is unchanged. */
