@@ -5,7 +5,7 @@
 //   subscriber   with a subscriber that gets the state after every packet (React-style):
 //                the tree is handed out, so each tick copies the mappings it changes
 //                (here the root, the map of N entities and the 10 entities)
-// and of joining (snapshot decode and build). Medians, after a warm-up run.
+// and of joining (snapshot decode and build). Medians, after warm-up runs.
 // Run after `npm run build`: node bench/apply.mjs [--quick]
 import { ANY, PyMap, Publisher, Replica, TrackedMap } from "../dist/index.js";
 
@@ -57,8 +57,10 @@ for (const n of sizes) {
     calls = states = 0;
     return { plain, listened, subscribed, count: () => [calls, states] };
   };
-  const warm = replicas();
-  for (const replica of [warm.plain, warm.listened, warm.subscribed]) timeEach(replica, packets);
+  for (let w = 0; w < (quick ? 1 : 5); w++) {
+    const warm = replicas();
+    for (const replica of [warm.plain, warm.listened, warm.subscribed]) timeEach(replica, packets);
+  }
   const joins = [];
   for (let r = 0; r < (quick ? 2 : 5); r++) {
     const t = performance.now();

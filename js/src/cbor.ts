@@ -161,10 +161,10 @@ class Parser {
   }
 
   container(size: number | bigint, depth: number, perItem: number, pos: number): number {
-    if (Number(size) * perItem > this.size - pos) {
+    const n = typeof size === "number" ? size : Number(size);
+    if (n * perItem > this.size - pos) {
       throw new Refused(`a container declares ${size} items but only ${this.size - pos} bytes follow`);
     }
-    const n = Number(size);
     if (depth >= this.maxDepth) throw new Refused(`the packet nests deeper than ${this.maxDepth} levels`, true);
     if (n > this.maxItems) throw new Refused(`a container of ${n} items is over the limit of ${this.maxItems}`, true);
     this.totalLeft -= n;

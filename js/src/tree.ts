@@ -309,7 +309,7 @@ export class PyMap {
       m.set(id, value);
       added = m.size !== size;
     }
-    if (added && (id !== key || Object.is(key, -0))) (this._k ??= new Map()).set(id, key);
+    if (added && (id !== key || (key === 0 && 1 / key < 0))) (this._k ??= new Map()).set(id, key);
     return added;
   }
 
