@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { DELETED, Float, Marker, PyMap, Replica, deltaHeader, encodeCbor, idOf, snapshotHeader, type Key, type Tree } from "../src/index.js";
 import { tagged, untagged } from "./helpers.js";
 
-// The replica changes its mappings in place until it hands its tree out, and checks a
-// whole packet before it changes anything. Against a model (nested arrays of [key, value]
+// The replica changes its mappings in place until it hands its tree out (then it copies
+// or forks them), and puts back what a refused packet changed. Against a model (nested arrays of [key, value]
 // in Python's order), random deltas, some ending in a change that does not fit after many
 // that do: an applied packet gives the model's state, a refused one leaves the state as
 // it was, and a tree handed out earlier never changes afterwards.
