@@ -1,15 +1,31 @@
 // The 10-moving-entities scenario: N entities {x, y, hp}, 10 move per tick.
-// Prints the cost of one tick on a JS replica (decode + validate + patch + events)
-// and of joining (snapshot decode and build), at N = 1k, 10k, 100k.
+// Prints the cost of one tick on a JS replica, at N = 1k, 10k, 100k:
+//   tick         decode + check + patch, no events (the replica changes its mappings in place)
+//   listeners    with events and listeners on x and y of every entity
+//   subscriber   with a subscriber that gets the state after every packet (React-style):
+//                the tree is handed out, so each tick copies the mappings it changes
+//                (here the root, the map of N entities and the 10 entities)
+// and of joining (snapshot decode and build). Medians, after warm-up runs.
 // Run after `npm run build`: node bench/apply.mjs [--quick]
 import { ANY, PyMap, Publisher, Replica, TrackedMap } from "../dist/index.js";
 
 const quick = process.argv.includes("--quick");
 const sizes = quick ? [1000] : [1000, 10000, 100000];
+const TICKS = quick ? 20 : 300;
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return s[s.length >> 1];
+}
+
+function timeEach(replica, packets) {
+  const times = [];
+  for (const packet of packets) {
+    const t = performance.now();
+    replica.receive(packet);
+    times.push(performance.now() - t);
+  }
+  return median(times);
 }
 
 for (const n of sizes) {
@@ -20,39 +36,46 @@ for (const n of sizes) {
   publisher.addClient("c");
   publisher.tick();
   const [snapshot] = publisher.packetsFor("c");
+  const packets = [];
+  for (let r = 0; r < TICKS; r++) {
+    for (let k = 0; k < 10; k++) {
+      const e = entities.get((r * 10 + k) % n);
+      e.set("x", ((e.get("x") + 1.25) % 1000) + 0.5);
+    }
+    publisher.tick();
+    packets.push(...publisher.packetsFor("c"));
+  }
+  const replicas = () => {
+    const plain = new Replica({ events: false });
+    const listened = new Replica();
+    let calls = 0;
+    for (const field of ["x", "y"]) listened.on(["entities", ANY, field], () => calls++);
+    const subscribed = new Replica({ events: false });
+    let states = 0;
+    subscribed.subscribe(() => states++);
+    for (const replica of [plain, listened, subscribed]) replica.receive(snapshot);
+    calls = states = 0;
+    return { plain, listened, subscribed, count: () => [calls, states] };
+  };
+  for (let w = 0; w < (quick ? 1 : 5); w++) {
+    const warm = replicas();
+    for (const replica of [warm.plain, warm.listened, warm.subscribed]) timeEach(replica, packets);
+  }
   const joins = [];
   for (let r = 0; r < (quick ? 2 : 5); r++) {
     const t = performance.now();
     new Replica().receive(snapshot);
     joins.push(performance.now() - t);
   }
-  const replica = new Replica({ events: false });
-  replica.receive(snapshot);
-  const listened = new Replica();
-  listened.receive(snapshot);
-  let calls = 0;
-  for (const field of ["x", "y"]) listened.on(["entities", ANY, field], () => calls++);
-  const ticks = [];
-  const ticksListened = [];
-  let frame = 1;
-  for (let r = 0; r < (quick ? 20 : 200); r++) {
-    for (let k = 0; k < 10; k++) {
-      const e = entities.get((r * 10 + k) % n);
-      e.set("x", (e.get("x") + 1.25) % 1000 + 0.5);
-    }
-    publisher.tick();
-    const [packet] = publisher.packetsFor("c");
-    frame++;
-    let t = performance.now();
-    replica.receive(packet);
-    ticks.push(performance.now() - t);
-    t = performance.now();
-    listened.receive(packet);
-    ticksListened.push(performance.now() - t);
-  }
-  if (calls === 0) throw new Error("no listener ran");
+  const { plain, listened, subscribed, count } = replicas();
+  const tick = timeEach(plain, packets);
+  const withListeners = timeEach(listened, packets);
+  const withSubscriber = timeEach(subscribed, packets);
+  const [calls, states] = count();
+  if (calls !== TICKS * 10 || states !== TICKS) throw new Error(`${calls} listener calls, ${states} states`);
+  const us = (ms) => `${(ms * 1000).toFixed(1)} µs`;
   console.log(
-    `N=${n}: join ${median(joins).toFixed(2)} ms (${snapshot.length} B), ` +
-      `tick ${(median(ticks) * 1000).toFixed(1)} µs, with events ${(median(ticksListened) * 1000).toFixed(1)} µs`,
+    `N=${n}: join ${median(joins).toFixed(2)} ms (${snapshot.length} B), tick ${us(tick)}, ` +
+      `with listeners ${us(withListeners)}, with a subscriber ${us(withSubscriber)}`,
   );
 }

@@ -53,26 +53,21 @@ class Short extends Error {}
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-interface Frame {
-  left: number;
-  kind: number;
-  depth: number;
-  out: Tree[] | PyMap;
-  key: Key | typeof MISSING;
-  tag: number;
-}
 
 function intOf(value: bigint): number | bigint {
   return value <= MAX_SAFE && value >= -MAX_SAFE ? Number(value) : value;
 }
 
+/** 2 ** (e - 24) for e from 0 to 30: a half's scale. */
+const POW2 = Array.from({ length: 31 }, (_, e) => 2 ** (e - 24));
+
 function halfToNumber(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >> 10) & 0x1f;
   const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0) return sign * mant * POW2[0]!;
   if (exp === 31) return mant ? NaN : sign * Infinity;
-  return sign * (1024 + mant) * 2 ** (exp - 25);
+  return sign * (1024 + mant) * POW2[exp - 1]!;
 }
 
 const QUIET_NAN = [0x7f, 0xf8, 0, 0, 0, 0, 0, 0];
@@ -94,19 +89,36 @@ function floatItem(value: number, bits: Uint8Array | null): number | Float {
   return Number.isInteger(value) || Object.is(value, -0) ? new Float(value) : value;
 }
 
+/** Where multi-byte floats and 8-byte heads are read (no DataView per packet). */
+const SCRATCH = new Uint8Array(8);
+const SCRATCH_VIEW = new DataView(SCRATCH.buffer);
+
+/** The `n` bytes at `pos`, in a view at offset 0. */
+function load(data: Uint8Array, pos: number, n: number): DataView {
+  for (let i = 0; i < n; i++) SCRATCH[i] = data[pos + i]!;
+  return SCRATCH_VIEW;
+}
+
+/** The stack of the last finished parse, for the next one (no array per packet). */
+let spare: unknown[] | null = [];
+
 class Parser {
-  readonly view: DataView;
   readonly size: number;
   readonly maxDepth: number;
   readonly maxItems: number;
   readonly maxString: number;
   totalLeft: number;
-  readonly stack: Frame[] = [];
+  /** The open containers, six slots each: left, kind, depth, out, key, tag (flat: no object per container). */
+  readonly stack: unknown[] = spare ?? [];
+  /** The stack's height after an error (where() reads it). */
+  sp = 0;
   constructor(
     readonly data: Uint8Array,
     limits: Limits,
+    /** Where the packet starts in `data`. */
+    readonly start: number,
   ) {
-    this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    spare = null;
     this.size = data.length;
     this.maxDepth = limits.maxDepth;
     this.maxItems = limits.maxContainerItems;
@@ -114,33 +126,45 @@ class Parser {
     this.totalLeft = limits.maxTotalItems;
   }
 
-  /** Major type, argument (a number, or a bigint beyond 2**53) and the offset after the head. */
-  head(pos: number): [number, number | bigint, number] {
+  /** What head() and float() read: the major type, the argument, the offset after the item. */
+  major = 0;
+  arg: number | bigint = 0;
+  end = 0;
+
+  /** Read a head: sets major, arg (a number, or a bigint beyond 2**53) and end (the offset after the head). */
+  head(pos: number): void {
     if (pos >= this.size) throw new Short();
     const b = this.data[pos]!;
     const ai = b & 31;
-    if (ai < 24) return [b >> 5, ai, pos + 1];
+    this.major = b >> 5;
+    if (ai < 24) {
+      this.arg = ai;
+      this.end = pos + 1;
+      return;
+    }
     if (ai <= 27) {
       const n = 1 << (ai - 24);
       const end = pos + 1 + n;
       if (end > this.size) throw new Short();
-      const v = this.view;
+      const d = this.data;
       let arg: number | bigint;
-      if (n === 1) arg = this.data[pos + 1]!;
-      else if (n === 2) arg = v.getUint16(pos + 1);
-      else if (n === 4) arg = v.getUint32(pos + 1);
-      else arg = intOf(v.getBigUint64(pos + 1));
-      return [b >> 5, arg, end];
+      if (n === 1) arg = d[pos + 1]!;
+      else if (n === 2) arg = (d[pos + 1]! << 8) | d[pos + 2]!;
+      else if (n === 4) arg = d[pos + 1]! * 0x1000000 + ((d[pos + 2]! << 16) | (d[pos + 3]! << 8) | d[pos + 4]!);
+      else arg = intOf(load(d, pos + 1, 8).getBigUint64(0));
+      this.arg = arg;
+      this.end = end;
+      return;
     }
     if (ai === 31) throw new Refused("an indefinite-length item (flatsync sends only definite lengths)");
     throw new Refused(`a reserved additional information value ${ai}`);
   }
 
   container(size: number | bigint, depth: number, perItem: number, pos: number): number {
-    if (Number(size) * perItem > this.size - pos) {
+    const n = typeof size === "number" ? size : Number(size);
+    if (n * perItem > this.size - pos) {
       throw new Refused(`a container declares ${size} items but only ${this.size - pos} bytes follow`);
     }
-    const n = Number(size);
     if (depth >= this.maxDepth) throw new Refused(`the packet nests deeper than ${this.maxDepth} levels`, true);
     if (n > this.maxItems) throw new Refused(`a container of ${n} items is over the limit of ${this.maxItems}`, true);
     this.totalLeft -= n;
@@ -158,6 +182,21 @@ class Parser {
   }
 
   text(pos: number, end: number): string {
+    const data = this.data;
+    if (end - pos < 16) {
+      // Short ASCII (most keys): no TextDecoder call.
+      let out = "";
+      for (let i = pos; i < end; i++) {
+        const c = data[i]!;
+        if (c > 0x7f) return this.utf8(pos, end);
+        out += String.fromCharCode(c);
+      }
+      return out;
+    }
+    return this.utf8(pos, end);
+  }
+
+  utf8(pos: number, end: number): string {
     try {
       return utf8.decode(this.data.subarray(pos, end));
     } catch {
@@ -165,70 +204,86 @@ class Parser {
     }
   }
 
-  float(b: number, pos: number): [number | Float, number] {
+  /** The float at `pos` (its head byte `b`); sets end. */
+  float(b: number, pos: number): number | Float {
     const n = b === 0xf9 ? 2 : b === 0xfa ? 4 : 8;
     if (pos + 1 + n > this.size) throw new Short();
     if (n === 2) {
-      const h = this.view.getUint16(pos + 1);
+      const h = (this.data[pos + 1]! << 8) | this.data[pos + 2]!;
       const value = halfToNumber(h);
       // Python reads a half NaN as the quiet NaN of its sign, payload dropped.
-      return [floatItem(value, value !== value ? nanBits(h & 0x8000 ? 0xfff80000 : 0x7ff80000, 0) : null), pos + 3];
+      this.end = pos + 3;
+      return floatItem(value, value !== value ? nanBits(h & 0x8000 ? 0xfff80000 : 0x7ff80000, 0) : null);
     }
     if (n === 4) {
-      const value = this.view.getFloat32(pos + 1);
-      if (value === value) return [floatItem(value, null), pos + 5];
+      const view = load(this.data, pos + 1, 4);
+      const value = view.getFloat32(0);
+      this.end = pos + 5;
+      if (value === value) return floatItem(value, null);
       // A single NaN widens as the hardware does: payload shifted, quiet bit set.
-      const bits = this.view.getUint32(pos + 1);
+      const bits = view.getUint32(0);
       const hi = ((bits & 0x80000000) | 0x7ff80000 | ((bits >>> 3) & 0xfffff)) >>> 0;
-      return [floatItem(NaN, nanBits(hi, ((bits & 7) << 29) >>> 0)), pos + 5];
+      return floatItem(NaN, nanBits(hi, ((bits & 7) << 29) >>> 0));
     }
-    return [floatItem(this.view.getFloat64(pos + 1), this.data.subarray(pos + 1, pos + 9)), pos + 9];
+    this.end = pos + 9;
+    const value = load(this.data, pos + 1, 8).getFloat64(0);
+    return floatItem(value, value !== value ? this.data.subarray(pos + 1, pos + 9) : null);
   }
 
-  bignum(tag: number, pos: number): [number | bigint, number] {
-    const [major, length, at] = this.head(pos);
-    if (major !== 2) throw new Refused("a bignum (tag 2 or 3) must hold a byte string");
-    const end = this.string(length, at);
+  /** The bignum at `pos` (after its tag); sets end. */
+  bignum(tag: number, pos: number): number | bigint {
+    this.head(pos);
+    if (this.major !== 2) throw new Refused("a bignum (tag 2 or 3) must hold a byte string");
+    const at = this.end;
+    const end = this.string(this.arg, at);
     let value = 0n;
     for (let i = at; i < end; i++) value = (value << 8n) | BigInt(this.data[i]!);
-    return [intOf(tag === 2 ? value : -1n - value), end];
+    this.end = end;
+    return intOf(tag === 2 ? value : -1n - value);
   }
 
-  key(depth: number, pos: number): [Key, number] {
+  /** The map key at `pos`; sets end. */
+  key(depth: number, pos: number): Key {
     if (pos >= this.size) throw new Short();
     const b = this.data[pos]!;
+    if (b < 0x18) {
+      this.end = pos + 1;
+      return b;
+    }
     if (b >= 0xf9 && b <= 0xfb) {
-      const [value, end] = this.float(b, pos);
+      const value = this.float(b, pos);
       if (value !== value || (value instanceof Float && value.value !== value.value)) {
         throw new Refused("a NaN cannot be a map key (it is never equal to itself)");
       }
-      return [value, end];
+      return value;
     }
-    const [major, arg, at] = this.head(pos);
-    if (major === 0) return [arg, at];
-    if (major === 1) return [typeof arg === "bigint" ? intOf(-1n - arg) : -1 - arg, at];
+    this.head(pos);
+    const { major, arg, end: at } = this;
+    if (major === 0) return arg;
+    if (major === 1) return typeof arg === "bigint" ? intOf(-1n - arg) : -1 - arg;
     if (major === 2) {
-      const end = this.string(arg, at);
-      return [this.data.slice(at, end), end];
+      const end = (this.end = this.string(arg, at));
+      return this.data.slice(at, end);
     }
     if (major === 3) {
       const end = this.string(arg, at);
-      return [this.text(at, end), end];
+      this.end = end;
+      return this.text(at, end);
     }
     if (major === 4) {
       const n = this.container(arg, depth, 1, at);
       const items: Key[] = [];
       let p = at;
       for (let i = 0; i < n; i++) {
-        const [item, next] = this.key(depth + 1, p);
-        items.push(item);
-        p = next;
+        items.push(this.key(depth + 1, p));
+        p = this.end;
       }
-      return [Object.freeze(items), p];
+      this.end = p;
+      return Object.freeze(items);
     }
     if (major === 6 && (arg === 2 || arg === 3)) return this.bignum(arg, at);
-    if (b === 0xf4 || b === 0xf5) return [b === 0xf5, at];
-    if (b === 0xf6) return [null, at];
+    if (b === 0xf4 || b === 0xf5) return b === 0xf5;
+    if (b === 0xf6) return null;
     const what = b === 0xf7 ? "undefined (DELETED)" : major === 5 ? "a map" : major === 6 ? `tagged (tag ${arg})` : "this simple value";
     throw new Refused(`a map key cannot be ${what}`);
   }
@@ -242,9 +297,18 @@ class Parser {
       key: Key | typeof MISSING = MISSING,
       tag = 0;
     let ctx = V;
-    let pos = 0;
+    let pos = this.start;
     let value: Tree;
-    const push = () => stack.push({ left, kind, depth, out, key, tag });
+    let sp = 0;
+    const push = () => {
+      stack[sp] = left;
+      stack[sp + 1] = kind;
+      stack[sp + 2] = depth;
+      stack[sp + 3] = out;
+      stack[sp + 4] = key;
+      stack[sp + 5] = tag;
+      sp += 6;
+    };
     try {
       for (;;) {
         if (left === 0) {
@@ -269,18 +333,26 @@ class Parser {
               throw new Refused((exc as Error).message);
             }
           }
-          const frame = stack.pop()!;
-          ({ left, kind, depth, out, key, tag } = frame);
+          sp -= 6;
+          left = stack[sp] as number;
+          kind = stack[sp + 1] as number;
+          depth = stack[sp + 2] as number;
+          out = stack[sp + 3] as Tree[] | PyMap;
+          key = stack[sp + 4] as Key | typeof MISSING;
+          tag = stack[sp + 5] as number;
+          stack[sp + 3] = stack[sp + 4] = null;
           ctx = CONTEXT[kind]!;
         } else {
           left -= 1;
           if (kind === MAP) {
             key = MISSING;
-            [key, pos] = this.key(depth, pos);
+            key = this.key(depth, pos);
+            pos = this.end;
           } else if (kind === VALUE && (out as Tree[]).length === 0) {
-            const [major, arg, at] = this.head(pos);
-            if (major !== 3) throw new Refused("a value type's name must be a text string");
-            const end = this.string(arg, at);
+            this.head(pos);
+            if (this.major !== 3) throw new Refused("a value type's name must be a text string");
+            const at = this.end;
+            const end = this.string(this.arg, at);
             (out as Tree[]).push(this.text(at, end));
             pos = end;
           }
@@ -295,7 +367,8 @@ class Parser {
             value = this.text(pos + 1, end);
             pos = end;
           } else if (b >= 0xf9 && b <= 0xfb) {
-            [value, pos] = this.float(b, pos);
+            value = this.float(b, pos);
+            pos = this.end;
           } else if (b === 0xf7) {
             if (ctx === T) throw new Refused("a tuple cannot hold undefined (DELETED)");
             value = DELETED;
@@ -304,8 +377,9 @@ class Parser {
             value = b === 0xf6 ? null : b === 0xf5;
             pos += 1;
           } else {
-            const [major, arg, at] = this.head(pos);
-            pos = at;
+            this.head(pos);
+            const { major, arg } = this;
+            pos = this.end;
             if (major === 0) value = arg;
             else if (major === 1) value = typeof arg === "bigint" ? intOf(-1n - arg) : -1 - arg;
             else if (major === 3) {
@@ -336,7 +410,8 @@ class Parser {
             } else if (major === 7) {
               throw new Refused(`the simple value ${arg} is not part of the protocol`);
             } else if (arg === 2 || arg === 3) {
-              [value, pos] = this.bignum(arg, pos);
+              value = this.bignum(arg, pos);
+              pos = this.end;
             } else {
               const t = Number(arg);
               if (ctx === T && t !== 27) throw new Refused(`a tuple cannot hold tag ${arg}`);
@@ -345,9 +420,10 @@ class Parser {
               push();
               depth += 1;
               if (t === 8) {
-                const [m, n, after] = this.head(pos);
-                if (m !== 4) throw new Refused("tag 8 (a list) must hold an array");
-                left = this.container(n, depth - 1, 1, after);
+                this.head(pos);
+                const after = this.end;
+                if (this.major !== 4) throw new Refused("tag 8 (a list) must hold an array");
+                left = this.container(this.arg, depth - 1, 1, after);
                 pos = after;
                 kind = LIST;
                 out = [];
@@ -380,19 +456,22 @@ class Parser {
         }
       }
     } catch (exc) {
-      stack.push({ left, kind, depth, out, key, tag });
+      push();
+      this.sp = sp;
       throw exc;
     }
   }
 
   where(): string {
     const path: PathItem[] = [];
-    for (const frame of this.stack.slice(1)) {
-      if (frame.kind === MAP) {
-        if (frame.key === MISSING) break;
-        path.push(frame.key as Key);
-      } else if (frame.kind === TUPLE || frame.kind === LIST || frame.kind === RAW) {
-        path.push((frame.out as Tree[]).length);
+    const stack = this.stack;
+    for (let i = 6; i < this.sp; i += 6) {
+      const kind = stack[i + 1];
+      if (kind === MAP) {
+        if (stack[i + 4] === MISSING) break;
+        path.push(stack[i + 4] as Key);
+      } else if (kind === TUPLE || kind === LIST || kind === RAW) {
+        path.push((stack[i + 3] as Tree[]).length);
       }
     }
     return formatPath(path);
@@ -410,12 +489,21 @@ export function packetBytes(data: Uint8Array, limits: Limits): Uint8Array {
 
 /** Decode one CBOR packet into a protocol tree (see {@link Tree}); changes nothing. */
 export function decodeCbor(data: Uint8Array, limits: Partial<Limits> = {}): Tree {
+  return decodeCborAt(data, 0, limits);
+}
+
+/** Decode the CBOR packet that starts at `start` in `data` (a session packet's payload, after its header). */
+export function decodeCborAt(data: Uint8Array, start: number, limits: Partial<Limits> = {}): Tree {
   const full = makeLimits(limits);
-  packetBytes(data, full);
-  if (data.length === 0) throw new DecodeError("an empty packet");
-  const parser = new Parser(data, full);
+  if (!(data instanceof Uint8Array)) throw new TypeError("decode() takes a Uint8Array");
+  const size = data.length - start;
+  if (size > full.maxPacketSize) throw new LimitError(`a packet of ${size} bytes is over the limit of ${full.maxPacketSize}`);
+  if (size === 0) throw new DecodeError("an empty packet");
+  const parser = new Parser(data, full, start);
   try {
-    return parser.run();
+    const tree = parser.run();
+    spare = parser.stack;
+    return tree;
   } catch (exc) {
     if (exc instanceof Refused) {
       throw new (exc.limit ? LimitError : DecodeError)(`${parser.where()}: ${exc.message}`);
@@ -629,4 +717,4 @@ export function encodeCbor(tree: Tree, limits: Partial<Limits> = {}): Uint8Array
 }
 
 /** The CBOR codec, as Python's `flatsync.CborCodec` (the default). */
-export const cbor: import("./codecs.js").Codec = Object.freeze({ name: "cbor", decode: decodeCbor, encode: encodeCbor });
+export const cbor: import("./codecs.js").Codec = /* @__PURE__ */ Object.freeze({ name: "cbor", decode: decodeCbor, encode: encodeCbor });

@@ -151,14 +151,12 @@ export class Client {
   private readonly options: Required<Pick<ClientOptions, "codec" | "name" | "reconnect" | "backoff" | "pingInterval">> & ClientOptions;
   private readonly messageHandlers = new Set<Handler<Tree>>();
   private readonly welcomeHandlers = new Set<Handler<Welcome>>();
-  private readonly stateHandlers = new Set<Handler<PyMap>>();
   private readonly closeHandlers = new Set<Handler<string>>();
 
   constructor(url: string, options: ClientOptions = {}) {
     this.url = url;
     this.options = { codec: cbor, name: "", reconnect: true, backoff: { initial: 250, max: 5000 }, pingInterval: 1000, ...options };
     this.replica = new Replica({ codec: this.options.codec });
-    this.replica.subscribe((state) => this.stateHandlers.forEach((h) => h(state)));
     this.open();
   }
 
@@ -172,10 +170,13 @@ export class Client {
     this.welcomeHandlers.add(handler);
     return () => this.welcomeHandlers.delete(handler);
   }
-  /** Call `handler(state)` after each applied sync packet. */
+  /**
+   * Call `handler(state)` after each applied sync packet (the replica's
+   * `subscribe`: while a handler is there, each packet's changed mappings are
+   * copied, so that the states handed out never change).
+   */
   onState(handler: Handler<PyMap>): () => void {
-    this.stateHandlers.add(handler);
-    return () => this.stateHandlers.delete(handler);
+    return this.replica.subscribe(handler);
   }
   /** Call `handler(reason)` when a connection ends (the client may reconnect). */
   onClose(handler: Handler<string>): () => void {

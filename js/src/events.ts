@@ -6,22 +6,33 @@
  * may have changed).
  */
 
-import { List, PyMap, keyId, type Key, type Tree } from "./tree.js";
+import { List, PyMap, idOf, type Id, type Key, type Tree } from "./tree.js";
 import { Record, type ChangeEvent } from "./state.js";
 
 /** A wildcard in a path pattern: any key, any index. */
 export const ANY: unique symbol = Symbol("flatsync.ANY");
 export type Pattern = readonly (Key | typeof ANY)[];
 
-function matchesItem(key: Key, pattern: Key | typeof ANY): boolean {
-  return pattern === ANY || keyId(key) === keyId(pattern as Key);
+/** A pattern as key ids (ANY as itself), made once per listener. */
+type Ids = readonly (Id | null | typeof ANY)[];
+
+function ids(pattern: Pattern): Ids {
+  return pattern.map((item) => (item === ANY ? ANY : idOf(item as Key)));
+}
+
+/** Whether `path` matches the first `path.length` items of the pattern `want`. */
+function matches(path: readonly Key[], want: Ids): boolean {
+  if (path.length > want.length) return false;
+  for (let i = 0; i < path.length; i++) {
+    const item = want[i];
+    if (item !== ANY && idOf(path[i]!) !== item) return false;
+  }
+  return true;
 }
 
 /** Whether `path` matches the first `path.length` items of `pattern`. */
 export function matchesPrefix(path: readonly Key[], pattern: Pattern): boolean {
-  if (path.length > pattern.length) return false;
-  for (let i = 0; i < path.length; i++) if (!matchesItem(path[i]!, pattern[i]!)) return false;
-  return true;
+  return matches(path, ids(pattern));
 }
 
 /** The children of a state value: [key, value] pairs. */
@@ -37,8 +48,9 @@ export function places(value: Tree, path: readonly Key[], pattern: Pattern): [Ke
   if (path.length === pattern.length) return [[[...path], value]];
   const out: [Key[], Tree][] = [];
   const want = pattern[path.length]!;
+  const id = want === ANY ? ANY : idOf(want as Key);
   for (const [key, child] of children(value)) {
-    if (matchesItem(key, want)) out.push(...places(child, [...path, key], pattern));
+    if (id === ANY || idOf(key) === id) out.push(...places(child, [...path, key], pattern));
   }
   return out;
 }
@@ -53,15 +65,23 @@ interface Subscription {
   onRemove?: ItemListener;
 }
 
+interface Sub extends Subscription {
+  /** The pattern's ids, and those of its items' pattern (one more level: ANY). */
+  want: Ids;
+  items: Ids;
+}
+
 /** The listeners of one replica. */
 export class Listeners {
-  private readonly subs = new Set<Subscription>();
+  private readonly subs = new Set<Sub>();
 
   get size(): number {
     return this.subs.size;
   }
 
-  add(sub: Subscription): () => void {
+  add(subscription: Subscription): () => void {
+    const want = ids(subscription.pattern);
+    const sub: Sub = { ...subscription, want, items: [...want, ANY] };
     this.subs.add(sub);
     return () => this.subs.delete(sub);
   }
@@ -70,22 +90,20 @@ export class Listeners {
   dispatch(events: readonly ChangeEvent[]): void {
     for (const event of events) {
       for (const sub of this.subs) {
-        const { pattern } = sub;
-        if (sub.onChange && matchesPrefix(event.path, pattern)) sub.onChange(event);
-        if (!sub.onAdd && !sub.onRemove) continue;
+        if (sub.onChange && matches(event.path, sub.want)) sub.onChange(event);
+        if ((!sub.onAdd && !sub.onRemove) || !matches(event.path, sub.items)) continue;
         // Items of the container at `pattern`: places of pattern + one more level.
-        const itemPattern: Pattern = [...pattern, ANY];
-        if (!matchesPrefix(event.path, itemPattern)) continue;
+        const itemPattern: Pattern = [...sub.pattern, ANY];
         const before = event.type === "added" ? [] : places(event.old, event.path, itemPattern);
         const after = event.type === "removed" ? [] : places(event.value, event.path, itemPattern);
-        const ids = (list: [Key[], Tree][]) => new Set(list.map(([p]) => keyId(p as Key)));
+        const keys = (list: [Key[], Tree][]) => new Set(list.map(([p]) => idOf(p as Key)));
         if (sub.onRemove) {
-          const kept = ids(after);
-          for (const [p, v] of before) if (!kept.has(keyId(p as Key))) sub.onRemove(p, v);
+          const kept = keys(after);
+          for (const [p, v] of before) if (!kept.has(idOf(p as Key))) sub.onRemove(p, v);
         }
         if (sub.onAdd) {
-          const had = ids(before);
-          for (const [p, v] of after) if (!had.has(keyId(p as Key))) sub.onAdd(p, v);
+          const had = keys(before);
+          for (const [p, v] of after) if (!had.has(idOf(p as Key))) sub.onAdd(p, v);
         }
       }
     }

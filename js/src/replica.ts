@@ -5,15 +5,23 @@
  * `state` is an immutable, structurally shared tree: each applied packet gives
  * a new root (unchanged subtrees are the same objects), and a refused packet
  * leaves the old one. `subscribe()` calls back after every applied packet.
+ *
+ * How that stays cheap: the replica changes its mappings in place while no one
+ * has seen them. Reading `state`, a subscriber, an event or a listener that
+ * hands out a container publishes the tree: from then on the replica copies a
+ * published small mapping, or forks a large one, before it changes it (only the
+ * mappings on the changed paths), so what was handed out never changes. A refused packet leaves the
+ * state as it was: the values it changed are put back, and it adds or removes
+ * keys only once the whole packet fitted.
  */
 
-import { cbor } from "./cbor.js";
+import { decodeCborAt } from "./cbor.js";
 import type { Codec } from "./codecs.js";
 import { DecodeError, FrameError, LimitError, PatchError } from "./errors.js";
 import { Kind, SESSION_SIZE, ack, kindName, parseHeader, refresh, resync, type Header } from "./frames.js";
 import { ANY, Listeners, places, type ItemListener, type Listener, type Pattern } from "./events.js";
-import { applyMap, refreshDelta, type ChangeEvent, type Schemas } from "./state.js";
-import { PyMap, type Limits, type Tree } from "./tree.js";
+import { Record, patch, refreshDelta, type ChangeEvent, type Schemas } from "./state.js";
+import { List, PyMap, type Limits, type Tree } from "./tree.js";
 
 export type DropReason = "duplicate" | "stale" | "gap" | "session";
 
@@ -35,8 +43,14 @@ function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
+const NONE: readonly ChangeEvent[] = Object.freeze([]);
+
 export class Replica {
   private state_ = new PyMap();
+  /** The owner of the mappings the replica may change in place: a new one once the tree is published. */
+  private owner: object = {};
+  /** Whether the tree was handed out since the owner was made. */
+  private published = false;
   private schemas_: Map<number, readonly [string, readonly string[]]> = new Map();
   private frame_: number | null = null;
   private session_: Uint8Array | null = null;
@@ -44,14 +58,15 @@ export class Replica {
   private ack_: number | null = null;
   private request: [Kind, number | null] | null = null;
   private readonly listeners = new Set<(state: PyMap) => void>();
-  private readonly decode: (data: Uint8Array) => Tree;
+  private readonly decode: (packet: Uint8Array, start: number) => Tree;
   private readonly wantEvents: boolean;
   private readonly changeListeners = new Listeners();
 
   constructor(options: ReplicaOptions = {}) {
-    const limits = options.limits ?? {};
-    const codec = options.codec ?? cbor;
-    this.decode = (data) => codec.decode(data, limits);
+    const limits = Object.freeze({ ...options.limits });
+    // The CBOR decoder itself (not the `cbor` codec), so that a bundle of a replica holds no encoder.
+    const codec = options.codec;
+    this.decode = codec ? (data, start) => codec.decode(data.subarray(start), limits) : (data, start) => decodeCborAt(data, start, limits);
     this.wantEvents = options.events ?? true;
   }
 
@@ -70,7 +85,7 @@ export class Replica {
    */
   onAdd(pattern: Pattern, listener: ItemListener): () => void {
     const items: Pattern = [...pattern, ANY];
-    for (const [path, value] of places(this.state_, [], items)) listener(path, value);
+    for (const [path, value] of places(this.state, [], items)) listener(path, value);
     return this.changeListeners.add({ pattern, onAdd: listener });
   }
 
@@ -81,6 +96,7 @@ export class Replica {
 
   /** The state at {@link frame}: immutable; a new root after each applied packet. */
   get state(): PyMap {
+    this.published = true;
     return this.state_;
   }
   /** The frame the state is at, or null before the first snapshot. */
@@ -112,6 +128,7 @@ export class Replica {
   }
 
   private learn(header: Header, fresh: boolean): Map<number, readonly [string, readonly string[]]> {
+    if (!fresh && header.schemas.length === 0) return this.schemas_;
     const out = fresh ? new Map() : new Map(this.schemas_);
     for (const [id, name, fields] of header.schemas) {
       const known = out.get(id);
@@ -155,7 +172,7 @@ export class Replica {
       const schemas = this.learn(header, false);
       let delta: Tree;
       try {
-        delta = this.decode(packet.subarray(header.size));
+        delta = this.decode(packet, header.size);
       } catch (exc) {
         if (exc instanceof DecodeError || exc instanceof LimitError) this.ask(Kind.RESYNC, base);
         throw exc;
@@ -163,7 +180,7 @@ export class Replica {
       let state: PyMap;
       try {
         if (!(delta instanceof PyMap)) throw new PatchError("root: a delta must be a mapping");
-        state = applyMap(this.state_, delta, schemas, [], events);
+        state = patch(this.state_, delta, schemas, this.writer(), events);
       } catch (exc) {
         if (exc instanceof PatchError) this.ask(Kind.REFRESH, null);
         throw exc;
@@ -171,7 +188,7 @@ export class Replica {
       this.schemas_ = schemas;
       this.state_ = state;
       this.applied(frame, events);
-      return { applied: true, frame, base, changes: events ?? [] };
+      return { applied: true, frame, base, changes: events ?? NONE };
     }
     if (kind === Kind.SNAPSHOT) {
       const session = header.session!;
@@ -185,7 +202,7 @@ export class Replica {
       const schemas = this.learn(header, fresh);
       let tree: Tree;
       try {
-        tree = this.decode(packet.subarray(header.size));
+        tree = this.decode(packet, header.size);
       } catch (exc) {
         if (exc instanceof DecodeError || exc instanceof LimitError) this.ask(Kind.REFRESH, null);
         throw exc;
@@ -193,7 +210,7 @@ export class Replica {
       let state: PyMap;
       try {
         if (!(tree instanceof PyMap)) throw new PatchError("root: a snapshot must be a mapping");
-        state = applyMap(this.state_, refreshDelta(this.state_, tree), schemas, [], events);
+        state = patch(this.state_, refreshDelta(this.state_, tree), schemas, this.writer(), events);
       } catch (exc) {
         if (exc instanceof PatchError) this.ask(Kind.REFRESH, null);
         throw exc;
@@ -203,17 +220,36 @@ export class Replica {
       this.state_ = state;
       this.applied(frame, events);
       this.request = null;
-      return { applied: true, frame, base: null, changes: events ?? [] };
+      return { applied: true, frame, base: null, changes: events ?? NONE };
     }
     throw new FrameError(`a replica receives frames, not a ${kindName(kind)} packet`);
+  }
+
+  /** The owner that may change the tree in place now (a new one after the tree was published). */
+  private writer(): object {
+    if (this.published) {
+      this.owner = {};
+      this.published = false;
+    }
+    return this.owner;
   }
 
   private applied(frame: number, events: ChangeEvent[] | null): void {
     this.frame_ = frame;
     this.ack_ = frame;
     if (this.request !== null && this.request[0] === Kind.RESYNC) this.request = null;
-    if (events && this.changeListeners.size) this.changeListeners.dispatch(events);
-    for (const listener of this.listeners) listener(this.state_);
+    if (events) {
+      // An event that hands out a container of the state publishes the tree.
+      for (const event of events) {
+        const value = event.type === "removed" ? null : event.value;
+        if (value instanceof PyMap || value instanceof List || value instanceof Record) this.published = true;
+      }
+      if (this.changeListeners.size) this.changeListeners.dispatch(events);
+    }
+    if (this.listeners.size) {
+      this.published = true;
+      for (const listener of this.listeners) listener(this.state_);
+    }
   }
 
   private ask(kind: Kind, rejected: number | null): void {

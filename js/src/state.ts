@@ -1,9 +1,8 @@
 /**
- * The replica's state: immutable, structurally shared trees. Applying a delta
- * builds new containers along the changed paths only and shares the rest, so a
- * refused delta leaves the old state untouched (the patch is atomic by
- * construction) and every applied frame gives a new root that React-style
- * renderers compare by identity.
+ * The replica's state: trees of read-only containers. A replica changes the
+ * mappings it owns in place, and forks (large) or copies (small) a mapping it
+ * has handed out before it changes it, so what was handed out never changes and
+ * unchanged subtrees are shared; a refused delta leaves the state as it was.
  *
  * | in the state      | JavaScript                                             |
  * | ----------------- | ------------------------------------------------------ |
@@ -17,7 +16,7 @@
 import { PatchError } from "./errors.js";
 import { ITEMS, WIDTHS, readLE } from "./markers.js";
 import { formatPath, type PathItem } from "./path.js";
-import { DELETED, Float, List, Marker, PyMap, TypedValue, keyId, type Key, type Tree } from "./tree.js";
+import { DELETED, Float, List, Marker, PyMap, TypedValue, idOf, type Id, type Key, type Tree } from "./tree.js";
 
 /** A board: items of one numeric type in row-major order, little-endian bytes. */
 export class Board {
@@ -140,22 +139,54 @@ function isInt(value: Tree): value is number {
 }
 
 /**
- * Build the state of a snapshot value (a `PyMap` in it is a mapping's contents).
- * The decoded tree is the caller's to give away: its mappings become the state's
- * as they are, with only the items that need building (boards, records, lists) replaced.
+ * A patch in progress. It runs in one pass over the delta: a value of an
+ * existing key changes in place (the mappings `owner` owns; the others are
+ * forked first) and is logged in `undo`; a key that comes, goes or is replaced
+ * waits in `later` until the whole delta fitted. A refusal puts the logged
+ * values back, so a refused delta leaves the state as it was, order included.
  */
-export function build(tree: Tree, schemas: Schemas, path: readonly PathItem[]): Tree {
+interface Pass {
+  readonly schemas: Schemas;
+  /** Where the patch is (a stack: pushed and popped on the way). */
+  readonly path: PathItem[];
+  /** The owner whose mappings the pass changes in place; it forks or copies the others first. */
+  readonly owner: object;
+  /** The values changed in place, to put back after a refusal: map, id, old value, ... */
+  readonly undo: (PyMap | Id | Tree)[];
+  /** The keys to add, remove (DELETED) or replace once the delta fitted: map, id, key, value, ... */
+  readonly later: (PyMap | Id | Key | Tree)[];
+  readonly events: Events;
+}
+
+function pass(schemas: Schemas, path: readonly PathItem[], owner: object, events: Events): Pass {
+  return { schemas, path: [...path], owner, undo: [], later: [], events };
+}
+
+function isScalar(value: Tree): boolean {
+  return typeof value !== "object" || value === null || value instanceof Float || value instanceof Uint8Array || Array.isArray(value);
+}
+
+function buildIn(tree: Tree, p: Pass): Tree {
   if (tree instanceof PyMap) {
-    let out: PyMap | null = null;
-    for (const [k, v] of tree) {
-      if (typeof v !== "object" || v === null || Array.isArray(v) || v instanceof Float || v instanceof Uint8Array) continue;
-      const built = build(v, schemas, [...path, k]);
-      if (built !== v) (out ??= tree).set(k, built);
+    tree._o = p.owner;
+    const a = tree._a;
+    if (a !== null) {
+      for (let i = 1; i < a.length; i += 2) {
+        const child = a[i] as Tree;
+        if (!isScalar(child)) a[i] = buildAt(child, tree._key(a[i - 1] as Id), p);
+      }
+      return tree;
+    }
+    const values = tree._m!;
+    for (const [id, child] of values) {
+      if (isScalar(child)) continue;
+      const built = buildAt(child, tree._key(id), p);
+      if (built !== child) values.set(id, built);
     }
     return tree;
   }
-  if (tree instanceof List) return new List(tree.items.map((item, i) => build(item, schemas, [...path, i])));
-  if (tree === DELETED) refuse(path, "a snapshot cannot hold DELETED");
+  if (tree instanceof List) return new List(tree.items.map((item, i) => buildAt(item, i, p)));
+  if (tree === DELETED) refuse(p.path, "a snapshot cannot hold DELETED");
   if (tree instanceof Marker) {
     if (tree.id === 9) {
       const [code, shape, data] = tree.content as [number, number[], Uint8Array];
@@ -163,16 +194,35 @@ export function build(tree: Tree, schemas: Schemas, path: readonly PathItem[]): 
     }
     if (tree.id === 11) {
       const [rid, ...values] = tree.content as [number, ...Tree[]];
-      const schema = schemas.get(rid);
-      if (!schema) refuse(path, `a record of unknown id ${rid}`);
-      if (schema[1].length !== values.length) {
-        refuse(path, `record ${schema[0]} has ${schema[1].length} fields, the snapshot ${values.length} values`);
+      const schema = p.schemas.get(rid);
+      if (!schema) refuse(p.path, `a record of unknown id ${rid}`);
+      const fields = schema[1];
+      if (fields.length !== values.length) {
+        refuse(p.path, `record ${schema[0]} has ${fields.length} fields, the snapshot ${values.length} values`);
       }
-      return new Record(rid, schema[0], schema[1], values.map((v, i) => build(v, schemas, [...path, schema[1][i]!])));
+      return new Record(rid, schema[0], fields, values.map((v, i) => buildAt(v, fields[i]!, p)));
     }
-    refuse(path, `a snapshot cannot hold marker ${tree.id}`);
+    refuse(p.path, `a snapshot cannot hold marker ${tree.id}`);
   }
   return tree;
+}
+
+/** The built value of `tree` at the key `key` under the place `p.path`. */
+function buildAt(tree: Tree, key: Key, p: Pass): Tree {
+  p.path.push(key);
+  const built = buildIn(tree, p);
+  p.path.pop();
+  return built;
+}
+
+/**
+ * Build the state of a snapshot value (a `PyMap` in it is a mapping's contents).
+ * The decoded tree is the caller's to give away: its mappings become the state's
+ * as they are (owned by `owner`: read-only to others when it is not null), with
+ * only the items that need building (boards, records, lists) replaced.
+ */
+export function build(tree: Tree, schemas: Schemas, path: readonly PathItem[] = [], owner: object | null = null): Tree {
+  return buildIn(tree, pass(schemas, path, owner as object, null));
 }
 
 /** The snapshot tree of a state value (as Python's `snapshot()` gives it). */
@@ -188,50 +238,87 @@ export function snapshotOf(value: Tree): Tree {
   return value;
 }
 
-/** The new value at a place that held `old` after the change `change` (a mapping delta's value). */
-function changed(old: Tree | undefined, change: Tree, schemas: Schemas, path: readonly PathItem[], events: Events): Tree {
+// -- one pass: changes values in place with an undo log, defers what adds or removes keys --
+
+/**
+ * Apply `delta` to `map` (which `p.owner` owns): a changed value is written at
+ * once and logged in `p.undo`; a key added, removed or replaced waits in
+ * `p.later` until the whole delta fitted (so that a refusal can put every
+ * mapping back as it was, order included).
+ */
+function patchIn(map: PyMap, delta: PyMap, p: Pass): void {
+  const a = delta._a;
+  if (a !== null) for (let i = 0; i < a.length; i += 2) patchEntry(map, delta, a[i] as Id, a[i + 1] as Tree, p);
+  else for (const [id, change] of delta._m!) patchEntry(map, delta, id, change, p);
+}
+
+function patchEntry(map: PyMap, delta: PyMap, id: Id, change: Tree, p: Pass): void {
+  const key = delta._key(id);
+  const old = map._get(id);
+  if (change === DELETED) {
+    if (old !== undefined) {
+      p.later.push(map, id, key, DELETED);
+      if (p.events !== null) p.events.push({ type: "removed", path: [...p.path, key], old });
+    }
+    return;
+  }
+  p.path.push(key);
+  const value = patchValue(old, change, p);
+  p.path.pop();
+  if (old === undefined || (change instanceof Marker && change.id === 6)) p.later.push(map, id, key, value);
+  else if (value !== old) {
+    p.undo.push(map, id, old);
+    map._set(id, key, value);
+  }
+}
+
+/** The new value at `p.path`, which held `old`, after `change` (PatchError when it does not fit). */
+function patchValue(old: Tree | undefined, change: Tree, p: Pass): Tree {
+  if (typeof change !== "object" || change === null) {
+    if (change === DELETED) refuse(p.path, "a snapshot cannot hold DELETED");
+    return changedTo(old, change, p);
+  }
   if (change instanceof PyMap) {
-    if (!(old instanceof PyMap)) refuse(path, `a mapping delta for ${old === undefined ? "a missing entry" : "a value that is not a mapping"}`);
-    return applyMap(old, change, schemas, path, events);
+    if (!(old instanceof PyMap)) refuse(p.path, `a mapping delta for ${old === undefined ? "a missing entry" : "a value that is not a mapping"}`);
+    const map = old._o === p.owner ? old : old._fork(p.owner);
+    patchIn(map, change, p);
+    return map;
   }
   if (change instanceof Marker) {
     switch (change.id) {
-      case 7:
-        if (!(old instanceof List)) refuse(path, "a list delta for a value that is not a list");
-        return applyList(old, change.content as readonly Tree[][], schemas, path, events);
+      case 7: {
+        if (!(old instanceof List)) refuse(p.path, "a list delta for a value that is not a list");
+        return listWith(old, change.content as readonly Tree[][], p);
+      }
       case 10:
-        if (!(old instanceof Board)) refuse(path, "a board delta for a value that is not a board");
-        return applyBoard(old, change.content as Uint8Array, path, events);
-      case 12:
-        if (!(old instanceof Record)) refuse(path, "a record delta for a value that is not a record");
-        return applyRecord(old, change.content as PyMap, schemas, path, events);
+        if (!(old instanceof Board)) refuse(p.path, "a board delta for a value that is not a board");
+        return boardChange(old, change.content as Uint8Array, p);
+      case 12: {
+        if (!(old instanceof Record)) refuse(p.path, "a record delta for a value that is not a record");
+        const values = [...old.values];
+        const delta = change.content as PyMap;
+        for (const [id, field] of delta._v) {
+          const index = delta._key(id);
+          if (typeof index !== "number" || index < 0 || index >= values.length) refuse(p.path, `record ${old.name} has no field ${String(index)}`);
+          p.path.push(old.fields[index]!);
+          values[index] = patchValue(values[index], field, p);
+          p.path.pop();
+        }
+        return new Record(old.id, old.name, old.fields, values);
+      }
+      case 6:
+        return changedTo(old, buildIn(change.content, p), p);
     }
   }
-  const value = build(change instanceof Marker && change.id === 6 ? change.content : change, schemas, path);
-  if (events) {
-    if (old === undefined) events.push({ type: "added", path, value });
-    else if (!sameTree(snapshotOf(old), snapshotOf(value))) events.push({ type: "changed", path, old, value });
-  }
-  return value;
+  return changedTo(old, buildIn(change, p), p);
 }
 
-/** A new mapping: `map` with `delta` applied (PatchError when it does not fit; `map` unchanged). */
-export function applyMap(map: PyMap, delta: PyMap, schemas: Schemas, path: readonly PathItem[] = [], events: Events = null): PyMap {
-  if (delta.size === 0) return map;
-  const out = map.copy();
-  for (const [key, change] of delta) {
-    const where = [...path, key];
-    const old = out.get(key);
-    if (change === DELETED) {
-      if (out.delete(key) && events) events.push({ type: "removed", path: where, old: old! });
-    } else if (change instanceof Marker && change.id === 6) {
-      out.replace(key, changed(old, change, schemas, where, events));
-    } else out.set(key, changed(old, change, schemas, where, events));
-  }
-  return out;
-}
-
-function applyList(list: List, ops: readonly Tree[][], schemas: Schemas, path: readonly PathItem[], events: Events): List {
+/** The new list after a list delta, built on a copy: the old list's mappings are copied (or forked) before they change. */
+function listWith(list: List, ops: readonly Tree[][], p: Pass): List {
+  const sub: Pass = { schemas: p.schemas, path: p.path, owner: {}, undo: [], later: [], events: p.events };
+  const events = sub.events;
+  const path = p.path;
+  const at = (i: number): Key[] => [...path, i];
   const items = [...list.items];
   for (const op of ops) {
     const code = op[0];
@@ -239,22 +326,26 @@ function applyList(list: List, ops: readonly Tree[][], schemas: Schemas, path: r
       const i = op[1];
       if (i < 0 || i >= items.length) refuse(path, `a list delta changes item ${i} of ${items.length}`);
       if (op[2] === DELETED) refuse(path, "a list item cannot be deleted by a change");
-      items[i] = changed(items[i], op[2]!, schemas, [...path, i], events);
+      path.push(i);
+      items[i] = patchValue(items[i], op[2]!, sub);
+      later(sub);
+      path.pop();
     } else if (code === 1 && op.length >= 2 && isInt(op[1]!)) {
       const i = op[1];
       if (i < 0 || i > items.length) refuse(path, `a list delta inserts at ${i} in ${items.length} items`);
-      const added = op.slice(2).map((v, j) => build(v, schemas, [...path, i + j]));
+      const added = op.slice(2).map((v, j) => buildAt(v, i + j, sub));
       items.splice(i, 0, ...added);
-      if (events) added.forEach((value, j) => events.push({ type: "added", path: [...path, i + j], value }));
+      if (events) added.forEach((value, j) => events.push({ type: "added", path: at(i + j), value }));
     } else if (code === 2 && op.length >= 3 && isInt(op[1]!) && isInt(op[2]!)) {
       const [i, n] = [op[1], op[2]];
       if (i < 0 || n < 0 || i + n > items.length) refuse(path, `a list delta deletes ${n} items at ${i} of ${items.length}`);
       const removed = items.splice(i, n);
-      if (events) removed.forEach((old, j) => events.push({ type: "removed", path: [...path, i + j], old }));
+      if (events) removed.forEach((old, j) => events.push({ type: "removed", path: at(i + j), old }));
     } else if (code === 3) {
       const old = new List(items.slice());
-      items.splice(0, items.length, ...op.slice(1).map((v, j) => build(v, schemas, [...path, j])));
-      if (events) events.push({ type: "changed", path, old, value: new List(items.slice()) });
+      const fresh = op.slice(1).map((v, j) => buildAt(v, j, sub));
+      items.splice(0, items.length, ...fresh);
+      if (events) events.push({ type: "changed", path: [...path], old, value: new List(items.slice()) });
     } else {
       refuse(path, `an unknown list operation ${String(code)}`);
     }
@@ -262,16 +353,16 @@ function applyList(list: List, ops: readonly Tree[][], schemas: Schemas, path: r
   return new List(items);
 }
 
-function applyBoard(board: Board, payload: Uint8Array, path: readonly PathItem[], events: Events): Board {
-  const indexes: number[] = [];
-  const result = boardWith(board, payload, path, events ? indexes : null);
-  if (events && result !== board) {
+function boardChange(board: Board, payload: Uint8Array, p: Pass): Board {
+  const indexes: number[] | null = p.events ? [] : null;
+  const result = boardWith(board, payload, p.path, indexes);
+  if (indexes && result !== board) {
     const size = ITEMS[board.code]!.size;
     const cells = [...new Set(indexes)].filter((i) => {
       for (let b = i * size; b < (i + 1) * size; b++) if (board.data[b] !== result.data[b]) return true;
       return false;
     });
-    if (cells.length) events.push({ type: "cells", path, indexes: cells.sort((a, b) => a - b), old: board, value: result });
+    if (cells.length) p.events!.push({ type: "cells", path: [...p.path], indexes: cells.sort((a, b) => a - b), old: board, value: result });
   }
   return result;
 }
@@ -314,13 +405,55 @@ function boardWith(board: Board, payload: Uint8Array, path: readonly PathItem[],
   return new Board(board.code, board.shape, data);
 }
 
-function applyRecord(record: Record, delta: PyMap, schemas: Schemas, path: readonly PathItem[], events: Events): Record {
-  const values = [...record.values];
-  for (const [index, change] of delta) {
-    if (typeof index !== "number" || index >= values.length) refuse(path, `record ${record.name} has no field ${String(index)}`);
-    values[index] = changed(values[index], change, schemas, [...path, record.fields[index]!], events);
+/** `value`, after noting its event: the place held `old`. */
+function changedTo(old: Tree | undefined, value: Tree, p: Pass): Tree {
+  const events = p.events;
+  if (events !== null) {
+    if (old === undefined) events.push({ type: "added", path: [...p.path], value });
+    else if (isScalar(old) && isScalar(value) ? !sameTree(old, value) : !sameTree(snapshotOf(old), snapshotOf(value))) {
+      events.push({ type: "changed", path: [...p.path], old, value });
+    }
   }
-  return new Record(record.id, record.name, record.fields, values);
+  return value;
+}
+
+/**
+ * Apply `delta` to the state `map` and return the new state: in place for the
+ * mappings `owner` owns (a copy, owned by `owner`, for the others). A delta
+ * that does not fit throws a PatchError and changes nothing.
+ */
+export function patch(map: PyMap, delta: PyMap, schemas: Schemas, owner: object, events: Events = null, path: readonly PathItem[] = []): PyMap {
+  if (delta.size === 0) return map;
+  const p = pass(schemas, path, owner, events);
+  const root = map._o === owner ? map : map._fork(owner);
+  try {
+    patchIn(root, delta, p);
+  } catch (exc) {
+    // Put back every value changed in place (newest first); the keys to add or remove were not touched yet.
+    const undo = p.undo;
+    for (let i = undo.length - 3; i >= 0; i -= 3) (undo[i] as PyMap)._set(undo[i + 1] as Id, undo[i + 1] as Key, undo[i + 2] as Tree);
+    throw exc;
+  }
+  later(p);
+  return root;
+}
+
+/** Add, remove and replace the keys a pass deferred, in order. */
+function later(p: Pass): void {
+  const todo = p.later;
+  for (let i = 0; i < todo.length; i += 4) {
+    const map = todo[i] as PyMap;
+    const id = todo[i + 1] as Id;
+    const value = todo[i + 3] as Tree;
+    map._delete(id);
+    if (value !== DELETED) map._set(id, todo[i + 2] as Key, value);
+  }
+  todo.length = 0;
+}
+
+/** A new mapping: `map` with `delta` applied (PatchError when it does not fit); `map` is unchanged. */
+export function applyMap(map: PyMap, delta: PyMap, schemas: Schemas, path: readonly PathItem[] = [], events: Events = null): PyMap {
+  return patch(map, delta, schemas, {}, events, path);
 }
 
 /** Strict equality of two snapshot trees: types, key types, float bits (mapping order aside). */
@@ -349,7 +482,7 @@ export function sameTree(a: Tree, b: Tree): boolean {
 
 /** Whether two keys are the same key object type and value (`1` and `1.0` are not). */
 export function sameKey(a: Key, b: Key): boolean {
-  return keyId(a) === keyId(b) && sameTree(a as Tree, b as Tree);
+  return idOf(a) === idOf(b) && sameTree(a as Tree, b as Tree);
 }
 
 /** The delta from the state `current` to the snapshot `tree` (Python's refresh rule). */

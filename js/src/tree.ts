@@ -160,39 +160,50 @@ function numberId(value: number): string | null {
   return "n" + String(value);
 }
 
-/** One entry of a {@link PyMap}; never changed once made, so versions share it. */
-interface Entry {
-  readonly id: string;
-  readonly key: Key;
-  readonly value: Tree;
-  /** Insertion order: a key keeps its place when written, and goes last when deleted and inserted again. */
-  readonly seq: number;
-}
-type Slot = Entry | HNode | Entry[] | undefined;
-/** A node of the hash trie: 32 slots; a node whose `edit` is a map's own may be changed in place. */
-interface HNode {
-  edit: object;
-  slots: Slot[];
-}
+/** A key's identity in a {@link PyMap}'s table: the key itself for a string or a number, else a tagged string. */
+export type Id = string | number;
 
-function hashOf(id: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) {
-    h ^= id.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
+/** Tags the ids of keys that are neither strings nor numbers (a text key starting with it is tagged too). */
+const TAG = "\udc00";
+
+/**
+ * The identity of a key under Python's equality, cheap for the common keys: a
+ * string or a number is its own id, `true` is 1, `1.0` is 1, a bigint that a
+ * float equals is that number; `None`, bytes, tuples and other bigints get a
+ * tagged string. A NaN gives `null` (it can never be a key).
+ */
+export function idOf(key: Key): Id | null {
+  switch (typeof key) {
+    case "string":
+      return key.charCodeAt(0) === 0xdc00 ? TAG + "s" + key : key;
+    case "number":
+      return key === key ? key : null;
+    case "boolean":
+      return key ? 1 : 0;
+    case "bigint": {
+      const n = Number(key);
+      return Number.isFinite(n) && BigInt(n) === key ? n : TAG + "i" + key;
+    }
   }
-  return h >>> 0;
+  if (key === null) return TAG + "N";
+  if (key instanceof Float) return key.value === key.value ? key.value : null;
+  if (key instanceof Uint8Array) return TAG + "b" + toHex(key);
+  if (Array.isArray(key)) {
+    let out = TAG + "t";
+    for (const item of key as readonly Key[]) {
+      const id = idOf(item);
+      if (id === null) return null;
+      out += (typeof id === "number" ? String(id) : JSON.stringify(id)) + ",";
+    }
+    return out;
+  }
+  throw new TypeError(`not a key: ${String(key)}`);
 }
 
-const MAX_SHIFT = 30;
-/** Up to this many entries a map is an array (small maps are most maps: entities' fields). */
-const SMALL = 8;
-/** The edit token of a map that owns no node yet. */
-const EDIT_NONE: object = Object.freeze({});
+/** Up to this many entries a map is a flat array (most maps are small: entities' fields). */
+const SMALL = 16;
 
-function isEntry(slot: Slot): slot is Entry {
-  return slot !== undefined && !Array.isArray(slot) && "seq" in slot;
-}
+const READ_ONLY = "a replica's state is read-only (copy() a mapping to change the copy)";
 
 /**
  * A mapping with Python's key model: `1`, `1.0` and `true` are one key, tuples
@@ -200,257 +211,228 @@ function isEntry(slot: Slot): slot is Entry {
  * other. Entries keep Python's insertion order; writing an existing key keeps
  * the key object it has.
  *
- * It is a persistent hash trie: {@link copy} costs nothing, and a write to a
- * copy copies only the few nodes on its path, so that the versions of a
- * replica's state share all they have in common.
+ * A mapping of a replica's state is read-only: its `set`, `replace` and
+ * `delete` throw a `TypeError` (`copy()` gives a mapping you may change).
  */
 export class PyMap {
-  /** A small map: its entries in order, in an array (up to SMALL entries; then a trie). */
-  private small: Entry[] | null = [];
-  private root: HNode | null = null;
-  private size_ = 0;
-  private nextSeq = 0;
-  private edit: object = EDIT_NONE;
-  /** Trie mode: the ids in insertion order, while no key was added or removed since it was made (shared by copies). */
-  private order: readonly string[] | null = null;
+  /**
+   * @internal A small map (up to {@link SMALL} entries): `[id, value, id, value, ...]`
+   * in order, found by a scan; null once the map outgrew it (then {@link _m} holds it).
+   */
+  _a: (Id | Tree)[] | null = [];
+  /** @internal A larger map: the values by key id, in insertion order (a JS Map keeps Python's dict order). */
+  _m: Map<Id, Tree> | null = null;
+  /** @internal The key objects that are not their own id (`1.0`, `true`, tuples, bytes...). */
+  _k: Map<Id, Key> | null = null;
+  /** @internal The owner that may change this map in place (a replica's), or null: anyone may. */
+  _o: object | null = null;
+  /**
+   * @internal A past version of a large map (see {@link _fork}): the newer version it
+   * reads through, and its own values where that one changed since (same keys, same order).
+   */
+  _n: PyMap | null = null;
+  _u: Map<Id, Tree> | null = null;
+  /** @internal The past version that reads through this map: it keeps its values before this map changes them. */
+  _d: PyMap | null = null;
 
   constructor(entries?: Iterable<readonly [Key, Tree]>) {
     if (entries) for (const [k, v] of entries) this.set(k, v);
   }
   get size(): number {
-    return this.size_;
+    const a = this._a;
+    return a !== null ? a.length >> 1 : this._n !== null ? this._n.size : this._m!.size;
   }
 
-  private find(id: string): Entry | undefined {
-    const small = this.small;
-    if (small !== null) {
-      for (let i = 0; i < small.length; i++) if (small[i]!.id === id) return small[i];
-      return undefined;
+  /** @internal The values by key id, in order, as a JS Map (a small map becomes a large one). */
+  get _v(): Map<Id, Tree> {
+    this._own();
+    const m = this._m;
+    if (m !== null) return m;
+    const a = this._a!;
+    const out = new Map<Id, Tree>();
+    for (let i = 0; i < a.length; i += 2) out.set(a[i] as Id, a[i + 1] as Tree);
+    this._a = null;
+    return (this._m = out);
+  }
+
+  /** @internal The value under `id`, or undefined. */
+  _get(id: Id): Tree | undefined {
+    const a = this._a;
+    if (a === null) {
+      if (this._n === null) return this._m!.get(id);
+      const value = this._u!.get(id);
+      return value !== undefined ? value : this._n._get(id);
     }
-    let node = this.root;
-    if (node === null) return undefined;
-    const hash = hashOf(id);
-    for (let shift = 0; ; shift += 5) {
-      const slot: Slot = node.slots[(hash >>> shift) & 31];
-      if (slot === undefined) return undefined;
-      if (Array.isArray(slot)) return slot.find((e) => e.id === id);
-      if (isEntry(slot)) return slot.id === id ? slot : undefined;
-      node = slot;
-    }
+    for (let i = 0; i < a.length; i += 2) if (a[i] === id) return a[i + 1] as Tree;
+    return undefined;
   }
 
-  private own(node: HNode): HNode {
-    if (this.edit === EDIT_NONE) this.edit = {};
-    return node.edit === this.edit ? node : { edit: this.edit, slots: node.slots.slice() };
+  /** @internal Whether `id` is a key. */
+  _has(id: Id): boolean {
+    const a = this._a;
+    if (a === null) return this._n !== null ? this._n._has(id) : this._m!.has(id);
+    for (let i = 0; i < a.length; i += 2) if (a[i] === id) return true;
+    return false;
   }
 
-  /** Leave array mode: every entry into a trie, the order kept. */
-  private grow(): void {
-    const entries = this.small!;
-    this.small = null;
-    this.order = entries.map((e) => e.id);
-    for (const entry of entries) this.put(entry);
+  /** @internal The key object stored under `id`. */
+  _key(id: Id): Key {
+    if (this._n !== null) return this._n._key(id);
+    const key = this._k?.get(id);
+    return key === undefined ? id : key;
   }
 
-  /** Put `entry` (replacing the entry of its id); returns whether the id is new. */
-  private put(entry: Entry): boolean {
-    const small = this.small;
-    if (small !== null) {
-      for (let i = 0; i < small.length; i++) {
-        if (small[i]!.id === entry.id) {
-          small[i] = entry;
+  /** @internal Set `id` (new: with the key object `key`); the owner's write, unchecked. Returns whether `id` is new. */
+  _set(id: Id, key: Key, value: Tree): boolean {
+    this._own();
+    const a = this._a;
+    let added: boolean;
+    if (a !== null && (a.length < SMALL * 2 || this._has(id))) {
+      for (let i = 0; i < a.length; i += 2) {
+        if (a[i] === id) {
+          a[i + 1] = value;
           return false;
         }
       }
-      if (small.length < SMALL) {
-        small.push(entry);
-        return true;
+      a.push(id, value);
+      added = true;
+    } else {
+      const m = this._v;
+      const past = this._d;
+      if (past !== null) {
+        // Keep the past version's value, or let it take its own copy before a key comes or goes.
+        const old = m.get(id);
+        if (old === undefined) past._own();
+        else if (!past._u!.has(id)) past._u!.set(id, old);
       }
-      this.grow();
+      const size = m.size;
+      m.set(id, value);
+      added = m.size !== size;
     }
-    const hash = hashOf(entry.id);
-    if (this.edit === EDIT_NONE) this.edit = {};
-    if (this.root === null) this.root = { edit: this.edit, slots: new Array(32) };
-    else this.root = this.own(this.root);
-    let node = this.root;
-    for (let shift = 0; ; shift += 5) {
-      const i = (hash >>> shift) & 31;
-      const slot = node.slots[i];
-      if (slot === undefined) {
-        node.slots[i] = entry;
-        return true;
-      }
-      if (Array.isArray(slot)) {
-        const at = slot.findIndex((e) => e.id === entry.id);
-        const bucket = slot.slice();
-        if (at >= 0) bucket[at] = entry;
-        else bucket.push(entry);
-        node.slots[i] = bucket;
-        return at < 0;
-      }
-      if (isEntry(slot)) {
-        if (slot.id === entry.id) {
-          node.slots[i] = entry;
-          return false;
-        }
-        if (shift >= MAX_SHIFT) {
-          node.slots[i] = [slot, entry];
-          return true;
-        }
-        // Split: a new node holding the old entry, then go on into it.
-        const child: HNode = { edit: this.edit, slots: new Array(32) };
-        child.slots[(hashOf(slot.id) >>> (shift + 5)) & 31] = slot;
-        node.slots[i] = child;
-        node = child;
-        continue;
-      }
-      const child = this.own(slot);
-      node.slots[i] = child;
-      node = child;
-    }
+    if (added && (id !== key || (key === 0 && 1 / key < 0))) (this._k ??= new Map()).set(id, key);
+    return added;
   }
 
-  /** Remove the entry of `id`; returns whether there was one. */
-  private remove(id: string): boolean {
-    const small = this.small;
-    if (small !== null) {
-      const at = small.findIndex((e) => e.id === id);
-      if (at >= 0) small.splice(at, 1);
-      return at >= 0;
+  /** @internal Remove `id`; the owner's write, unchecked. */
+  _delete(id: Id): boolean {
+    this._own();
+    const a = this._a;
+    if (a === null) {
+      if (!this._m!.has(id)) return false;
+      this._d?._own();
+      this._m!.delete(id);
+    } else {
+      let i = 0;
+      while (i < a.length && a[i] !== id) i += 2;
+      if (i >= a.length) return false;
+      a.splice(i, 2);
     }
-    if (this.root === null || this.find(id) === undefined) return false;
-    const hash = hashOf(id);
-    this.root = this.own(this.root);
-    let node = this.root;
-    for (let shift = 0; ; shift += 5) {
-      const i = (hash >>> shift) & 31;
-      const slot = node.slots[i]!;
-      if (Array.isArray(slot)) {
-        const bucket = slot.filter((e) => e.id !== id);
-        node.slots[i] = bucket.length === 1 ? bucket[0] : bucket;
-        return true;
-      }
-      if (isEntry(slot)) {
-        node.slots[i] = undefined;
-        return true;
-      }
-      const child = this.own(slot);
-      node.slots[i] = child;
-      node = child;
-    }
+    this._k?.delete(id);
+    return true;
   }
 
-  /** The value at `key`, or `undefined`. */
-  get(key: Key): Tree | undefined {
-    const id = keyId(key);
-    return id === null ? undefined : this.find(id)?.value;
-  }
-  has(key: Key): boolean {
-    const id = keyId(key);
-    return id !== null && this.find(id) !== undefined;
-  }
-  /** The key object stored for `key` (which may be `1.0` for `1`), or `undefined`. */
-  storedKey(key: Key): Key | undefined {
-    const id = keyId(key);
-    return id === null ? undefined : this.find(id)?.key;
+  /**
+   * @internal A version that `owner` may change in place, this one left as it is. A
+   * large map is not copied: the new version takes its table, and this one becomes a
+   * past version that reads through it and keeps its own values where the new one
+   * changes them (until a key comes or goes there: then it takes its own copy).
+   */
+  _fork(owner: object): PyMap {
+    if (this._a !== null || this._n !== null) return this._copy(owner);
+    const out = new PyMap();
+    [out._a, out._m, out._k, out._o, out._d] = [null, this._m, this._k, owner, this];
+    // This version never changes again: an older one that reads through it needs no more from it.
+    [this._m, this._k, this._n, this._u, this._d] = [null, null, out, new Map(), null];
+    return out;
   }
 
-  private idOf(key: Key): string {
-    const id = keyId(key);
+  /** @internal A past version takes its own table (and reads through nothing any more). */
+  _own(): void {
+    const next = this._n;
+    if (next === null) return;
+    let head = next;
+    while (head._n !== null) head = head._n;
+    const m = new Map<Id, Tree>();
+    for (const id of head._m!.keys()) m.set(id, this._get(id)!);
+    if (head._k !== null) this._k = new Map(head._k);
+    if (next._d === this) next._d = null;
+    [this._m, this._n, this._u] = [m, null, null];
+  }
+
+  /** @internal A copy that `owner` may change in place. */
+  _copy(owner: object | null): PyMap {
+    this._own();
+    const out = new PyMap();
+    const a = this._a;
+    if (a !== null) out._a = a.slice();
+    else [out._a, out._m] = [null, new Map(this._m)];
+    if (this._k !== null) out._k = new Map(this._k);
+    out._o = owner;
+    return out;
+  }
+
+  private writable(key: Key): Id {
+    if (this._o !== null) throw new TypeError(READ_ONLY);
+    const id = idOf(key);
     if (id === null) throw new TypeError("a NaN cannot be a key");
     return id;
   }
 
-  private added(id: string): void {
-    this.size_ += 1;
-    if (this.small !== null) return;
-    // The order stays known while keys are only appended to a map that has not been copied.
-    if (this.order !== null && Object.isFrozen(this.order)) this.order = null;
-    else if (this.order !== null) (this.order as string[]).push(id);
+  /** The value at `key`, or `undefined`. */
+  get(key: Key): Tree | undefined {
+    const id = idOf(key);
+    return id === null ? undefined : this._get(id);
+  }
+  has(key: Key): boolean {
+    const id = idOf(key);
+    return id !== null && this._has(id);
+  }
+  /** The key object stored for `key` (which may be `1.0` for `1`), or `undefined`. */
+  storedKey(key: Key): Key | undefined {
+    const id = idOf(key);
+    return id === null || !this._has(id) ? undefined : this._key(id);
   }
 
   /** Set `key` to `value`; an existing key keeps its key object and place (as in a Python dict). */
   set(key: Key, value: Tree): this {
-    const id = this.idOf(key);
-    const entry = this.find(id);
-    if (entry) this.put({ id, key: entry.key, value, seq: entry.seq });
-    else {
-      this.put({ id, key, value, seq: this.nextSeq++ });
-      this.added(id);
-    }
+    this._set(this.writable(key), key, value);
     return this;
   }
   /** Remove `key` and insert it again with this key object, last (a `Replace`). */
   replace(key: Key, value: Tree): this {
-    const id = this.idOf(key);
-    this.delete(key);
-    this.put({ id, key, value, seq: this.nextSeq++ });
-    this.added(id);
+    const id = this.writable(key);
+    this._delete(id);
+    this._set(id, key, value);
     return this;
   }
   delete(key: Key): boolean {
-    const id = keyId(key);
-    if (id === null || !this.remove(id)) return false;
-    this.size_ -= 1;
-    this.order = null;
-    return true;
+    if (this._o !== null) throw new TypeError(READ_ONLY);
+    const id = idOf(key);
+    return id !== null && this._delete(id);
   }
-  /** Used by the decoders: add a key that must be new; false when it is a duplicate. */
+  /** Used by the decoders: add a key that must be new; false when it is a duplicate (the map is then spoilt). */
   addNew(key: Key, value: Tree): boolean {
-    const id = this.idOf(key);
-    if (this.find(id) !== undefined) return false;
-    this.put({ id, key, value, seq: this.nextSeq++ });
-    this.added(id);
-    return true;
-  }
-
-  private ordered(): readonly Entry[] {
-    if (this.small !== null) return this.small.slice();
-    if (this.order !== null) return this.order.map((id) => this.find(id)!);
-    const out: Entry[] = [];
-    const stack: HNode[] = this.root ? [this.root] : [];
-    while (stack.length) {
-      for (const slot of stack.pop()!.slots) {
-        if (slot === undefined) continue;
-        if (Array.isArray(slot)) out.push(...slot);
-        else if (isEntry(slot)) out.push(slot);
-        else stack.push(slot);
-      }
-    }
-    out.sort((a, b) => a.seq - b.seq);
-    this.order = Object.freeze(out.map((e) => e.id));
-    return out;
+    return this._set(this.writable(key), key, value);
   }
 
   *entries(): IterableIterator<[Key, Tree]> {
-    for (const e of this.ordered()) yield [e.key, e.value];
+    this._own();
+    const a = this._a;
+    if (a === null) for (const [id, value] of this._m!) yield [this._key(id), value];
+    else for (let i = 0; i < a.length; i += 2) yield [this._key(a[i] as Id), a[i + 1] as Tree];
   }
   *keys(): IterableIterator<Key> {
-    for (const e of this.ordered()) yield e.key;
+    for (const [key] of this.entries()) yield key;
   }
   *values(): IterableIterator<Tree> {
-    for (const e of this.ordered()) yield e.value;
+    for (const [, value] of this.entries()) yield value;
   }
   [Symbol.iterator](): IterableIterator<[Key, Tree]> {
     return this.entries();
   }
-  /** A copy, at no cost: both share every node until one of them is written. */
+  /** A copy that you may change (a replica's state is read-only). */
   copy(): PyMap {
-    const out = new PyMap();
-    if (this.small !== null) {
-      out.small = this.small.slice();
-      out.size_ = this.size_;
-      out.nextSeq = this.nextSeq;
-      return out;
-    }
-    out.small = null;
-    out.root = this.root;
-    out.size_ = this.size_;
-    out.nextSeq = this.nextSeq;
-    if (this.order !== null) this.order = Object.freeze(this.order as string[]);
-    out.order = this.order;
-    this.edit = EDIT_NONE;
-    return out;
+    return this._copy(null);
   }
 }
 
@@ -471,9 +453,15 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxTotalItems: 10_000_000,
 });
 
-/** Complete limits from a partial set. */
+let lastPartial: Partial<Limits> | null = null;
+let lastFull: Limits = DEFAULT_LIMITS;
+
+/** Complete limits from a partial set (the last frozen set's are kept: a replica decodes with one). */
 export function limits(partial: Partial<Limits> = {}): Limits {
-  return { ...DEFAULT_LIMITS, ...partial };
+  if (partial === lastPartial) return lastFull;
+  const full = { ...DEFAULT_LIMITS, ...partial };
+  if (Object.isFrozen(partial)) [lastPartial, lastFull] = [partial, full];
+  return full;
 }
 
 /** How one value type travels: its name, and functions to and from its tree. */
