@@ -645,6 +645,54 @@ def test_arguments_and_errors() -> None:
         relay_main(["nothing"])
 
 
+class _Stubborn:
+    """A stand-in for ``nats.connect`` that behaves as nats-py's first-connection loop
+    can on Python 3.11: it swallows ``swallow`` cancellations (an ``asyncio.wait_for``
+    that turned them into connection errors) and retries; with ``connects`` it
+    succeeds after the first one, with a client the broker must close."""
+
+    def __init__(self, swallow: int, *, connects: bool = False) -> None:
+        self.swallow, self.connects = swallow, connects
+        self.closed = False
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        swallowed = 0
+        for _ in range(300):  # about 3 s: a bound that was not kept fails, not hangs
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                swallowed += 1
+                if self.connects:
+                    return self
+                if swallowed > self.swallow:
+                    raise
+        raise RuntimeError("the connection attempt ran on: its deadline was not kept")
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("connects", [False, True], ids=["gives-up", "connects-late"])
+def test_nats_connect_is_bounded_when_the_client_swallows_a_cancellation(
+    monkeypatch: pytest.MonkeyPatch, connects: bool
+) -> None:
+    import nats  # noqa: PLC0415 - nats-py is optional (flatsync[relay])
+
+    stubborn = _Stubborn(3, connects=connects)
+    monkeypatch.setattr(nats, "connect", stubborn)
+
+    async def attempt() -> float:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        broker = NatsBroker("nats://127.0.0.1:1", timeout=0.2)
+        with pytest.raises(BrokerError, match="no connection within"):
+            await broker.connect()
+        return loop.time() - start
+
+    assert run(attempt) < 5
+    assert stubborn.closed is connects
+
+
 class Empty(Broker):
     async def connect(self) -> None:
         pass

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from ._broker import Broker, BrokerError, Feed
@@ -30,6 +30,32 @@ def _check_name(kind: str, name: str) -> str:
     if not _NAME.match(name):
         raise ValueError(f"a {kind} name is letters, digits, '_' and '-', not {name!r}")
     return name
+
+
+async def _within(seconds: float, connecting: Coroutine[Any, Any, Any]) -> Any:
+    """The client ``connecting`` gives, or :exc:`TimeoutError` after ``seconds``.
+
+    A plain ``asyncio.timeout`` is not enough here: it cancels once, and nats-py's
+    first-connection loop retries after an ``asyncio.wait_for`` that, on Python
+    3.11, can turn that cancellation into the connection error it raced with, so
+    the loop runs on for ever. This cancels until the attempt has ended, and closes
+    a connection that was made in the meantime.
+    """
+    task = asyncio.ensure_future(connecting)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+        if done:
+            return task.result()
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.05)
+    except BaseException:
+        task.cancel()  # this call was cancelled: so is the attempt
+        raise
+    if not task.cancelled() and task.exception() is None:
+        with contextlib.suppress(Exception):
+            await task.result().close()
+    raise TimeoutError(f"no connection within {seconds} s")
 
 
 class NatsBroker(Broker):
@@ -68,14 +94,16 @@ class NatsBroker(Broker):
         try:
             # Reconnections never end (max_reconnect_attempts=-1), which nats-py also
             # applies to the first connection: that one is bounded here.
-            async with asyncio.timeout(self.timeout):
-                self._nc = await nats.connect(
+            self._nc = await _within(
+                self.timeout,
+                nats.connect(
                     self.url,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.1,
                     connect_timeout=max(1, int(self.timeout)),
                     error_cb=quiet,
-                )
+                ),
+            )
         except (TimeoutError, nats.errors.Error, OSError) as error:
             raise BrokerError(f"NATS at {self.url}: {error!r}") from error
         self._js = self._nc.jetstream(timeout=self.timeout)
