@@ -21,11 +21,14 @@ import {
   limits as makeLimits,
   valueFromTree,
   valueToTree,
+  idOf,
+  type Id,
   type Key,
   type Limits,
   type Tree,
 } from "./tree.js";
 import { formatPath, type PathItem } from "./path.js";
+import { changedTo, later, putBack, removed, settle, type Events } from "./state.js";
 
 const ROOT = 0,
   MAP = 1,
@@ -513,6 +516,125 @@ export function decodeCborAt(data: Uint8Array, start: number, limits: Partial<Li
   }
 }
 
+/** Thrown by the fused path where it hands the packet to the general one. */
+const DECLINE = /* @__PURE__ */ new Short();
+/** The fused path's logs (reused: no array per packet): undo is map, id, old, ...; later is map, id, key, value, ... */
+const UNDO: (PyMap | Id | Tree)[] = [];
+const LATER: (PyMap | Id | Key | Tree)[] = [];
+/** The keys seen in the open mapping at each depth, to refuse a duplicate as the decoder does. */
+const SEEN: Set<Id>[] = [];
+
+/**
+ * Apply the CBOR mapping delta at `start` in `data` to the state `state` while
+ * reading it (no delta tree), as decoding it and then `patch(state, delta,
+ * schemas, owner, events)` would: same state, same events, same order. It reads
+ * the common shape, nested mapping deltas of text or small int keys whose values
+ * are scalars or DELETED, and returns the new root; where it meets anything else
+ * (a marker, a list, a tag, an unusual key) or anything the general path would
+ * refuse (bytes that do not decode, a limit, a delta that does not fit), it puts
+ * back what it changed, empties `events` and returns null: the caller then runs
+ * the general path, which gives the same result, or the same error.
+ */
+export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Limits>, state: PyMap, owner: object, events: Events): PyMap | null {
+  const full = makeLimits(limits);
+  const size = data.length;
+  if (size - start > full.maxPacketSize || size === start) return null;
+  const parser = new Parser(data, full, start);
+  const stack = parser.stack;
+  const path: Key[] = [];
+  const at = { path, events, undo: UNDO, later: LATER };
+  let sp = 0;
+  let root = state;
+  try {
+    parser.head(start);
+    if ((parser.major as number) !== 5) throw DECLINE;
+    let left = parser.container(parser.arg, 0, 2, parser.end);
+    let pos = parser.end;
+    if (left === 0 && pos === size) return state;
+    root = state._o === owner ? state : state._fork(owner);
+    let map = root;
+    let depth = 1;
+    let seen = (SEEN[1] ??= new Set());
+    seen.clear();
+    for (;;) {
+      while (left === 0) {
+        if (depth === 1) {
+          if (pos !== size) throw DECLINE;
+          later(LATER);
+          return root;
+        }
+        sp -= 2;
+        map = stack[sp] as PyMap;
+        left = stack[sp + 1] as number;
+        stack[sp] = null;
+        path.pop();
+        seen = SEEN[--depth]!;
+      }
+      left -= 1;
+      const key = parser.key(depth, pos);
+      pos = parser.end;
+      // Not null: key() refuses a NaN.
+      const id = idOf(key)!;
+      if (seen.has(id)) throw DECLINE;
+      seen.add(id);
+      const old = map._get(id);
+      // Past the end, b is undefined and head() throws.
+      const b = data[pos]!;
+      let value: Tree;
+      if (b >= 0xf9 && b <= 0xfb) {
+        value = parser.float(b, pos);
+        pos = parser.end;
+      } else if (b === 0xf7) {
+        removed(map, id, key, old, at);
+        pos += 1;
+        continue;
+      } else if (b >= 0xf4 && b <= 0xf6) {
+        value = b === 0xf6 ? null : b === 0xf5;
+        pos += 1;
+      } else {
+        parser.head(pos);
+        const { major, arg }: { major: number; arg: number | bigint } = parser;
+        pos = parser.end;
+        if (major === 0) value = arg;
+        else if (major === 1 && typeof arg === "number") value = -1 - arg;
+        else if (major === 2 || major === 3) {
+          const end = parser.string(arg, pos);
+          value = major === 3 ? parser.text(pos, end) : data.slice(pos, end);
+          pos = end;
+        } else if (major === 5) {
+          // A mapping delta: go down into the mapping (forked first when the owner does not own it).
+          if (!(old instanceof PyMap)) throw DECLINE;
+          const n = parser.container(arg, depth, 2, pos);
+          const sub = old._o === owner ? old : old._fork(owner);
+          settle(map, id, key, old, sub, at);
+          stack[sp] = map;
+          stack[sp + 1] = left;
+          sp += 2;
+          seen = SEEN[++depth] ??= new Set();
+          seen.clear();
+          map = sub;
+          left = n;
+          path.push(key);
+          continue;
+        } else throw DECLINE;
+      }
+      path.push(key);
+      changedTo(old, value, at);
+      path.pop();
+      settle(map, id, key, old, value, at);
+    }
+  } catch {
+    // Put back every value changed in place (newest first); the keys to add or remove were not touched.
+    putBack(UNDO);
+    if (events !== null) events.length = 0;
+    return null;
+  } finally {
+    UNDO.length = LATER.length = 0;
+    stack.fill(null, 0, sp);
+    spare = stack;
+  }
+}
+
 // -- encoding -----------------------------------------------------------------------------
 
 /** A growable byte buffer. */
@@ -543,7 +665,7 @@ export class Writer {
   }
 }
 
-const utf8e = new TextEncoder();
+const utf8e = /* @__PURE__ */ new TextEncoder();
 
 function head(w: Writer, major: number, arg: number | bigint): void {
   const m = major << 5;
@@ -592,8 +714,8 @@ function encodeInt(w: Writer, value: number | bigint): void {
   w.bytes(bytes);
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
+const f32 = /* @__PURE__ */ new Float32Array(1);
+const u32 = /* @__PURE__ */ new Uint32Array(f32.buffer);
 
 /** The half-precision bits that hold `value` exactly, or -1. */
 function toHalf(value: number): number {

@@ -15,7 +15,7 @@
  * keys only once the whole packet fitted.
  */
 
-import { decodeCborAt } from "./cbor.js";
+import { decodeCborAt, patchCborAt } from "./cbor.js";
 import type { Codec } from "./codecs.js";
 import { DecodeError, FrameError, LimitError, PatchError } from "./errors.js";
 import { Kind, SESSION_SIZE, ack, kindName, parseHeader, refresh, resync, type Header } from "./frames.js";
@@ -59,6 +59,8 @@ export class Replica {
   private request: [Kind, number | null] | null = null;
   private readonly listeners = new Set<(state: PyMap) => void>();
   private readonly decode: (packet: Uint8Array, start: number) => Tree;
+  /** The limits of the CBOR decoder, or null with another codec (then no fused path). */
+  private readonly cborLimits: Partial<Limits> | null;
   private readonly wantEvents: boolean;
   private readonly changeListeners = new Listeners();
 
@@ -67,6 +69,7 @@ export class Replica {
     // The CBOR decoder itself (not the `cbor` codec), so that a bundle of a replica holds no encoder.
     const codec = options.codec;
     this.decode = codec ? (data, start) => codec.decode(data.subarray(start), limits) : (data, start) => decodeCborAt(data, start, limits);
+    this.cborLimits = codec ? null : limits;
     this.wantEvents = options.events ?? true;
   }
 
@@ -170,20 +173,24 @@ export class Replica {
         return { applied: false, frame, base, reason };
       }
       const schemas = this.learn(header, false);
-      let delta: Tree;
-      try {
-        delta = this.decode(packet, header.size);
-      } catch (exc) {
-        if (exc instanceof DecodeError || exc instanceof LimitError) this.ask(Kind.RESYNC, base);
-        throw exc;
-      }
-      let state: PyMap;
-      try {
-        if (!(delta instanceof PyMap)) throw new PatchError("root: a delta must be a mapping");
-        state = patch(this.state_, delta, schemas, this.writer(), events);
-      } catch (exc) {
-        if (exc instanceof PatchError) this.ask(Kind.REFRESH, null);
-        throw exc;
+      // The common delta (mapping deltas of scalars) applies while it is read; anything else,
+      // or anything refused, takes the general path (decode, then patch), which gives the errors.
+      let state = this.cborLimits && patchCborAt(packet, header.size, this.cborLimits, this.state_, this.writer(), events);
+      if (!state) {
+        let delta: Tree;
+        try {
+          delta = this.decode(packet, header.size);
+        } catch (exc) {
+          if (exc instanceof DecodeError || exc instanceof LimitError) this.ask(Kind.RESYNC, base);
+          throw exc;
+        }
+        try {
+          if (!(delta instanceof PyMap)) throw new PatchError("root: a delta must be a mapping");
+          state = patch(this.state_, delta, schemas, this.writer(), events);
+        } catch (exc) {
+          if (exc instanceof PatchError) this.ask(Kind.REFRESH, null);
+          throw exc;
+        }
       }
       this.schemas_ = schemas;
       this.state_ = state;

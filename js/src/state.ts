@@ -35,61 +35,20 @@ export class Board {
   get size(): number {
     return this.shape.reduce((a, b) => a * b, 1);
   }
-  /** The items as a typed array (a copy on big-endian hosts; 64-bit integers as BigInt64Array). */
+  /** The items as a typed array (a copy; 64-bit integers as BigInt64Array or BigUint64Array). */
   get array(): ArrayLike<number | bigint> {
-    const buf = this.data.slice().buffer;
-    switch (this.item) {
-      case "u8":
-        return new Uint8Array(buf);
-      case "i8":
-        return new Int8Array(buf);
-      case "u16":
-        return new Uint16Array(buf);
-      case "i16":
-        return new Int16Array(buf);
-      case "u32":
-        return new Uint32Array(buf);
-      case "i32":
-        return new Int32Array(buf);
-      case "u64":
-        return new BigUint64Array(buf);
-      case "i64":
-        return new BigInt64Array(buf);
-      case "f32":
-        return new Float32Array(buf);
-      default:
-        return new Float64Array(buf);
-    }
+    return new ARRAYS[this.code]!(this.data.slice().buffer);
   }
   /** The item at a flat (row-major) index. */
   at(index: number): number | bigint {
-    const v = new DataView(this.data.buffer, this.data.byteOffset, this.data.byteLength);
-    const size = ITEMS[this.code]!.size;
-    const pos = index * size;
-    switch (this.item) {
-      case "u8":
-        return v.getUint8(pos);
-      case "i8":
-        return v.getInt8(pos);
-      case "u16":
-        return v.getUint16(pos, true);
-      case "i16":
-        return v.getInt16(pos, true);
-      case "u32":
-        return v.getUint32(pos, true);
-      case "i32":
-        return v.getInt32(pos, true);
-      case "u64":
-        return v.getBigUint64(pos, true);
-      case "i64":
-        return v.getBigInt64(pos, true);
-      case "f32":
-        return v.getFloat32(pos, true);
-      default:
-        return v.getFloat64(pos, true);
-    }
+    const v = new DataView(this.data.buffer, this.data.byteOffset, this.data.byteLength) as unknown as { [get: string]: (pos: number, le: boolean) => number | bigint };
+    // Uint8Array -> getUint8, BigInt64Array -> getBigInt64, Float32Array -> getFloat32, ...
+    return v["get" + ARRAYS[this.code]!.name.slice(0, -5)]!(index * ITEMS[this.code]!.size, true);
   }
 }
+
+/** The typed array of each item code (the order of ITEMS). */
+const ARRAYS = [Uint8Array, Int8Array, Uint16Array, Int16Array, Uint32Array, Int32Array, BigUint64Array, BigInt64Array, Float32Array, Float64Array] as const;
 
 /** The name and field names of a record, by id. */
 export type Schemas = ReadonlyMap<number, readonly [name: string, fields: readonly string[]]>;
@@ -255,17 +214,32 @@ function patchIn(map: PyMap, delta: PyMap, p: Pass): void {
 function patchEntry(map: PyMap, delta: PyMap, id: Id, change: Tree, p: Pass): void {
   const key = delta._key(id);
   const old = map._get(id);
-  if (change === DELETED) {
-    if (old !== undefined) {
-      p.later.push(map, id, key, DELETED);
-      if (p.events !== null) p.events.push({ type: "removed", path: [...p.path, key], old });
-    }
-    return;
-  }
+  if (change === DELETED) return removed(map, id, key, old, p);
   p.path.push(key);
   const value = patchValue(old, change, p);
   p.path.pop();
-  if (old === undefined || (change instanceof Marker && change.id === 6)) p.later.push(map, id, key, value);
+  settle(map, id, key, old, value, p, change instanceof Marker && change.id === 6);
+}
+
+/** What a pass (or the fused CBOR path, see `patchCborAt`) changes, and where. */
+export interface Log {
+  readonly path: PathItem[];
+  readonly events: Events;
+  readonly undo: (PyMap | Id | Tree)[];
+  readonly later: (PyMap | Id | Key | Tree)[];
+}
+
+/** The key `key` (id `id`) of `map`, which held `old`, is DELETED: it goes once the delta fitted. */
+export function removed(map: PyMap, id: Id, key: Key, old: Tree | undefined, p: Log): void {
+  if (old !== undefined) {
+    p.later.push(map, id, key, DELETED);
+    if (p.events !== null) p.events.push({ type: "removed", path: [...p.path, key], old });
+  }
+}
+
+/** The key `key` of `map`, which held `old`, holds `value` now: in place (logged), or once the delta fitted (a new key, a Replace). */
+export function settle(map: PyMap, id: Id, key: Key, old: Tree | undefined, value: Tree, p: Log, replace = false): void {
+  if (old === undefined || replace) p.later.push(map, id, key, value);
   else if (value !== old) {
     p.undo.push(map, id, old);
     map._set(id, key, value);
@@ -328,7 +302,7 @@ function listWith(list: List, ops: readonly Tree[][], p: Pass): List {
       if (op[2] === DELETED) refuse(path, "a list item cannot be deleted by a change");
       path.push(i);
       items[i] = patchValue(items[i], op[2]!, sub);
-      later(sub);
+      later(sub.later);
       path.pop();
     } else if (code === 1 && op.length >= 2 && isInt(op[1]!)) {
       const i = op[1];
@@ -405,8 +379,8 @@ function boardWith(board: Board, payload: Uint8Array, path: readonly PathItem[],
   return new Board(board.code, board.shape, data);
 }
 
-/** `value`, after noting its event: the place held `old`. */
-function changedTo(old: Tree | undefined, value: Tree, p: Pass): Tree {
+/** `value`, after noting its event: the place held `old` (also the fused CBOR path's, see `patchCborAt`). */
+export function changedTo(old: Tree | undefined, value: Tree, p: Log | Pass): Tree {
   const events = p.events;
   if (events !== null) {
     if (old === undefined) events.push({ type: "added", path: [...p.path], value });
@@ -430,17 +404,21 @@ export function patch(map: PyMap, delta: PyMap, schemas: Schemas, owner: object,
     patchIn(root, delta, p);
   } catch (exc) {
     // Put back every value changed in place (newest first); the keys to add or remove were not touched yet.
-    const undo = p.undo;
-    for (let i = undo.length - 3; i >= 0; i -= 3) (undo[i] as PyMap)._set(undo[i + 1] as Id, undo[i + 1] as Key, undo[i + 2] as Tree);
+    putBack(p.undo);
     throw exc;
   }
-  later(p);
+  later(p.later);
   return root;
 }
 
-/** Add, remove and replace the keys a pass deferred, in order. */
-function later(p: Pass): void {
-  const todo = p.later;
+/** Put back the values a pass changed in place (`map, id, old, ...`), newest first, and empty the log. */
+export function putBack(undo: (PyMap | Id | Tree)[]): void {
+  for (let i = undo.length - 3; i >= 0; i -= 3) (undo[i] as PyMap)._set(undo[i + 1] as Id, undo[i + 1] as Key, undo[i + 2] as Tree);
+  undo.length = 0;
+}
+
+/** Add, remove and replace the keys a pass deferred (`map, id, key, value, ...`), in order, and empty the log. */
+export function later(todo: (PyMap | Id | Key | Tree)[]): void {
   for (let i = 0; i < todo.length; i += 4) {
     const map = todo[i] as PyMap;
     const id = todo[i + 1] as Id;
