@@ -1,13 +1,16 @@
 // The 10-moving-entities scenario: N entities {x, y, hp}, 10 move per tick.
 // Prints the cost of one tick on a JS replica, at N = 1k, 10k, 100k:
 //   tick         decode + check + patch, no events (the replica changes its mappings in place)
+//   fused        the tick as a default replica takes it (applying the delta while reading it)
+//                against the general path (decode the delta, then patch: a replica given the
+//                `cbor` codec takes only that path), the two interleaved packet by packet
 //   listeners    with events and listeners on x and y of every entity
 //   subscriber   with a subscriber that gets the state after every packet (React-style):
 //                the tree is handed out, so each tick copies the mappings it changes
 //                (here the root, the map of N entities and the 10 entities)
 // and of joining (snapshot decode and build). Medians, after warm-up runs.
 // Run after `npm run build`: node bench/apply.mjs [--quick]
-import { ANY, PyMap, Publisher, Replica, TrackedMap } from "../dist/index.js";
+import { ANY, PyMap, Publisher, Replica, TrackedMap, cbor } from "../dist/index.js";
 
 const quick = process.argv.includes("--quick");
 const sizes = quick ? [1000] : [1000, 10000, 100000];
@@ -26,6 +29,30 @@ function timeEach(replica, packets) {
     times.push(performance.now() - t);
   }
   return median(times);
+}
+
+/**
+ * Median tick of the fused path (a default replica) and of the general path (one given the
+ * `cbor` codec), each packet given to both in turn, over two pairs made in either order (so that
+ * neither path gains from the other's GC pauses or from where its state was allocated).
+ */
+function fusedVsGeneral(snapshot, packets) {
+  const times = { fused: [], general: [] };
+  for (const order of [["fused", "general"], ["general", "fused"]]) {
+    const made = order.map((which) => {
+      const replica = new Replica(which === "fused" ? { events: false } : { events: false, codec: cbor });
+      replica.receive(snapshot);
+      return [times[which], replica];
+    });
+    for (const packet of packets) {
+      for (const [out, replica] of made) {
+        const t = performance.now();
+        replica.receive(packet);
+        out.push(performance.now() - t);
+      }
+    }
+  }
+  return [median(times.fused), median(times.general)];
 }
 
 for (const n of sizes) {
@@ -60,6 +87,7 @@ for (const n of sizes) {
   for (let w = 0; w < (quick ? 1 : 5); w++) {
     const warm = replicas();
     for (const replica of [warm.plain, warm.listened, warm.subscribed]) timeEach(replica, packets);
+    fusedVsGeneral(snapshot, packets);
   }
   const joins = [];
   for (let r = 0; r < (quick ? 2 : 5); r++) {
@@ -72,10 +100,12 @@ for (const n of sizes) {
   const withListeners = timeEach(listened, packets);
   const withSubscriber = timeEach(subscribed, packets);
   const [calls, states] = count();
+  const [fused, general] = fusedVsGeneral(snapshot, packets);
   if (calls !== TICKS * 10 || states !== TICKS) throw new Error(`${calls} listener calls, ${states} states`);
   const us = (ms) => `${(ms * 1000).toFixed(1)} µs`;
   console.log(
     `N=${n}: join ${median(joins).toFixed(2)} ms (${snapshot.length} B), tick ${us(tick)}, ` +
-      `with listeners ${us(withListeners)}, with a subscriber ${us(withSubscriber)}`,
+      `with listeners ${us(withListeners)}, with a subscriber ${us(withSubscriber)}; ` +
+      `fused ${us(fused)} vs general path ${us(general)} (${(fused / general).toFixed(2)}×)`,
   );
 }

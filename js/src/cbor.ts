@@ -521,16 +521,17 @@ const DECLINE = /* @__PURE__ */ new Short();
 /** The fused path's logs (reused: no array per packet): undo is map, id, old, ...; later is map, id, key, value, ... */
 const UNDO: (PyMap | Id | Tree)[] = [];
 const LATER: (PyMap | Id | Key | Tree)[] = [];
-/** The keys seen in the open mapping at each depth, to refuse a duplicate as the decoder does. */
-const SEEN: Set<Id>[] = [];
+/** The keys seen in the open mappings, to refuse a duplicate as the decoder does (a scan: at most MAX_FUSED a mapping). */
+const SEEN: Id[] = [];
+const MAX_FUSED = 128;
 
 /**
  * Apply the CBOR mapping delta at `start` in `data` to the state `state` while
  * reading it (no delta tree), as decoding it and then `patch(state, delta,
  * schemas, owner, events)` would: same state, same events, same order. It reads
- * the common shape, nested mapping deltas of text or small int keys whose values
+ * the common shape, nested mapping deltas (at most 128 keys each) whose values
  * are scalars or DELETED, and returns the new root; where it meets anything else
- * (a marker, a list, a tag, an unusual key) or anything the general path would
+ * (a marker, a list, a tag, a larger mapping) or anything the general path would
  * refuse (bytes that do not decode, a limit, a delta that does not fit), it puts
  * back what it changed, empties `events` and returns null: the caller then runs
  * the general path, which gives the same result, or the same error.
@@ -554,8 +555,7 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
     root = state._o === owner ? state : state._fork(owner);
     let map = root;
     let depth = 1;
-    let seen = (SEEN[1] ??= new Set());
-    seen.clear();
+    let from = 0;
     for (;;) {
       while (left === 0) {
         if (depth === 1) {
@@ -563,20 +563,21 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
           later(LATER);
           return root;
         }
-        sp -= 2;
+        sp -= 3;
         map = stack[sp] as PyMap;
         left = stack[sp + 1] as number;
-        stack[sp] = null;
+        SEEN.length = from;
+        from = stack[sp + 2] as number;
         path.pop();
-        seen = SEEN[--depth]!;
+        depth -= 1;
       }
       left -= 1;
       const key = parser.key(depth, pos);
       pos = parser.end;
       // Not null: key() refuses a NaN.
       const id = idOf(key)!;
-      if (seen.has(id)) throw DECLINE;
-      seen.add(id);
+      for (let i = from; i < SEEN.length; i++) if (SEEN[i] === id) throw DECLINE;
+      if (SEEN.push(id) - from > MAX_FUSED) throw DECLINE;
       const old = map._get(id);
       // Past the end, b is undefined and head() throws.
       const b = data[pos]!;
@@ -596,7 +597,8 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
         const { major, arg }: { major: number; arg: number | bigint } = parser;
         pos = parser.end;
         if (major === 0) value = arg;
-        else if (major === 1 && typeof arg === "number") value = -1 - arg;
+        // (A bigint beyond 2**53 throws a TypeError here: declined.)
+        else if (major === 1) value = -1 - (arg as number);
         else if (major === 2 || major === 3) {
           const end = parser.string(arg, pos);
           value = major === 3 ? parser.text(pos, end) : data.slice(pos, end);
@@ -609,11 +611,12 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
           settle(map, id, key, old, sub, at);
           stack[sp] = map;
           stack[sp + 1] = left;
-          sp += 2;
-          seen = SEEN[++depth] ??= new Set();
-          seen.clear();
+          stack[sp + 2] = from;
+          sp += 3;
+          from = SEEN.length;
           map = sub;
           left = n;
+          depth += 1;
           path.push(key);
           continue;
         } else throw DECLINE;
@@ -629,8 +632,8 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
     if (events !== null) events.length = 0;
     return null;
   } finally {
-    UNDO.length = LATER.length = 0;
-    stack.fill(null, 0, sp);
+    UNDO.length = LATER.length = SEEN.length = 0;
+    // (What the stack holds are the state's own mappings: the next parse overwrites them.)
     spare = stack;
   }
 }

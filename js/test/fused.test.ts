@@ -156,3 +156,17 @@ test("fused apply: a refusal after changes in place puts every value back; dupli
   ]);
   assert.equal(JSON.stringify(tagged(replica.state)), JSON.stringify(tagged(new PyMap([["e", new PyMap([["x", 9]])], ["z", 6], ["n", 1.5]]))));
 });
+
+test("fused apply: a mapping delta of more than 128 keys takes the general path, with the same result", () => {
+  const replica = new Replica();
+  replica.receive(packet(snapshotHeader(1, SESSION), encodeCbor(new PyMap([["e", new PyMap()]]))));
+  const wide = new PyMap([["e", new PyMap(Array.from({ length: 200 }, (_, i) => [i, i * 0.5] as [Key, Tree]))]]);
+  const data = packet(deltaHeader(2, 1), encodeCbor(wide));
+  const state = (replica as unknown as { state_: PyMap }).state_;
+  assert.equal(patchCborAt(data, 3, {}, state, {}, null), null);
+  const narrow = new PyMap([["e", new PyMap(Array.from({ length: 128 }, (_, i) => [i, i * 0.5] as [Key, Tree]))]]);
+  assert.notEqual(patchCborAt(packet(deltaHeader(2, 1), encodeCbor(narrow)), 3, {}, state, {}, null), null);
+  const outcome = replica.receive(data);
+  assert.ok(outcome.applied && outcome.changes.length === 200);
+  assert.equal(JSON.stringify(tagged(replica.state)), JSON.stringify(tagged(wide)));
+});
