@@ -521,9 +521,8 @@ const DECLINE = /* @__PURE__ */ new Short();
 /** The fused path's logs (reused: no array per packet): undo is map, id, old, ...; later is map, id, key, value, ... */
 const UNDO: (PyMap | Id | Tree)[] = [];
 const LATER: (PyMap | Id | Key | Tree)[] = [];
-/** The keys seen in the open mappings, to refuse a duplicate as the decoder does (a scan: at most MAX_FUSED a mapping). */
+/** The keys seen in the open mappings, to refuse a duplicate as the decoder does (a scan: at most 128 keys a mapping). */
 const SEEN: Id[] = [];
-const MAX_FUSED = 128;
 
 /**
  * Apply the CBOR mapping delta at `start` in `data` to the state `state` while
@@ -539,23 +538,24 @@ const MAX_FUSED = 128;
 export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Limits>, state: PyMap, owner: object, events: Events): PyMap | null {
   const full = makeLimits(limits);
   const size = data.length;
-  if (size - start > full.maxPacketSize || size === start) return null;
+  // (An empty packet: head() throws, and the general path says so.)
+  if (size - start > full.maxPacketSize) return null;
   const parser = new Parser(data, full, start);
   const stack = parser.stack;
   const path: Key[] = [];
   const at = { path, events, undo: UNDO, later: LATER };
   let sp = 0;
-  let root = state;
   try {
     parser.head(start);
     if ((parser.major as number) !== 5) throw DECLINE;
     let left = parser.container(parser.arg, 0, 2, parser.end);
     let pos = parser.end;
     if (left === 0 && pos === size) return state;
-    root = state._o === owner ? state : state._fork(owner);
+    const root = state._o === owner ? state : state._fork(owner);
     let map = root;
     let depth = 1;
     let from = 0;
+    let top = 0;
     for (;;) {
       while (left === 0) {
         if (depth === 1) {
@@ -563,11 +563,10 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
           later(LATER);
           return root;
         }
-        sp -= 3;
-        map = stack[sp] as PyMap;
-        left = stack[sp + 1] as number;
-        SEEN.length = from;
-        from = stack[sp + 2] as number;
+        top = from;
+        from = stack[--sp] as number;
+        left = stack[--sp] as number;
+        map = stack[--sp] as PyMap;
         path.pop();
         depth -= 1;
       }
@@ -576,8 +575,9 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
       pos = parser.end;
       // Not null: key() refuses a NaN.
       const id = idOf(key)!;
-      for (let i = from; i < SEEN.length; i++) if (SEEN[i] === id) throw DECLINE;
-      if (SEEN.push(id) - from > MAX_FUSED) throw DECLINE;
+      for (let i = from; i < top; i++) if (SEEN[i] === id) throw DECLINE;
+      SEEN[top++] = id;
+      if (top - from > 128) throw DECLINE;
       const old = map._get(id);
       // Past the end, b is undefined and head() throws.
       const b = data[pos]!;
@@ -609,11 +609,10 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
           const n = parser.container(arg, depth, 2, pos);
           const sub = old._o === owner ? old : old._fork(owner);
           settle(map, id, key, old, sub, at);
-          stack[sp] = map;
-          stack[sp + 1] = left;
-          stack[sp + 2] = from;
-          sp += 3;
-          from = SEEN.length;
+          stack[sp++] = map;
+          stack[sp++] = left;
+          stack[sp++] = from;
+          from = top;
           map = sub;
           left = n;
           depth += 1;
@@ -632,7 +631,7 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
     if (events !== null) events.length = 0;
     return null;
   } finally {
-    UNDO.length = LATER.length = SEEN.length = 0;
+    UNDO.length = LATER.length = 0;
     // (What the stack holds are the state's own mappings: the next parse overwrites them.)
     spare = stack;
   }
