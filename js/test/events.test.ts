@@ -1,16 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ANY, DELETED, Marker, PyMap, Replica, deltaHeader, encodeCbor, snapshotHeader, type ChangeEvent, type Tree } from "../src/index.js";
+import { ANY, DELETED, Marker, PyMap, Replica, deltaHeader, snapshotHeader, type ChangeEvent } from "../src/index.js";
+import { packet } from "./helpers.js";
 
 const SESSION = new Uint8Array(8).fill(3);
-
-function packet(header: Uint8Array, tree: Tree): Uint8Array {
-  const body = encodeCbor(tree);
-  const out = new Uint8Array(header.length + body.length);
-  out.set(header);
-  out.set(body, header.length);
-  return out;
-}
 
 const player = (name: string, hp: number) =>
   new PyMap([

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DELETED, Float, List, Marker, PyMap, Replica, cbor, deltaHeader, encodeCbor, snapshotHeader, type ChangeEvent, type Key, type Tree } from "../src/index.js";
 import { patchCborAt } from "../src/cbor.js";
-import { tagged } from "./helpers.js";
+import { tagged, rng } from "./helpers.js";
 
 // The fused path (a replica applies a CBOR mapping delta while it reads it) against the
 // general path (decode, then patch: a replica given the `cbor` codec takes only that one),
@@ -11,18 +11,6 @@ import { tagged } from "./helpers.js";
 // state after, the same events in the same order, the same request to the publisher.
 
 const SESSION = new Uint8Array(8).fill(7);
-
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
 
 function packet(header: Uint8Array, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(header.length + body.length);

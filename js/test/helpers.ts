@@ -2,7 +2,7 @@
 
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { DELETED, Float, List, Marker, PyMap, TypedValue, fromHex, registerType, toHex, type Tree } from "../src/index.js";
+import { DELETED, Float, List, Marker, PyMap, TypedValue, encodeCbor, fromHex, registerType, toHex, type Tree } from "../src/index.js";
 
 const VECTORS = fileURLToPath(new URL("../../../vectors/", import.meta.url));
 
@@ -101,4 +101,26 @@ export function registerVectorTypes(): void {
       return tree;
     },
   });
+}
+
+/** A small deterministic PRNG (xorshift32), so that a failure replays. */
+export function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 2 ** 32;
+  };
+}
+
+/** A session packet: a frame header, then ``tree`` in CBOR. */
+export function packet(header: Uint8Array, tree: Tree): Uint8Array {
+  const body = encodeCbor(tree);
+  const out = new Uint8Array(header.length + body.length);
+  out.set(header);
+  out.set(body, header.length);
+  return out;
 }

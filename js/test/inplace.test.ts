@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DELETED, Float, Marker, PyMap, Replica, deltaHeader, encodeCbor, idOf, snapshotHeader, type Key, type Tree } from "../src/index.js";
-import { tagged, untagged } from "./helpers.js";
+import { DELETED, Float, Marker, PyMap, Replica, deltaHeader, idOf, snapshotHeader, type Key, type Tree } from "../src/index.js";
+import { tagged, untagged, packet, rng } from "./helpers.js";
 
 // The replica changes its mappings in place until it hands its tree out (then it copies
 // or forks them), and puts back what a refused packet changed. Against a model (nested arrays of [key, value]
@@ -10,18 +10,6 @@ import { tagged, untagged } from "./helpers.js";
 // it was, and a tree handed out earlier never changes afterwards.
 
 const SESSION = new Uint8Array(8).fill(5);
-
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
 
 /** The model of a mapping: [key, value] pairs in Python's order; a value is a scalar or a Model. */
 type Model = [Key, Tree | Model][];
@@ -32,14 +20,6 @@ const copy = (m: Model): Model => m.map(([k, v]) => [k, isModel(v) ? copy(v) : v
 
 function toTree(m: Model): PyMap {
   return new PyMap(m.map(([k, v]) => [k, isModel(v) ? toTree(v) : v]));
-}
-
-function packet(header: Uint8Array, tree: Tree): Uint8Array {
-  const body = encodeCbor(tree);
-  const out = new Uint8Array(header.length + body.length);
-  out.set(header);
-  out.set(body, header.length);
-  return out;
 }
 
 /** Random runs; `extra` more int keys make large mappings (a JS Map, forked rather than copied once handed out). */

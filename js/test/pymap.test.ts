@@ -1,19 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Float, PyMap, keyId, type Key } from "../src/index.js";
-
-/** A small deterministic PRNG (xorshift32), so that a failure replays. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
+import { rng } from "./helpers.js";
 
 /** The model: a plain array of [key, value] in Python's order. */
 function modelSet(model: [Key, number][], key: Key, value: number, replace: boolean): void {
