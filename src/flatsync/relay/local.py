@@ -27,6 +27,7 @@ beside the venv's Python; Debian's ``redis-server`` package gives the other).
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import os
@@ -150,17 +151,19 @@ def _stop_process(process: subprocess.Popen[bytes], timeout: float) -> None:
             process.wait(timeout)
 
 
-class _Process:
+class _Process(abc.ABC):
     """A process that :meth:`start` starts and :meth:`close` ends: a context manager, sync and async.
 
     The async one runs both in a thread, so that the event loop goes on meanwhile.
     """
 
+    @abc.abstractmethod
     def start(self) -> None:
-        raise NotImplementedError
+        """Start the process; return once it serves."""
 
+    @abc.abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """End the process (a no-op when it is not running)."""
 
     def __enter__(self) -> Self:
         try:
