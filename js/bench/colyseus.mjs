@@ -8,9 +8,11 @@
 //   join      snapshot decode and build, vs Colyseus reflection (schema + full state)
 //             and typed (full state)
 //   growth    a tick's cost at 100k over its cost at 1k
-// Both libraries first run the same snapshot and packets through throwaway replicas or
-// decoders, WARMUP times (so that the JIT has compiled both hot paths before anything
-// is timed).
+// Both libraries first run the snapshot and the packets through throwaway replicas or
+// decoders of each measured kind, WARMUP times (20: 6,000 packets each): V8 takes a few
+// thousand packets to compile either library's hot path fully, and a game client runs
+// that many in minutes; what is timed is the steady state that follows. (After 5 rounds
+// both are still compiling, and one run's ratios can swing by 2x.)
 // Run after `npm run build`: node bench/colyseus.mjs [--quick]
 import { Callbacks, Decoder, Encoder, Reflection, schema, t } from "@colyseus/schema";
 import { ANY, PyMap, Publisher, Replica, TrackedMap } from "../dist/index.js";
@@ -19,7 +21,7 @@ const quick = process.argv.includes("--quick");
 const sizes = quick ? [1000] : [1000, 10000, 100000];
 const TICKS = quick ? 20 : 300;
 const JOINS = quick ? 2 : 5;
-const WARMUP = quick ? 1 : 5;
+const WARMUP = quick ? 1 : +(process.env.WARMUP ?? 20);
 
 // The full state of 100k entities is about 3 MB (the default buffer is 8 KB, grown with a warning).
 Encoder.BUFFER_SIZE = 8 * 1024 * 1024;
@@ -73,19 +75,19 @@ function flatsync(n) {
     publisher.tick();
     packets.push(...publisher.packetsFor("c"));
   }
-  for (let w = 0; w < WARMUP; w++) {
-    const warm = new Replica({ events: w % 2 === 0 });
-    if (w % 2) warm.on(["entities", ANY, "x"], () => {});
-    warm.receive(snapshot);
-    for (const p of packets) warm.receive(p);
-  }
-  const join = timeJoin(() => new Replica().receive(snapshot));
-  const plain = new Replica({ events: false });
-  plain.receive(snapshot);
-  const listened = new Replica();
-  listened.receive(snapshot);
   let calls = 0;
-  for (const field of ["x", "y"]) listened.on(["entities", ANY, field], () => calls++);
+  const replicas = () => {
+    const plain = new Replica({ events: false });
+    plain.receive(snapshot);
+    const listened = new Replica();
+    listened.receive(snapshot);
+    for (const field of ["x", "y"]) listened.on(["entities", ANY, field], () => calls++);
+    return [plain, listened];
+  };
+  for (let w = 0; w < WARMUP; w++) for (const warm of replicas()) for (const p of packets) warm.receive(p);
+  const join = timeJoin(() => new Replica().receive(snapshot));
+  const [plain, listened] = replicas();
+  calls = 0;
   const tick = timeEach(packets, (p) => plain.receive(p));
   const events = timeEach(packets, (p) => listened.receive(p));
   if (calls !== TICKS * 10) throw new Error(`flatsync: ${calls} listener calls, not ${TICKS * 10}`);
@@ -108,32 +110,25 @@ function colyseus(n) {
     packets.push(encoder.encode().slice());
     encoder.discardChanges();
   }
-  for (let w = 0; w < WARMUP; w++) {
-    const warm = Reflection.decode(reflection);
-    warm.decode(full);
-    for (const p of packets) warm.decode(p);
-    const warmTyped = new Decoder(new State());
-    if (w % 2) {
-      const callbacks = Callbacks.get(warmTyped);
-      callbacks.onAdd("entities", (entity) => callbacks.listen(entity, "x", () => {}));
-    }
-    warmTyped.decode(full);
-    for (const p of packets) warmTyped.decode(p);
-  }
+  let calls = 0;
+  const decoders = () => {
+    const reflected = Reflection.decode(reflection);
+    reflected.decode(full);
+    const typed = new Decoder(new State());
+    typed.decode(full);
+    const called = new Decoder(new State());
+    const callbacks = Callbacks.get(called);
+    callbacks.onAdd("entities", (entity) => {
+      callbacks.listen(entity, "x", () => calls++);
+      callbacks.listen(entity, "y", () => calls++);
+    });
+    called.decode(full);
+    return [reflected, typed, called];
+  };
+  for (let w = 0; w < WARMUP; w++) for (const warm of decoders()) for (const p of packets) warm.decode(p);
   const joinReflection = timeJoin(() => Reflection.decode(reflection).decode(full));
   const joinTyped = timeJoin(() => new Decoder(new State()).decode(full));
-  const reflected = Reflection.decode(reflection);
-  reflected.decode(full);
-  const typed = new Decoder(new State());
-  typed.decode(full);
-  const called = new Decoder(new State());
-  const callbacks = Callbacks.get(called);
-  let calls = 0;
-  callbacks.onAdd("entities", (entity) => {
-    callbacks.listen(entity, "x", () => calls++);
-    callbacks.listen(entity, "y", () => calls++);
-  });
-  called.decode(full);
+  const [reflected, typed, called] = decoders();
   calls = 0;
   const tickReflection = timeEach(packets, (p) => reflected.decode(p));
   const tickTyped = timeEach(packets, (p) => typed.decode(p));

@@ -28,7 +28,7 @@ import {
   type Tree,
 } from "./tree.js";
 import { formatPath, type PathItem } from "./path.js";
-import { changedTo, later, putBack, removed, settle, type Events } from "./state.js";
+import { changedTo, later, putBack, removed, type Events } from "./state.js";
 
 const ROOT = 0,
   MAP = 1,
@@ -83,13 +83,9 @@ function nanBits(hi: number, lo: number): Uint8Array {
   return out;
 }
 
-/** A decoded float as a tree item (a NaN other than the quiet one keeps its bits). */
-function floatItem(value: number, bits: Uint8Array | null): number | Float {
-  if (value !== value) {
-    if (bits && !bits.every((b, i) => b === QUIET_NAN[i])) return new Float(NaN, bits.slice());
-    return NaN;
-  }
-  return Number.isInteger(value) || Object.is(value, -0) ? new Float(value) : value;
+/** A decoded NaN as a tree item: a NaN other than the quiet one keeps its bits. */
+function nanItem(bits: Uint8Array): number | Float {
+  return bits.every((b, i) => b === QUIET_NAN[i]) ? NaN : new Float(NaN, bits.slice());
 }
 
 /** Where multi-byte floats and 8-byte heads are read (no DataView per packet). */
@@ -100,6 +96,69 @@ const SCRATCH_VIEW = new DataView(SCRATCH.buffer);
 function load(data: Uint8Array, pos: number, n: number): DataView {
   for (let i = 0; i < n; i++) SCRATCH[i] = data[pos + i]!;
   return SCRATCH_VIEW;
+}
+
+/** Where the last {@link argAt} or {@link floatAt} read ended (module state: no object per read). */
+let END = 0;
+
+/**
+ * The argument of the head at `pos` when it fits in 4 bytes after the first,
+ * else -1 (8 bytes, indefinite, reserved); sets {@link END}, which the caller
+ * checks against the size (bytes past the end read as 0).
+ */
+function argAt(data: Uint8Array, pos: number): number {
+  const ai = data[pos]! & 31;
+  // (1, 2, 4 or 8 bytes follow the first for ai 24 to 27, none below.)
+  END = pos + 1 + ((1 << ai) >> 24);
+  if (ai < 24) return ai;
+  if (ai === 24) return data[pos + 1]!;
+  if (ai === 25) return (data[pos + 1]! << 8) | data[pos + 2]!;
+  return ai === 26 ? data[pos + 1]! * 0x1000000 + ((data[pos + 2]! << 16) | (data[pos + 3]! << 8) | data[pos + 4]!) : -1;
+}
+
+/** The text of the UTF-8 bytes from `pos` to `end` (short ASCII, most keys, without a TextDecoder call). */
+function textAt(data: Uint8Array, pos: number, end: number): string {
+  if (end - pos > 15) return utf8At(data, pos, end);
+  let out = "";
+  for (let i = pos; i < end; i++) {
+    const c = data[i]!;
+    if (c > 0x7f) return utf8At(data, pos, end);
+    out += String.fromCharCode(c);
+  }
+  return out;
+}
+
+function utf8At(data: Uint8Array, pos: number, end: number): string {
+  try {
+    return utf8.decode(data.subarray(pos, end));
+  } catch {
+    throw new Refused("a text string that is not valid UTF-8");
+  }
+}
+
+/** The float whose head byte `b` (0xf9 to 0xfb) is at `pos`; sets {@link END}. */
+function floatAt(data: Uint8Array, b: number, pos: number): number | Float {
+  const n = b === 0xf9 ? 2 : b === 0xfa ? 4 : 8;
+  END = pos + 1 + n;
+  if (END > data.length) throw new Short();
+  const value = n === 2 ? halfToNumber((data[pos + 1]! << 8) | data[pos + 2]!) : n === 4 ? load(data, pos + 1, 4).getFloat32(0) : load(data, pos + 1, 8).getFloat64(0);
+  if (value !== value) return nanAt(data, n, pos);
+  return Number.isInteger(value) || Object.is(value, -0) ? new Float(value) : value;
+}
+
+/** The NaN at `pos` (`n` bytes after its head), as Python reads it. */
+function nanAt(data: Uint8Array, n: number, pos: number): number | Float {
+  if (n === 2) {
+    // Python reads a half NaN as the quiet NaN of its sign, payload dropped.
+    return nanItem(nanBits(data[pos + 1]! & 0x80 ? 0xfff80000 : 0x7ff80000, 0));
+  }
+  if (n === 4) {
+    // A single NaN widens as the hardware does: payload shifted, quiet bit set.
+    const bits = load(data, pos + 1, 4).getUint32(0);
+    const hi = ((bits & 0x80000000) | 0x7ff80000 | ((bits >>> 3) & 0xfffff)) >>> 0;
+    return nanItem(nanBits(hi, ((bits & 7) << 29) >>> 0));
+  }
+  return nanItem(data.subarray(pos + 1, pos + 9));
 }
 
 /** The stack of the last finished parse, for the next one (no array per packet). */
@@ -136,31 +195,19 @@ class Parser {
 
   /** Read a head: sets major, arg (a number, or a bigint beyond 2**53) and end (the offset after the head). */
   head(pos: number): void {
-    if (pos >= this.size) throw new Short();
-    const b = this.data[pos]!;
-    const ai = b & 31;
-    this.major = b >> 5;
-    if (ai < 24) {
-      this.arg = ai;
-      this.end = pos + 1;
-      return;
+    const { data, size } = this;
+    if (pos >= size) throw new Short();
+    const ai = data[pos]! & 31;
+    this.major = data[pos]! >> 5;
+    let arg: number | bigint = argAt(data, pos);
+    if (arg < 0) {
+      if (ai === 31) throw new Refused("an indefinite-length item (flatsync sends only definite lengths)");
+      if (ai > 27) throw new Refused(`a reserved additional information value ${ai}`);
+      arg = intOf(load(data, pos + 1, 8).getBigUint64(0));
     }
-    if (ai <= 27) {
-      const n = 1 << (ai - 24);
-      const end = pos + 1 + n;
-      if (end > this.size) throw new Short();
-      const d = this.data;
-      let arg: number | bigint;
-      if (n === 1) arg = d[pos + 1]!;
-      else if (n === 2) arg = (d[pos + 1]! << 8) | d[pos + 2]!;
-      else if (n === 4) arg = d[pos + 1]! * 0x1000000 + ((d[pos + 2]! << 16) | (d[pos + 3]! << 8) | d[pos + 4]!);
-      else arg = intOf(load(d, pos + 1, 8).getBigUint64(0));
-      this.arg = arg;
-      this.end = end;
-      return;
-    }
-    if (ai === 31) throw new Refused("an indefinite-length item (flatsync sends only definite lengths)");
-    throw new Refused(`a reserved additional information value ${ai}`);
+    if (END > size) throw new Short();
+    this.arg = arg;
+    this.end = END;
   }
 
   container(size: number | bigint, depth: number, perItem: number, pos: number): number {
@@ -184,55 +231,6 @@ class Parser {
     return end;
   }
 
-  text(pos: number, end: number): string {
-    const data = this.data;
-    if (end - pos < 16) {
-      // Short ASCII (most keys): no TextDecoder call.
-      let out = "";
-      for (let i = pos; i < end; i++) {
-        const c = data[i]!;
-        if (c > 0x7f) return this.utf8(pos, end);
-        out += String.fromCharCode(c);
-      }
-      return out;
-    }
-    return this.utf8(pos, end);
-  }
-
-  utf8(pos: number, end: number): string {
-    try {
-      return utf8.decode(this.data.subarray(pos, end));
-    } catch {
-      throw new Refused("a text string that is not valid UTF-8");
-    }
-  }
-
-  /** The float at `pos` (its head byte `b`); sets end. */
-  float(b: number, pos: number): number | Float {
-    const n = b === 0xf9 ? 2 : b === 0xfa ? 4 : 8;
-    if (pos + 1 + n > this.size) throw new Short();
-    if (n === 2) {
-      const h = (this.data[pos + 1]! << 8) | this.data[pos + 2]!;
-      const value = halfToNumber(h);
-      // Python reads a half NaN as the quiet NaN of its sign, payload dropped.
-      this.end = pos + 3;
-      return floatItem(value, value !== value ? nanBits(h & 0x8000 ? 0xfff80000 : 0x7ff80000, 0) : null);
-    }
-    if (n === 4) {
-      const view = load(this.data, pos + 1, 4);
-      const value = view.getFloat32(0);
-      this.end = pos + 5;
-      if (value === value) return floatItem(value, null);
-      // A single NaN widens as the hardware does: payload shifted, quiet bit set.
-      const bits = view.getUint32(0);
-      const hi = ((bits & 0x80000000) | 0x7ff80000 | ((bits >>> 3) & 0xfffff)) >>> 0;
-      return floatItem(NaN, nanBits(hi, ((bits & 7) << 29) >>> 0));
-    }
-    this.end = pos + 9;
-    const value = load(this.data, pos + 1, 8).getFloat64(0);
-    return floatItem(value, value !== value ? this.data.subarray(pos + 1, pos + 9) : null);
-  }
-
   /** The bignum at `pos` (after its tag); sets end. */
   bignum(tag: number, pos: number): number | bigint {
     this.head(pos);
@@ -249,12 +247,9 @@ class Parser {
   key(depth: number, pos: number): Key {
     if (pos >= this.size) throw new Short();
     const b = this.data[pos]!;
-    if (b < 0x18) {
-      this.end = pos + 1;
-      return b;
-    }
     if (b >= 0xf9 && b <= 0xfb) {
-      const value = this.float(b, pos);
+      const value = floatAt(this.data, b, pos);
+      this.end = END;
       if (value !== value || (value instanceof Float && value.value !== value.value)) {
         throw new Refused("a NaN cannot be a map key (it is never equal to itself)");
       }
@@ -264,14 +259,9 @@ class Parser {
     const { major, arg, end: at } = this;
     if (major === 0) return arg;
     if (major === 1) return typeof arg === "bigint" ? intOf(-1n - arg) : -1 - arg;
-    if (major === 2) {
+    if (major === 2 || major === 3) {
       const end = (this.end = this.string(arg, at));
-      return this.data.slice(at, end);
-    }
-    if (major === 3) {
-      const end = this.string(arg, at);
-      this.end = end;
-      return this.text(at, end);
+      return major === 3 ? textAt(this.data, at, end) : this.data.slice(at, end);
     }
     if (major === 4) {
       const n = this.container(arg, depth, 1, at);
@@ -356,7 +346,7 @@ class Parser {
             if (this.major !== 3) throw new Refused("a value type's name must be a text string");
             const at = this.end;
             const end = this.string(this.arg, at);
-            (out as Tree[]).push(this.text(at, end));
+            (out as Tree[]).push(textAt(this.data, at, end));
             pos = end;
           }
           if (pos >= size) throw new Short();
@@ -367,11 +357,11 @@ class Parser {
           } else if (b >= 0x60 && b < 0x78) {
             const end = pos + 1 + b - 0x60;
             this.string(b - 0x60, pos + 1);
-            value = this.text(pos + 1, end);
+            value = textAt(this.data, pos + 1, end);
             pos = end;
           } else if (b >= 0xf9 && b <= 0xfb) {
-            value = this.float(b, pos);
-            pos = this.end;
+            value = floatAt(data, b, pos);
+            pos = END;
           } else if (b === 0xf7) {
             if (ctx === T) throw new Refused("a tuple cannot hold undefined (DELETED)");
             value = DELETED;
@@ -387,7 +377,7 @@ class Parser {
             else if (major === 1) value = typeof arg === "bigint" ? intOf(-1n - arg) : -1 - arg;
             else if (major === 3) {
               const end = this.string(arg, pos);
-              value = this.text(pos, end);
+              value = textAt(this.data, pos, end);
               pos = end;
             } else if (major === 2) {
               const end = this.string(arg, pos);
@@ -541,15 +531,19 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
   // (An empty packet: head() throws, and the general path says so.)
   if (size - start > full.maxPacketSize) return null;
   const parser = new Parser(data, full, start);
-  const stack = parser.stack;
+  const { stack, maxString } = parser;
+  // The path is kept for events only.
   const path: Key[] = [];
   const at = { path, events, undo: UNDO, later: LATER };
   let sp = 0;
+  // The undo log's length (written by index: the array keeps its store from packet to packet).
+  let nu = 0;
   try {
-    parser.head(start);
-    if ((parser.major as number) !== 5) throw DECLINE;
-    let left = parser.container(parser.arg, 0, 2, parser.end);
-    let pos = parser.end;
+    // (Past the end, data[pos] is undefined: no branch below takes it, and parser.key() throws.)
+    if (data[start]! >> 5 !== 5) throw DECLINE;
+    let left = parser.container(argAt(data, start), 0, 2, END);
+    let pos = END;
+    if (left < 0 || pos > size) throw DECLINE;
     if (left === 0 && pos === size) return state;
     const root = state._o === owner ? state : state._fork(owner);
     let map = root;
@@ -560,31 +554,53 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
       while (left === 0) {
         if (depth === 1) {
           if (pos !== size) throw DECLINE;
-          later(LATER);
+          if (LATER.length) later(LATER);
+          // (A big log is let go; a small one keeps its store for the next packet.)
+          if (nu > 3072) UNDO.length = 0;
           return root;
         }
         top = from;
         from = stack[--sp] as number;
         left = stack[--sp] as number;
         map = stack[--sp] as PyMap;
-        path.pop();
+        if (events !== null) path.pop();
         depth -= 1;
       }
       left -= 1;
-      const key = parser.key(depth, pos);
-      pos = parser.end;
+      // The key: an int or a short text read here, the others by the parser.
+      let b = data[pos]!;
+      let key: Key;
+      if (b < 0x1b) {
+        key = argAt(data, pos);
+        pos = END;
+        if (pos > size) throw DECLINE;
+      } else if (b > 0x60 && b < 0x78 && b - 0x60 <= maxString) {
+        const end = pos + b - 0x5f;
+        if (end > size) throw DECLINE;
+        key = textAt(data, pos + 1, end);
+        pos = end;
+      } else {
+        key = parser.key(depth, pos);
+        pos = parser.end;
+      }
       // Not null: key() refuses a NaN.
       const id = idOf(key)!;
       for (let i = from; i < top; i++) if (SEEN[i] === id) throw DECLINE;
       SEEN[top++] = id;
       if (top - from > 128) throw DECLINE;
-      const old = map._get(id);
-      // Past the end, b is undefined and head() throws.
-      const b = data[pos]!;
+      // The old value; in a small map, where it is (written there directly).
+      const a = map._a;
+      let i = 0;
+      let old: Tree | undefined;
+      if (a !== null) {
+        while (i < a.length && a[i] !== id) i += 2;
+        old = i < a.length ? a[i + 1] : undefined;
+      } else old = map._get(id);
+      b = data[pos]!;
       let value: Tree;
       if (b >= 0xf9 && b <= 0xfb) {
-        value = parser.float(b, pos);
-        pos = parser.end;
+        value = floatAt(data, b, pos);
+        pos = END;
       } else if (b === 0xf7) {
         removed(map, id, key, old, at);
         pos += 1;
@@ -593,22 +609,35 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
         value = b === 0xf6 ? null : b === 0xf5;
         pos += 1;
       } else {
-        parser.head(pos);
-        const { major, arg }: { major: number; arg: number | bigint } = parser;
-        pos = parser.end;
+        // An int, a string or a mapping (an 8-byte head, rarer, by the parser).
+        let arg: number | bigint = argAt(data, pos);
+        const major = b >> 5;
+        if (arg < 0) {
+          parser.head(pos);
+          arg = parser.arg;
+        }
+        pos = END;
+        if (pos > size) throw DECLINE;
         if (major === 0) value = arg;
-        // (A bigint beyond 2**53 throws a TypeError here: declined.)
+        // (A bigint beyond 2**53 throws a TypeError here, and the general path reads it.)
         else if (major === 1) value = -1 - (arg as number);
         else if (major === 2 || major === 3) {
-          const end = parser.string(arg, pos);
-          value = major === 3 ? parser.text(pos, end) : data.slice(pos, end);
+          const end = pos + (arg as number);
+          if (end > size || arg > maxString) throw DECLINE;
+          value = major === 3 ? textAt(data, pos, end) : data.slice(pos, end);
           pos = end;
         } else if (major === 5) {
           // A mapping delta: go down into the mapping (forked first when the owner does not own it).
           if (!(old instanceof PyMap)) throw DECLINE;
           const n = parser.container(arg, depth, 2, pos);
-          const sub = old._o === owner ? old : old._fork(owner);
-          settle(map, id, key, old, sub, at);
+          let sub = old;
+          if (sub._o !== owner) {
+            sub = old._fork(owner);
+            UNDO[nu++] = map;
+            UNDO[nu++] = id;
+            UNDO[nu++] = old;
+            map._set(id, key, sub);
+          }
           stack[sp++] = map;
           stack[sp++] = left;
           stack[sp++] = from;
@@ -616,22 +645,34 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
           map = sub;
           left = n;
           depth += 1;
-          path.push(key);
+          if (events !== null) path.push(key);
           continue;
         } else throw DECLINE;
       }
-      path.push(key);
-      changedTo(old, value, at);
-      path.pop();
-      settle(map, id, key, old, value, at);
+      if (events !== null) {
+        path.push(key);
+        changedTo(old, value, at);
+        path.pop();
+      }
+      // A new key waits until the whole delta fitted; a value is written now, and logged
+      // (not compared first: reading a large state's old numbers costs cache misses).
+      if (old === undefined) LATER.push(map, id, key, value);
+      else {
+        UNDO[nu++] = map;
+        UNDO[nu++] = id;
+        UNDO[nu++] = old;
+        if (a !== null) a[i + 1] = value;
+        else map._set(id, key, value);
+      }
     }
   } catch {
     // Put back every value changed in place (newest first); the keys to add or remove were not touched.
+    UNDO.length = nu;
     putBack(UNDO);
     if (events !== null) events.length = 0;
+    LATER.length = 0;
     return null;
   } finally {
-    UNDO.length = LATER.length = 0;
     // (What the stack holds are the state's own mappings: the next parse overwrites them.)
     spare = stack;
   }

@@ -30,25 +30,22 @@ export interface Header {
   session: Uint8Array | null;
 }
 
-class Cut extends Error {
-  constructor(readonly reason: "cut" | "padded" | "long") {
-    super(reason);
-  }
-}
+/** Where the header is read (module state: no pair per field). */
+let at = 0;
 
-/** An unsigned LEB128 varint at `pos`: its value and the offset after it (shortest form only). */
-export function readUvarint(data: Uint8Array, pos: number): [number, number] {
+/** The unsigned LEB128 varint (shortest form only) at {@link at}, the header's `what`; moves `at` past it. */
+function read(data: Uint8Array, what: string): number {
   let value = 0;
   let scale = 1;
   for (let i = 0; ; i++) {
-    if (i >= MAX_VARINT_BYTES) throw new Cut("long");
-    if (pos + i >= data.length) throw new Cut("cut");
-    const b = data[pos + i]!;
+    if (i >= MAX_VARINT_BYTES) throw new FrameError(`the ${what} is longer than ${MAX_VARINT_BYTES} bytes`);
+    if (at >= data.length) throw new FrameError(`the frame header is cut short in its ${what}`);
+    const b = data[at++]!;
     value += (b & 0x7f) * scale;
     scale *= 128;
     if (!(b & 0x80)) {
-      if (b === 0 && i > 0) throw new Cut("padded");
-      return [value, pos + i + 1];
+      if (b === 0 && i > 0) throw new FrameError(`the ${what} is not in its shortest form`);
+      return value;
     }
   }
 }
@@ -65,62 +62,41 @@ export function uvarint(value: number): number[] {
   return out;
 }
 
-function varintError(exc: unknown, what: string): unknown {
-  if (!(exc instanceof Cut)) return exc;
-  if (exc.reason === "cut") return new FrameError(`the frame header is cut short in its ${what}`);
-  if (exc.reason === "padded") return new FrameError(`the ${what} is not in its shortest form`);
-  return new FrameError(`the ${what} is longer than ${MAX_VARINT_BYTES} bytes`);
-}
-
-function read(data: Uint8Array, pos: number, what: string): [number, number] {
-  try {
-    return readUvarint(data, pos);
-  } catch (exc) {
-    throw varintError(exc, what);
-  }
-}
-
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-function readText(data: Uint8Array, pos: number, what: string): [string, number] {
-  const [size, at] = read(data, pos, `length of ${what}`);
+function readText(data: Uint8Array, what: string): string {
+  const size = read(data, `length of ${what}`);
   if (size === 0) throw new FrameError(`${what} is empty in the schema table`);
   if (size > data.length - at) throw new FrameError(`the schema table is cut short in ${what}`);
   try {
-    return [utf8.decode(data.subarray(at, at + size)), at + size];
+    return utf8.decode(data.subarray(at, (at += size)));
   } catch {
     throw new FrameError(`${what} in the schema table is not UTF-8`);
   }
 }
 
-function readTable(data: Uint8Array, pos: number): [SchemaEntry[], number] {
-  const [count, start] = read(data, pos, "schema count");
-  pos = start;
-  if (count === 0 || count > data.length - pos) throw new FrameError(`a schema table cannot hold ${count} records here`);
+function readTable(data: Uint8Array): SchemaEntry[] {
+  const count = read(data, "schema count");
+  if (count === 0 || count > data.length - at) throw new FrameError(`a schema table cannot hold ${count} records here`);
   const entries: SchemaEntry[] = [];
   let last = -1;
   for (let i = 0; i < count; i++) {
-    let rid: number;
-    [rid, pos] = read(data, pos, "record id");
+    const rid = read(data, "record id");
     if (rid >= ID_LIMIT) throw new FrameError(`record id ${rid} in the schema table is not below ${ID_LIMIT}`);
     if (rid <= last) throw new FrameError(`record ids in the schema table must increase (${last}, then ${rid})`);
     last = rid;
-    let name: string;
-    [name, pos] = readText(data, pos, `the name of record ${rid}`);
-    let nfields: number;
-    [nfields, pos] = read(data, pos, `field count of record ${rid}`);
-    if (nfields === 0 || nfields > data.length - pos) throw new FrameError(`record ${name} cannot have ${nfields} fields here`);
+    const name = readText(data, `the name of record ${rid}`);
+    const nfields = read(data, `field count of record ${rid}`);
+    if (nfields === 0 || nfields > data.length - at) throw new FrameError(`record ${name} cannot have ${nfields} fields here`);
     const fields: string[] = [];
-    for (let f = 0; f < nfields; f++) {
-      let field: string;
-      [field, pos] = readText(data, pos, `field ${f} of record ${name}`);
-      fields.push(field);
-    }
+    for (let f = 0; f < nfields; f++) fields.push(readText(data, `field ${f} of record ${name}`));
     if (new Set(fields).size !== fields.length) throw new FrameError(`record ${name} repeats a field name in the schema table`);
     entries.push([rid, name, fields]);
   }
-  return [entries, pos];
+  return entries;
 }
+
+const NONE: readonly SchemaEntry[] = Object.freeze([]);
 
 /** Parse the header at the start of a session packet (FrameError when it is malformed). */
 export function parseHeader(data: Uint8Array): Header {
@@ -135,32 +111,26 @@ export function parseHeader(data: Uint8Array): Header {
   if (table && [0, 1, 5].includes(code & 0x07)) code &= 0x07;
   if (code > 5) throw new FrameError(`unknown packet kind ${first & 0x0f}`);
   const kind = code as Kind;
-  let pos: number;
-  let frame: number;
-  let base: number | null = null;
+  at = 1;
   if (kind === Kind.REFRESH) {
-    const [value, at] = read(data, 1, "rejected base");
-    return { kind, frame: 0, base: value === 0 ? null : value - 1, size: at, schemas: [], session: null };
+    const value = read(data, "rejected base");
+    return { kind, frame: 0, base: value === 0 ? null : value - 1, size: at, schemas: NONE, session: null };
   }
-  [frame, pos] = read(data, 1, "frame number");
+  const frame = read(data, "frame number");
+  let base: number | null = null;
   if (kind === Kind.DELTA || kind === Kind.ANSWER) {
-    let distance: number;
-    [distance, pos] = read(data, pos, "base distance");
+    const distance = read(data, "base distance");
     if (distance === 0) throw new FrameError(`a delta to frame ${frame} cannot have itself as its base`);
     if (distance > frame) throw new FrameError(`a delta to frame ${frame} cannot start ${distance} frames earlier`);
     base = frame - distance;
-  } else if (kind === Kind.RESYNC) {
-    [base, pos] = read(data, pos, "rejected base");
-  }
+  } else if (kind === Kind.RESYNC) base = read(data, "rejected base");
   let session: Uint8Array | null = null;
   if (kind === Kind.SNAPSHOT || kind === Kind.ANSWER) {
-    if (pos + SESSION_SIZE > data.length) throw new FrameError("the frame header is cut short in its session");
-    session = data.slice(pos, pos + SESSION_SIZE);
-    pos += SESSION_SIZE;
+    if (at + SESSION_SIZE > data.length) throw new FrameError("the frame header is cut short in its session");
+    session = data.slice(at, (at += SESSION_SIZE));
   }
-  let schemas: SchemaEntry[] = [];
-  if (table) [schemas, pos] = readTable(data, pos);
-  return { kind, frame, base, size: pos, schemas, session };
+  const schemas = table ? readTable(data) : NONE;
+  return { kind, frame, base, size: at, schemas, session };
 }
 
 export function kindName(kind: Kind): string {

@@ -151,85 +151,58 @@ export class Replica {
    */
   receive(packet: Uint8Array): Outcome {
     const header = parseHeader(packet);
-    const { kind, frame } = header;
+    const { kind, frame, session } = header;
+    const snapshot = kind === Kind.SNAPSHOT;
+    if (!snapshot && kind !== Kind.DELTA && kind !== Kind.ANSWER) {
+      throw new FrameError(`a replica receives frames, not a ${kindName(kind)} packet`);
+    }
+    const base = header.base;
     const held = this.frame_;
-    const events: ChangeEvent[] | null = this.wantEvents || this.changeListeners.size ? [] : null;
-    if (kind === Kind.DELTA || kind === Kind.ANSWER) {
-      const base = header.base!;
-      if (
-        (header.session !== null && held !== null && !sameBytes(header.session, this.session_)) ||
-        (this.expected !== null && !sameBytes(this.expected, this.session_))
-      ) {
+    const drop = (reason: DropReason): Outcome => ({ applied: false, frame, base, reason });
+    let fresh = false;
+    if (snapshot) {
+      if (this.expected !== null && !sameBytes(session, this.expected)) return drop("session");
+      fresh = !sameBytes(session, this.session_);
+      if (held !== null && frame <= held && !fresh) return drop(frame === held ? "duplicate" : "stale");
+    } else {
+      if ((session !== null && held !== null && !sameBytes(session, this.session_)) || (this.expected !== null && !sameBytes(this.expected, this.session_))) {
         this.ask(Kind.REFRESH, null);
-        return { applied: false, frame, base, reason: "session" };
+        return drop("session");
       }
       if (held === null || base !== held) {
-        let reason: DropReason;
-        if (held !== null && frame <= held) reason = frame === held ? "duplicate" : "stale";
-        else {
-          reason = held === null || base > held ? "gap" : "stale";
-          this.ask(held !== null ? Kind.RESYNC : Kind.REFRESH, base);
-        }
-        return { applied: false, frame, base, reason };
+        if (held !== null && frame <= held) return drop(frame === held ? "duplicate" : "stale");
+        this.ask(held !== null ? Kind.RESYNC : Kind.REFRESH, base);
+        return drop(held === null || base! > held ? "gap" : "stale");
       }
-      const schemas = this.learn(header, false);
-      // The common delta (mapping deltas of scalars) applies while it is read; anything else,
-      // or anything refused, takes the general path (decode, then patch), which gives the errors.
-      let state = this.cborLimits && patchCborAt(packet, header.size, this.cborLimits, this.state_, this.writer(), events);
-      if (!state) {
-        let delta: Tree;
-        try {
-          delta = this.decode(packet, header.size);
-        } catch (exc) {
-          if (exc instanceof DecodeError || exc instanceof LimitError) this.ask(Kind.RESYNC, base);
-          throw exc;
-        }
-        try {
-          if (!(delta instanceof PyMap)) throw new PatchError("root: a delta must be a mapping");
-          state = patch(this.state_, delta, schemas, this.writer(), events);
-        } catch (exc) {
-          if (exc instanceof PatchError) this.ask(Kind.REFRESH, null);
-          throw exc;
-        }
-      }
-      this.schemas_ = schemas;
-      this.state_ = state;
-      this.applied(frame, events);
-      return { applied: true, frame, base, changes: events ?? NONE };
     }
-    if (kind === Kind.SNAPSHOT) {
-      const session = header.session!;
-      if (this.expected !== null && !sameBytes(session, this.expected)) {
-        return { applied: false, frame, base: null, reason: "session" };
-      }
-      const fresh = !sameBytes(session, this.session_);
-      if (held !== null && frame <= held && !fresh) {
-        return { applied: false, frame, base: null, reason: frame === held ? "duplicate" : "stale" };
-      }
-      const schemas = this.learn(header, fresh);
+    const events: ChangeEvent[] | null = this.wantEvents || this.changeListeners.size ? [] : null;
+    const schemas = this.learn(header, fresh);
+    // The common delta (mapping deltas of scalars) applies while it is read; anything else,
+    // or anything refused, takes the general path (decode, then patch), which gives the errors.
+    let state = !snapshot && this.cborLimits && patchCborAt(packet, header.size, this.cborLimits, this.state_, this.writer(), events);
+    if (!state) {
       let tree: Tree;
       try {
         tree = this.decode(packet, header.size);
       } catch (exc) {
-        if (exc instanceof DecodeError || exc instanceof LimitError) this.ask(Kind.REFRESH, null);
+        // An undecodable delta asks for the frames again; an undecodable snapshot, for another.
+        if (exc instanceof DecodeError || exc instanceof LimitError) this.ask(snapshot ? Kind.REFRESH : Kind.RESYNC, base);
         throw exc;
       }
-      let state: PyMap;
       try {
-        if (!(tree instanceof PyMap)) throw new PatchError("root: a snapshot must be a mapping");
-        state = patch(this.state_, refreshDelta(this.state_, tree), schemas, this.writer(), events);
+        if (!(tree instanceof PyMap)) throw new PatchError(`root: a ${snapshot ? "snapshot" : "delta"} must be a mapping`);
+        state = patch(this.state_, snapshot ? refreshDelta(this.state_, tree) : tree, schemas, this.writer(), events);
       } catch (exc) {
         if (exc instanceof PatchError) this.ask(Kind.REFRESH, null);
         throw exc;
       }
-      this.schemas_ = schemas;
-      this.session_ = session;
-      this.state_ = state;
-      this.applied(frame, events);
-      this.request = null;
-      return { applied: true, frame, base: null, changes: events ?? NONE };
     }
-    throw new FrameError(`a replica receives frames, not a ${kindName(kind)} packet`);
+    this.schemas_ = schemas;
+    this.state_ = state;
+    if (snapshot) this.session_ = session;
+    this.applied(frame, events);
+    if (snapshot) this.request = null;
+    return { applied: true, frame, base, changes: events ?? NONE };
   }
 
   /** The owner that may change the tree in place now (a new one after the tree was published). */

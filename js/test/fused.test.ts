@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DELETED, Float, List, Marker, PyMap, Replica, cbor, deltaHeader, encodeCbor, snapshotHeader, type ChangeEvent, type Key, type Tree } from "../src/index.js";
+import { DELETED, Float, List, Marker, PyMap, Replica, cbor, deltaHeader, encodeCbor, snapshotHeader, type ChangeEvent, type Key, type Limits, type Tree } from "../src/index.js";
 import { patchCborAt } from "../src/cbor.js";
 import { tagged, rng } from "./helpers.js";
 
@@ -35,7 +35,14 @@ function receive(replica: Replica, data: Uint8Array): unknown {
   return [result, JSON.stringify(tagged(state)), replica.packetToSend()];
 }
 
-function randomCases(seed: number, extra: number, cases: number, odd: number): { fused: number; declined: number; variants: number } {
+/** Random cases: `limits` (a function of the PRNG) gives each case's limits, for every replica of it. */
+function randomCases(
+  seed: number,
+  extra: number,
+  cases: number,
+  odd: number,
+  limitsOf: (random: () => number) => Partial<Limits> = () => ({}),
+): { fused: number; declined: number; variants: number } {
   const random = rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   const KEYS: readonly Key[] = [0, 1, 2, 23, 24, 300, "a", "x", "hp", "__proto__", "\udc00s", "é", new Float(1), true, Object.freeze([1, "t"]), -5, ...Array.from({ length: extra }, (_, i) => 100 + i)];
@@ -83,10 +90,15 @@ function randomCases(seed: number, extra: number, cases: number, odd: number): {
     bodies.push(packet(body, new Uint8Array([0])));
     const events = c % 3 !== 0;
     const publish = c % 4 === 0;
+    const limits = limitsOf(random);
+    // Under tight limits the snapshot itself may be refused: by both paths alike, and the case is skipped.
+    const first = receive(new Replica({ codec: cbor, events, limits }), snapshot);
+    assert.deepEqual(receive(new Replica({ events, limits }), snapshot), first);
+    if ((first as [unknown[]])[0][0] === "error") continue;
     for (const b of bodies) {
       const data = packet(header, b);
-      const general = new Replica({ codec: cbor, events });
-      const replica = new Replica({ events });
+      const general = new Replica({ codec: cbor, events, limits });
+      const replica = new Replica({ events, limits });
       general.receive(snapshot);
       replica.receive(snapshot);
       // Handed-out trees: the fused path forks (or copies) before it changes a mapping.
@@ -94,11 +106,11 @@ function randomCases(seed: number, extra: number, cases: number, odd: number): {
       general.packetToSend();
       replica.packetToSend();
       const owner = (replica as unknown as { owner: object }).owner;
-      const probe = patchCborAt(data, header.length, {}, (replica as unknown as { state_: PyMap }).state_, publish ? {} : owner, null);
+      const probe = patchCborAt(data, header.length, (replica as unknown as { cborLimits: Partial<Limits> }).cborLimits, (replica as unknown as { state_: PyMap }).state_, publish ? {} : owner, null);
       if (probe === null) declined++;
       else fused++;
       // The probe may have changed the state in place: start again from the snapshot.
-      const fresh = new Replica({ events });
+      const fresh = new Replica({ events, limits });
       fresh.receive(snapshot);
       fresh.packetToSend();
       if (publish) void fresh.state;
@@ -118,6 +130,16 @@ test("fused apply: the same result as decode-then-patch on random deltas, trunca
 test("fused apply on large mappings (a JS Map; more than 16 keys in one delta)", () => {
   const { fused, variants } = randomCases(22, 40, 40, 0.01);
   assert.ok(fused > variants / 20, `${fused} fused of ${variants}`);
+});
+
+test("fused apply under tight limits (string length, items, depth): the same result as the general path", () => {
+  const { fused, declined, variants } = randomCases(23, 0, 150, 0.2, (random) => ({
+    maxStringLength: Math.floor(random() * 24),
+    maxContainerItems: 1 + Math.floor(random() * 6),
+    maxDepth: 2 + Math.floor(random() * 3),
+    maxTotalItems: 4 + Math.floor(random() * 30),
+  }));
+  assert.ok(fused > variants / 20 && declined > variants / 2, `${fused} fused, ${declined} declined of ${variants}`);
 });
 
 test("fused apply: a refusal after changes in place puts every value back; duplicate keys are refused as the decoder does", () => {
