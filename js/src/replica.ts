@@ -222,7 +222,7 @@ export class Replica {
       // An event that hands out a container of the state publishes the tree.
       for (const event of events) {
         const value = event.type === "removed" ? null : event.value;
-        if (value instanceof PyMap || value instanceof List || value instanceof Record) this.published = true;
+        if (typeof value === "object" && (value instanceof PyMap || value instanceof List || value instanceof Record)) this.published = true;
       }
       if (this.changeListeners.size) this.changeListeners.dispatch(events);
     }

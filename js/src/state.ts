@@ -383,9 +383,16 @@ function boardWith(board: Board, payload: Uint8Array, path: readonly PathItem[],
 export function changedTo(old: Tree | undefined, value: Tree, p: Log | Pass): Tree {
   const events = p.events;
   if (events !== null) {
-    if (old === undefined) events.push({ type: "added", path: [...p.path], value });
-    else if (isScalar(old) && isScalar(value) ? !sameTree(old, value) : !sameTree(snapshotOf(old), snapshotOf(value))) {
-      events.push({ type: "changed", path: [...p.path], old, value });
+    if (old === undefined) events.push({ type: "added", path: p.path.slice(), value });
+    else if (
+      // (Two numbers, the common change, compared here: sameTree does not inline.)
+      typeof old === "number" && typeof value === "number"
+        ? !Object.is(old, value)
+        : isScalar(old) && isScalar(value)
+          ? !sameTree(old, value)
+          : !sameTree(snapshotOf(old), snapshotOf(value))
+    ) {
+      events.push({ type: "changed", path: p.path.slice(), old, value });
     }
   }
   return value;

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ANY, DELETED, Marker, PyMap, Replica, deltaHeader, snapshotHeader, type ChangeEvent } from "../src/index.js";
+import { ANY, DELETED, Float, Marker, PyMap, Replica, deltaHeader, encodeJson, json, snapshotHeader, type ChangeEvent } from "../src/index.js";
 import { packet } from "./helpers.js";
 
 const SESSION = new Uint8Array(8).fill(3);
@@ -47,4 +47,31 @@ test("listeners: path patterns with wildcards, onAdd replaying what exists, onRe
   const a = unchanged.state.get("a");
   unchanged.receive(packet(deltaHeader(2, 1), new PyMap([["b", 2]])));
   assert.equal(unchanged.state.get("a"), a);
+});
+
+test("listeners: patterns match by Python's key equality (1, 1.0 and True one key; a string never None)", () => {
+  // JSON, which can carry a lone surrogate (UTF-8 cannot): a text key that looks like a tagged id.
+  const replica = new Replica({ codec: json });
+  const send = (header: Uint8Array, tree: PyMap) => {
+    const body = encodeJson(tree);
+    const out = new Uint8Array(header.length + body.length);
+    out.set(header);
+    out.set(body, header.length);
+    return replica.receive(out);
+  };
+  const keys = [null, "\udc00N", 1, "1", "\udc00s1"];
+  send(snapshotHeader(1, SESSION), new PyMap(keys.map((k, i) => [k, i])));
+  const seen: string[] = [];
+  for (const [name, pattern] of [["None", [null]], ["tagged text", ["\udc00N"]], ["int", [new Float(1)]], ["bool", [true]], ["text 1", ["1"]], ["any", [ANY]]] as const) {
+    replica.on(pattern, (event) => seen.push(`${name}: ${JSON.stringify(event.path)}`));
+  }
+  send(deltaHeader(2, 1), new PyMap(keys.map((k, i) => [k, i + 10])));
+  assert.deepEqual(seen.filter((line) => !line.startsWith("any")), [
+    "None: [null]",
+    'tagged text: ["\\udc00N"]',
+    "int: [1]",
+    "bool: [1]",
+    'text 1: ["1"]',
+  ]);
+  assert.equal(seen.filter((line) => line.startsWith("any")).length, keys.length);
 });
