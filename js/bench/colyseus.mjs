@@ -12,7 +12,9 @@
 // decoders of each measured kind, WARMUP times (20: 6,000 packets each): V8 takes a few
 // thousand packets to compile either library's hot path fully, and a game client runs
 // that many in minutes; what is timed is the steady state that follows. (After 5 rounds
-// both are still compiling, and one run's ratios can swing by 2x.)
+// both are still compiling, and one run's ratios can swing by 2x.) Then each kind is
+// timed packet by packet on ROUNDS (5) fresh replicas or decoders, and the figure is the
+// median of the pooled times.
 // Run after `npm run build`: node bench/colyseus.mjs [--quick]
 import { Callbacks, Decoder, Encoder, Reflection, schema, t } from "@colyseus/schema";
 import { ANY, PyMap, Publisher, Replica, TrackedMap } from "../dist/index.js";
@@ -22,6 +24,8 @@ const sizes = quick ? [1000] : [1000, 10000, 100000];
 const TICKS = quick ? 20 : 300;
 const JOINS = quick ? 2 : 5;
 const WARMUP = quick ? 1 : +(process.env.WARMUP ?? 20);
+/** Fresh replicas (decoders) timed over the packets, the times pooled: one's GC and layout luck is not the result. */
+const ROUNDS = quick ? 1 : 5;
 
 // The full state of 100k entities is about 3 MB (the default buffer is 8 KB, grown with a warning).
 Encoder.BUFFER_SIZE = 8 * 1024 * 1024;
@@ -34,15 +38,13 @@ function median(xs) {
   return s[s.length >> 1];
 }
 
-/** Median time (ms) of fn(packet) over the packets, in order. */
-function timeEach(packets, fn) {
-  const times = [];
+/** The times (ms) of fn(packet) for each packet, in order, added to `times`. */
+function timeEach(times, packets, fn) {
   for (const packet of packets) {
     const t0 = performance.now();
     fn(packet);
     times.push(performance.now() - t0);
   }
-  return median(times);
 }
 
 function timeJoin(make) {
@@ -86,11 +88,16 @@ function flatsync(n) {
   };
   for (let w = 0; w < WARMUP; w++) for (const warm of replicas()) for (const p of packets) warm.receive(p);
   const join = timeJoin(() => new Replica().receive(snapshot));
-  const [plain, listened] = replicas();
-  calls = 0;
-  const tick = timeEach(packets, (p) => plain.receive(p));
-  const events = timeEach(packets, (p) => listened.receive(p));
-  if (calls !== TICKS * 10) throw new Error(`flatsync: ${calls} listener calls, not ${TICKS * 10}`);
+  const ticks = [];
+  const withEvents = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const [plain, listened] = replicas();
+    calls = 0;
+    timeEach(ticks, packets, (p) => plain.receive(p));
+    timeEach(withEvents, packets, (p) => listened.receive(p));
+    if (calls !== TICKS * 10) throw new Error(`flatsync: ${calls} listener calls, not ${TICKS * 10}`);
+  }
+  const [tick, events] = [median(ticks), median(withEvents)];
   return { join, tick, events, snapshot: snapshot.length, delta: packets[0].length };
 }
 
@@ -128,12 +135,18 @@ function colyseus(n) {
   for (let w = 0; w < WARMUP; w++) for (const warm of decoders()) for (const p of packets) warm.decode(p);
   const joinReflection = timeJoin(() => Reflection.decode(reflection).decode(full));
   const joinTyped = timeJoin(() => new Decoder(new State()).decode(full));
-  const [reflected, typed, called] = decoders();
-  calls = 0;
-  const tickReflection = timeEach(packets, (p) => reflected.decode(p));
-  const tickTyped = timeEach(packets, (p) => typed.decode(p));
-  const events = timeEach(packets, (p) => called.decode(p));
-  if (calls !== TICKS * 10) throw new Error(`colyseus: ${calls} listener calls, not ${TICKS * 10}`);
+  const [reflectedTimes, typedTimes, calledTimes] = [[], [], []];
+  let typed;
+  for (let r = 0; r < ROUNDS; r++) {
+    const [reflected, typedDecoder, called] = decoders();
+    typed = typedDecoder;
+    calls = 0;
+    timeEach(reflectedTimes, packets, (p) => reflected.decode(p));
+    timeEach(typedTimes, packets, (p) => typed.decode(p));
+    timeEach(calledTimes, packets, (p) => called.decode(p));
+    if (calls !== TICKS * 10) throw new Error(`colyseus: ${calls} listener calls, not ${TICKS * 10}`);
+  }
+  const [tickReflection, tickTyped, events] = [median(reflectedTimes), median(typedTimes), median(calledTimes)];
   const last = typed.state.entities.get(String((TICKS * 10 - 1) % n));
   if (!(last.x > 0)) throw new Error("colyseus: the typed decoder did not follow");
   return { joinReflection, joinTyped, tickReflection, tickTyped, events, snapshot: full.length, delta: packets[0].length };

@@ -231,6 +231,12 @@ class Parser {
     return end;
   }
 
+  /** The text (major 3) or bytes (major 2) of `length` bytes at `pos`; sets end. */
+  str(major: number, length: number | bigint, pos: number): string | Uint8Array {
+    const end = (this.end = this.string(length, pos));
+    return major === 3 ? textAt(this.data, pos, end) : this.data.slice(pos, end);
+  }
+
   /** The bignum at `pos` (after its tag); sets end. */
   bignum(tag: number, pos: number): number | bigint {
     this.head(pos);
@@ -259,10 +265,7 @@ class Parser {
     const { major, arg, end: at } = this;
     if (major === 0) return arg;
     if (major === 1) return typeof arg === "bigint" ? intOf(-1n - arg) : -1 - arg;
-    if (major === 2 || major === 3) {
-      const end = (this.end = this.string(arg, at));
-      return major === 3 ? textAt(this.data, at, end) : this.data.slice(at, end);
-    }
+    if (major === 2 || major === 3) return this.str(major, arg, at);
     if (major === 4) {
       const n = this.container(arg, depth, 1, at);
       const items: Key[] = [];
@@ -354,11 +357,6 @@ class Parser {
           if (b < 0x18) {
             value = b;
             pos += 1;
-          } else if (b >= 0x60 && b < 0x78) {
-            const end = pos + 1 + b - 0x60;
-            this.string(b - 0x60, pos + 1);
-            value = textAt(this.data, pos + 1, end);
-            pos = end;
           } else if (b >= 0xf9 && b <= 0xfb) {
             value = floatAt(data, b, pos);
             pos = END;
@@ -375,14 +373,9 @@ class Parser {
             pos = this.end;
             if (major === 0) value = arg;
             else if (major === 1) value = typeof arg === "bigint" ? intOf(-1n - arg) : -1 - arg;
-            else if (major === 3) {
-              const end = this.string(arg, pos);
-              value = textAt(this.data, pos, end);
-              pos = end;
-            } else if (major === 2) {
-              const end = this.string(arg, pos);
-              value = data.slice(pos, end);
-              pos = end;
+            else if (major === 2 || major === 3) {
+              value = this.str(major, arg, pos);
+              pos = this.end;
             } else if (major === 4 || major === 5) {
               if (major === 5 && ctx === T) throw new Refused("a tuple cannot hold a map");
               const n = this.container(arg, depth, major - 3, pos);
@@ -531,7 +524,7 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
   // (An empty packet: head() throws, and the general path says so.)
   if (size - start > full.maxPacketSize) return null;
   const parser = new Parser(data, full, start);
-  const { stack, maxString } = parser;
+  const stack = parser.stack;
   // The path is kept for events only.
   const path: Key[] = [];
   const at = { path, events, undo: UNDO, later: LATER };
@@ -539,11 +532,10 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
   // The undo log's length (written by index: the array keeps its store from packet to packet).
   let nu = 0;
   try {
-    // (Past the end, data[pos] is undefined: no branch below takes it, and parser.key() throws.)
-    if (data[start]! >> 5 !== 5) throw DECLINE;
-    let left = parser.container(argAt(data, start), 0, 2, END);
-    let pos = END;
-    if (left < 0 || pos > size) throw DECLINE;
+    parser.head(start);
+    if ((parser.major as number) !== 5) throw DECLINE;
+    let left = parser.container(parser.arg, 0, 2, parser.end);
+    let pos = parser.end;
     if (left === 0 && pos === size) return state;
     const root = state._o === owner ? state : state._fork(owner);
     let map = root;
@@ -574,9 +566,10 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
         key = argAt(data, pos);
         pos = END;
         if (pos > size) throw DECLINE;
-      } else if (b > 0x60 && b < 0x78 && b - 0x60 <= maxString) {
+      } else if (b > 0x60 && b < 0x78) {
+        // (Past the end, data[pos] is undefined: no branch takes it, and parser.key() throws.)
         const end = pos + b - 0x5f;
-        if (end > size) throw DECLINE;
+        if (end > size || b - 0x60 > parser.maxString) throw DECLINE;
         key = textAt(data, pos + 1, end);
         pos = end;
       } else {
@@ -622,10 +615,8 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
         // (A bigint beyond 2**53 throws a TypeError here, and the general path reads it.)
         else if (major === 1) value = -1 - (arg as number);
         else if (major === 2 || major === 3) {
-          const end = pos + (arg as number);
-          if (end > size || arg > maxString) throw DECLINE;
-          value = major === 3 ? textAt(data, pos, end) : data.slice(pos, end);
-          pos = end;
+          value = parser.str(major, arg, pos);
+          pos = parser.end;
         } else if (major === 5) {
           // A mapping delta: go down into the mapping (forked first when the owner does not own it).
           if (!(old instanceof PyMap)) throw DECLINE;

@@ -25,9 +25,7 @@ function matches(path: readonly Key[], want: Ids): boolean {
   if (path.length > want.length) return false;
   for (let i = 0; i < path.length; i++) {
     const item = want[i];
-    const key = path[i]!;
-    // (A number, or a string not starting with the tag, is its own id: no idOf() for those.)
-    if (item !== ANY && (key !== item || (typeof key === "string" && key.charCodeAt(0) === 0xdc00)) && idOf(key) !== item) return false;
+    if (item !== ANY && idOf(path[i]!) !== item) return false;
   }
   return true;
 }

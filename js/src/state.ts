@@ -137,6 +137,8 @@ function buildIn(tree: Tree, p: Pass): Tree {
       return tree;
     }
     const values = tree._m!;
+    // (Written here directly: the int index, made again when next read.)
+    tree._i = null;
     for (const [id, child] of values) {
       if (isScalar(child)) continue;
       const built = buildAt(child, tree._key(id), p);

@@ -234,6 +234,12 @@ export class PyMap {
   _u: Map<Id, Tree> | null = null;
   /** @internal The past version that reads through this map: it keeps its values before this map changes them. */
   _d: PyMap | null = null;
+  /**
+   * @internal A large map's values by small int id, for look-ups without hashing (a
+   * JS Map's hash table costs a cache miss a look-up on a large state): for every
+   * int j below its length, `_i[j]` is the value under j, or undefined. Null: not made yet.
+   */
+  _i: (Tree | undefined)[] | null = null;
 
   constructor(entries?: Iterable<readonly [Key, Tree]>) {
     if (entries) for (const [k, v] of entries) this.set(k, v);
@@ -259,12 +265,35 @@ export class PyMap {
   _get(id: Id): Tree | undefined {
     const a = this._a;
     if (a === null) {
-      if (this._n === null) return this._m!.get(id);
+      if (this._n === null) {
+        if (typeof id === "number" && (id | 0) === id) {
+          const index = this._i ?? this._index();
+          if (id < index.length && id >= 0) return index[id];
+        }
+        return this._m!.get(id);
+      }
       const value = this._u!.get(id);
       return value !== undefined ? value : this._n._get(id);
     }
     for (let i = 0; i < a.length; i += 2) if (a[i] === id) return a[i + 1] as Tree;
     return undefined;
+  }
+
+  /** @internal Make {@link _i}: the values under 0, 1, 2... up to the first id missing after 0. */
+  _index(): (Tree | undefined)[] {
+    const m = this._m!;
+    const index: (Tree | undefined)[] = [];
+    for (let j = 0; ; j++) {
+      const value = m.get(j);
+      if (value === undefined && j) return (this._i = index);
+      index.push(value);
+    }
+  }
+
+  /** @internal Keep {@link _i} in step with a write of `value` (undefined: a removal) under `id`. */
+  _put(id: Id, value: Tree | undefined): void {
+    const index = this._i;
+    if (index !== null && typeof id === "number" && (id | 0) === id && id >= 0 && id <= index.length) index[id] = value;
   }
 
   /** @internal Whether `id` is a key. */
@@ -307,6 +336,7 @@ export class PyMap {
       }
       const size = m.size;
       m.set(id, value);
+      this._put(id, value);
       added = m.size !== size;
     }
     if (added && (id !== key || (key === 0 && 1 / key < 0))) (this._k ??= new Map()).set(id, key);
@@ -321,6 +351,7 @@ export class PyMap {
       if (!this._m!.has(id)) return false;
       this._d?._own();
       this._m!.delete(id);
+      this._put(id, undefined);
     } else {
       let i = 0;
       while (i < a.length && a[i] !== id) i += 2;
@@ -340,9 +371,9 @@ export class PyMap {
   _fork(owner: object): PyMap {
     if (this._a !== null || this._n !== null) return this._copy(owner);
     const out = new PyMap();
-    [out._a, out._m, out._k, out._o, out._d] = [null, this._m, this._k, owner, this];
+    [out._a, out._m, out._k, out._o, out._d, out._i] = [null, this._m, this._k, owner, this, this._i];
     // This version never changes again: an older one that reads through it needs no more from it.
-    [this._m, this._k, this._n, this._u, this._d] = [null, null, out, new Map(), null];
+    [this._m, this._k, this._n, this._u, this._d, this._i] = [null, null, out, new Map(), null, null];
     return out;
   }
 

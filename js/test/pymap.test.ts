@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Float, PyMap, keyId, type Key } from "../src/index.js";
+import { Float, PyMap, idOf, keyId, type Key } from "../src/index.js";
 import { rng } from "./helpers.js";
 
 /** The model: a plain array of [key, value] in Python's order. */
@@ -53,3 +53,54 @@ test("PyMap against a model: random writes, replaces and deletes on versions tha
   }
   for (const [version, expected] of versions) assert.equal(listed(version), expected);
 });
+
+test("PyMap int index: look-ups stay exact under writes, deletes, replaces and forks (dense, 1-based, sparse, odd ids)", () => {
+  for (const [seed, base] of [[11, 0], [12, 1], [13, 500]] as const) {
+    const random = rng(seed);
+    // Ids 0..79 from `base` (dense, 1-based, or none near 0), and ones the index must leave to the Map.
+    const keyOf = (): Key => {
+      const n = base + Math.floor(random() * 80);
+      const r = random();
+      if (r < 0.1) return new Float(n);
+      if (r < 0.15) return BigInt(n);
+      if (r < 0.2) return pickOdd(random);
+      if (r < 0.23) return String(n);
+      return n;
+    };
+    let map = new PyMap();
+    let model = new Map<string, number>();
+    const versions: [PyMap, Map<string, number>][] = [];
+    const check = (m: PyMap, expected: Map<string, number>, keys: readonly Key[]) => {
+      for (const key of keys) assert.equal(m.get(key), expected.get(keyId(key)!), `get(${String(key)}), seed ${seed}`);
+    };
+    for (let step = 0; step < 4000; step++) {
+      const key = keyOf();
+      const id = idOf(key)!;
+      const r = random();
+      if (r < 0.6) {
+        if (r < 0.1) map._delete(id);
+        map._set(id, key, step);
+        model.set(keyId(key)!, step);
+      } else {
+        assert.equal(map._delete(id), model.delete(keyId(key)!));
+      }
+      check(map, model, [key, keyOf(), keyOf(), base, base + 1, -0]);
+      if (step % 250 === 0) {
+        // A fork: the new version takes the table (and its index); the old reads through it.
+        versions.push([map, new Map(model)]);
+        map = map._fork({});
+        model = new Map(model);
+      }
+    }
+    assert.equal(map.size, model.size);
+    const every = Array.from({ length: 80 }, (_, i) => base + i);
+    check(map, model, every);
+    for (const [version, expected] of versions) check(version, expected, every);
+  }
+});
+
+/** Keys whose ids the int index must not take: negative, -0, beyond 2**31, fractional, tagged. */
+function pickOdd(random: () => number): Key {
+  const odd: Key[] = [-1, -0, 2 ** 31, 2 ** 53 - 1, 0.5, 1.5, null, true, false, Object.freeze([1]), new Uint8Array([1])];
+  return odd[Math.floor(random() * odd.length)]!;
+}
