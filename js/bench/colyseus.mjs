@@ -20,7 +20,7 @@ import { Callbacks, Decoder, Encoder, Reflection, schema, t } from "@colyseus/sc
 import { ANY, PyMap, Publisher, Replica, TrackedMap } from "../dist/index.js";
 
 const quick = process.argv.includes("--quick");
-const sizes = quick ? [1000] : [1000, 10000, 100000];
+const sizes = quick ? [1000] : process.env.SIZES ? process.env.SIZES.split(",").map(Number) : [1000, 10000, 100000];
 const TICKS = quick ? 20 : 300;
 const JOINS = quick ? 2 : 5;
 const WARMUP = quick ? 1 : +(process.env.WARMUP ?? 20);

@@ -23,7 +23,8 @@ function ids(pattern: Pattern): Ids {
 /** Whether `path` matches the first `path.length` items of the pattern `want`. */
 function matches(path: readonly Key[], want: Ids): boolean {
   if (path.length > want.length) return false;
-  for (let i = 0; i < path.length; i++) {
+  // (From the end: the last keys tell listeners apart, "x" from "y".)
+  for (let i = path.length - 1; i >= 0; i--) {
     const item = want[i];
     if (item !== ANY && idOf(path[i]!) !== item) return false;
   }
