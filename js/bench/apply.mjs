@@ -84,7 +84,8 @@ for (const n of sizes) {
     calls = states = 0;
     return { plain, listened, subscribed, count: () => [calls, states] };
   };
-  for (let w = 0; w < (quick ? 1 : 5); w++) {
+  // (20 rounds: V8 takes a few thousand packets to compile the hot path fully; see colyseus.mjs.)
+  for (let w = 0; w < (quick ? 1 : 20); w++) {
     const warm = replicas();
     for (const replica of [warm.plain, warm.listened, warm.subscribed]) timeEach(replica, packets);
     fusedVsGeneral(snapshot, packets);
