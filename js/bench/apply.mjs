@@ -10,7 +10,8 @@
 //                (here the root, the map of N entities and the 10 entities)
 // and of joining (snapshot decode and build). Medians, after warm-up runs.
 // Run after `npm run build`: node bench/apply.mjs [--quick]
-import { ANY, PyMap, Publisher, Replica, TrackedMap, cbor } from "../dist/index.js";
+import { ANY, Replica, cbor } from "../dist/index.js";
+import { packets as makePackets } from "./packets.mjs";
 
 const quick = process.argv.includes("--quick");
 const sizes = quick ? [1000] : [1000, 10000, 100000];
@@ -56,22 +57,8 @@ function fusedVsGeneral(snapshot, packets) {
 }
 
 for (const n of sizes) {
-  const entities = new TrackedMap();
-  for (let i = 0; i < n; i++) entities.set(i, new PyMap([["x", i + 0.5], ["y", 0.25], ["hp", 100]]));
-  const root = new TrackedMap([["entities", entities]]);
-  const publisher = new Publisher(root, { session: new Uint8Array(8) });
-  publisher.addClient("c");
-  publisher.tick();
-  const [snapshot] = publisher.packetsFor("c");
-  const packets = [];
-  for (let r = 0; r < TICKS; r++) {
-    for (let k = 0; k < 10; k++) {
-      const e = entities.get((r * 10 + k) % n);
-      e.set("x", ((e.get("x") + 1.25) % 1000) + 0.5);
-    }
-    publisher.tick();
-    packets.push(...publisher.packetsFor("c"));
-  }
+  // (Made in a worker: this process never runs the writing side, see packets.mjs.)
+  const { snapshot, packets } = (await makePackets(n, TICKS)).flatsync;
   const replicas = () => {
     const plain = new Replica({ events: false });
     const listened = new Replica();

@@ -14,10 +14,13 @@
 // that many in minutes; what is timed is the steady state that follows. (After 5 rounds
 // both are still compiling, and one run's ratios can swing by 2x.) Then each kind is
 // timed packet by packet on ROUNDS (5) fresh replicas or decoders, and the figure is the
-// median of the pooled times.
+// median of the pooled times. The packets are made in a worker thread (packets.mjs): the
+// process that times never runs either library's writing side.
 // Run after `npm run build`: node bench/colyseus.mjs [--quick]
-import { Callbacks, Decoder, Encoder, Reflection, schema, t } from "@colyseus/schema";
-import { ANY, PyMap, Publisher, Replica, TrackedMap } from "../dist/index.js";
+import { Callbacks, Decoder, Reflection } from "@colyseus/schema";
+import { ANY, Replica } from "../dist/index.js";
+import { State } from "./colyseus-schema.mjs";
+import { packets as makePackets } from "./packets.mjs";
 
 const quick = process.argv.includes("--quick");
 const sizes = quick ? [1000] : process.env.SIZES ? process.env.SIZES.split(",").map(Number) : [1000, 10000, 100000];
@@ -26,12 +29,6 @@ const JOINS = quick ? 2 : 5;
 const WARMUP = quick ? 1 : +(process.env.WARMUP ?? 20);
 /** Fresh replicas (decoders) timed over the packets, the times pooled: one's GC and layout luck is not the result. */
 const ROUNDS = quick ? 1 : 5;
-
-// The full state of 100k entities is about 3 MB (the default buffer is 8 KB, grown with a warning).
-Encoder.BUFFER_SIZE = 8 * 1024 * 1024;
-
-const Entity = schema({ x: t.number(), y: t.number(), hp: t.number() }, "Entity");
-const State = schema({ entities: t.map(Entity) }, "State");
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -57,26 +54,7 @@ function timeJoin(make) {
   return median(times);
 }
 
-function moveX(x) {
-  return ((x + 1.25) % 1000) + 0.5;
-}
-
-function flatsync(n) {
-  const entities = new TrackedMap();
-  for (let i = 0; i < n; i++) entities.set(i, new PyMap([["x", i + 0.5], ["y", 0.25], ["hp", 100]]));
-  const publisher = new Publisher(new TrackedMap([["entities", entities]]), { session: new Uint8Array(8) });
-  publisher.addClient("c");
-  publisher.tick();
-  const [snapshot] = publisher.packetsFor("c");
-  const packets = [];
-  for (let r = 0; r < TICKS; r++) {
-    for (let k = 0; k < 10; k++) {
-      const e = entities.get((r * 10 + k) % n);
-      e.set("x", moveX(e.get("x")));
-    }
-    publisher.tick();
-    packets.push(...publisher.packetsFor("c"));
-  }
+function flatsync({ snapshot, packets }) {
   let calls = 0;
   const replicas = () => {
     const plain = new Replica({ events: false });
@@ -101,22 +79,7 @@ function flatsync(n) {
   return { join, tick, events, snapshot: snapshot.length, delta: packets[0].length };
 }
 
-function colyseus(n) {
-  const state = new State();
-  for (let i = 0; i < n; i++) state.entities.set(String(i), new Entity({ x: i + 0.5, y: 0.25, hp: 100 }));
-  const encoder = new Encoder(state);
-  const full = encoder.encodeAll().slice();
-  encoder.discardChanges();
-  const reflection = Reflection.encode(encoder).slice();
-  const packets = [];
-  for (let r = 0; r < TICKS; r++) {
-    for (let k = 0; k < 10; k++) {
-      const e = state.entities.get(String((r * 10 + k) % n));
-      e.x = moveX(e.x);
-    }
-    packets.push(encoder.encode().slice());
-    encoder.discardChanges();
-  }
+function colyseus(n, { full, reflection, packets }) {
   let calls = 0;
   const decoders = () => {
     const reflected = Reflection.decode(reflection);
@@ -157,8 +120,9 @@ const x = (a, b) => `${(a / b).toFixed(2)}×`;
 const rows = [];
 console.log("flatsync JS replica vs @colyseus/schema, 10 moving entities (ratio: flatsync / Colyseus)");
 for (const n of sizes) {
-  const f = flatsync(n);
-  const c = colyseus(n);
+  const made = await makePackets(n, TICKS, { colyseus: true });
+  const f = flatsync(made.flatsync);
+  const c = colyseus(n, made.colyseus);
   rows.push({ n, f, c });
   console.log(
     `N=${n}: tick ${us(f.tick)} = ${x(f.tick, c.tickReflection)} reflection (${us(c.tickReflection)}), ` +
