@@ -559,7 +559,8 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
         depth -= 1;
       }
       left -= 1;
-      // The key: an int or a short text read here, the others by the parser.
+      // The key: an int or a short text read here, the others by the parser. (Past the end,
+      // data[pos] is undefined: no branch below takes it but the last, and parser.key() throws.)
       let b = data[pos]!;
       let key: Key;
       if (b < 0x1b) {
@@ -567,7 +568,6 @@ export function patchCborAt(data: Uint8Array, start: number, limits: Partial<Lim
         pos = END;
         if (pos > size) throw DECLINE;
       } else if (b > 0x60 && b < 0x78) {
-        // (Past the end, data[pos] is undefined: no branch takes it, and parser.key() throws.)
         const end = pos + b - 0x5f;
         if (end > size || b - 0x60 > parser.maxString) throw DECLINE;
         key = textAt(data, pos + 1, end);
