@@ -27,38 +27,45 @@ export function readLE(data: Uint8Array, pos: number, width: number): number {
   return value;
 }
 
+/**
+ * Walk the pairs or runs of a board delta's payload (forms 0 and 1; a pair is a
+ * run of one item): `visit(first, last, at)` for each, where `at` is the offset
+ * of its items' bytes. Returns what is malformed there, or null.
+ */
+export function eachRun(payload: Uint8Array, visit: (first: number, last: number, at: number) => void): string | null {
+  const head = payload[0]!;
+  const form = head >> 6;
+  const width = WIDTHS[(head >> 4) & 3]!;
+  const size = ITEMS[head & 15]!.size;
+  let pos = 1;
+  while (pos < payload.length) {
+    const cut = form ? null : "pairs are not a whole number of pairs";
+    if (pos + (form + 1) * width > payload.length) return cut ?? `a run header is cut short at byte ${pos}`;
+    const first = readLE(payload, pos, width);
+    const last = form ? readLE(payload, pos + width, width) : first;
+    pos += (form + 1) * width;
+    if (last < first) return `a run from index ${first} to index ${last} runs backwards`;
+    const nbytes = (last - first + 1) * size;
+    if (pos + nbytes > payload.length) return cut ?? `the run from index ${first} to ${last} is cut short`;
+    visit(first, last, pos);
+    pos += nbytes;
+  }
+  return null;
+}
+
 /** What is wrong with a board delta's payload, or null (no board needed to tell). */
 export function payloadProblem(payload: Uint8Array): string | null {
   if (payload.length === 0) return null;
   const head = payload[0]!;
   const form = head >> 6;
-  const wcode = (head >> 4) & 3;
   const code = head & 15;
   if (form > 2) return `unknown delta form ${form}`;
   if (code >= ITEMS.length) return `unknown item code ${code}`;
+  if (form < 2) return eachRun(payload, () => {});
   const size = ITEMS[code]!.size;
   const body = payload.length - 1;
-  if (form === 2) {
-    if (wcode) return "a blob delta's width bits must be 0";
-    if (body % size) return `a blob of ${body} bytes is not a whole number of ${size}-byte items`;
-    return null;
-  }
-  const width = WIDTHS[wcode]!;
-  if (form === 0) {
-    return body % (width + size) ? "pairs are not a whole number of pairs" : null;
-  }
-  let pos = 1;
-  while (pos < payload.length) {
-    if (pos + 2 * width > payload.length) return `a run header is cut short at byte ${pos}`;
-    const first = readLE(payload, pos, width);
-    const last = readLE(payload, pos + width, width);
-    pos += 2 * width;
-    if (last < first) return `a run from index ${first} to index ${last} runs backwards`;
-    const nbytes = (last - first + 1) * size;
-    if (pos + nbytes > payload.length) return `the run from index ${first} to ${last} is cut short`;
-    pos += nbytes;
-  }
-  return null;
+  if ((head >> 4) & 3) return "a blob delta's width bits must be 0";
+  return body % size ? `a blob of ${body} bytes is not a whole number of ${size}-byte items` : null;
 }
 
 function isInt(value: Tree): value is number | bigint {

@@ -8,7 +8,7 @@
  */
 
 import { PatchError } from "./errors.js";
-import { ITEMS, WIDTHS, readLE } from "./markers.js";
+import { ITEMS, WIDTHS, eachRun } from "./markers.js";
 import { formatPath } from "./path.js";
 import { DELETED, List, Marker, PyMap, type Key, type Tree } from "./tree.js";
 
@@ -147,23 +147,11 @@ const PAIRS = 0,
 
 /** A pairs or runs payload (well formed) as index -> item bytes. */
 function cells(payload: Uint8Array): Map<number, Uint8Array> {
-  const head = payload[0]!;
-  const width = WIDTHS[(head >> 4) & 3]!;
-  const size = ITEMS[head & 15]!.size;
+  const size = ITEMS[payload[0]! & 15]!.size;
   const out = new Map<number, Uint8Array>();
-  if (head >> 6 === PAIRS) {
-    for (let pos = 1; pos < payload.length; pos += width + size) {
-      out.set(readLE(payload, pos, width), payload.subarray(pos + width, pos + width + size));
-    }
-    return out;
-  }
-  let pos = 1;
-  while (pos < payload.length) {
-    const first = readLE(payload, pos, width);
-    const last = readLE(payload, pos + width, width);
-    pos += 2 * width;
-    for (let index = first; index <= last; index++, pos += size) out.set(index, payload.subarray(pos, pos + size));
-  }
+  eachRun(payload, (first, last, at) => {
+    for (let index = first; index <= last; index++, at += size) out.set(index, payload.subarray(at, at + size));
+  });
   return out;
 }
 

@@ -14,7 +14,7 @@
  */
 
 import { PatchError } from "./errors.js";
-import { ITEMS, WIDTHS, readLE } from "./markers.js";
+import { ITEMS, eachRun } from "./markers.js";
 import { formatPath, type PathItem } from "./path.js";
 import { DELETED, Float, List, Marker, PyMap, TypedValue, idOf, type Id, type Key, type Tree } from "./tree.js";
 
@@ -347,7 +347,6 @@ function boardWith(board: Board, payload: Uint8Array, path: readonly PathItem[],
   if (payload.length === 0) return board;
   const head = payload[0]!;
   const form = head >> 6;
-  const width = WIDTHS[(head >> 4) & 3]!;
   const code = head & 15;
   if (code !== board.code) refuse(path, `a board delta of item type ${ITEMS[code]?.name} for a board of ${board.item}`);
   const size = ITEMS[code]!.size;
@@ -359,25 +358,11 @@ function boardWith(board: Board, payload: Uint8Array, path: readonly PathItem[],
     if (indexes) for (let i = 0; i < n; i++) indexes.push(i);
     return new Board(board.code, board.shape, data);
   }
-  let pos = 1;
-  while (pos < payload.length) {
-    if (form === 0) {
-      const index = readLE(payload, pos, width);
-      if (index >= n) refuse(path, `a board delta writes index ${index} of ${n}`);
-      data.set(payload.subarray(pos + width, pos + width + size), index * size);
-      indexes?.push(index);
-      pos += width + size;
-    } else {
-      const first = readLE(payload, pos, width);
-      const last = readLE(payload, pos + width, width);
-      if (last >= n) refuse(path, `a board delta writes index ${last} of ${n}`);
-      pos += 2 * width;
-      const nbytes = (last - first + 1) * size;
-      data.set(payload.subarray(pos, pos + nbytes), first * size);
-      if (indexes) for (let i = first; i <= last; i++) indexes.push(i);
-      pos += nbytes;
-    }
-  }
+  eachRun(payload, (first, last, at) => {
+    if (last >= n) refuse(path, `a board delta writes index ${last} of ${n}`);
+    data.set(payload.subarray(at, at + (last - first + 1) * size), first * size);
+    if (indexes) for (let i = first; i <= last; i++) indexes.push(i);
+  });
   return new Board(board.code, board.shape, data);
 }
 
