@@ -168,4 +168,4 @@ section "javascript: npm ci, tsc, node --test (js/)"
 _flatsync_need_program node nodejs
 _flatsync_need_program npm npm
 _flatsync_need_program chromium chromium  # tests/test_js_browser.py installs it too
-(cd js && npm ci --no-audit --no-fund --loglevel=error && npm test && npm run --silent bench -- --quick)
+(cd js && npm ci --no-audit --no-fund --loglevel=error && npm test && npm run --silent bench -- --quick && node bench/colyseus.mjs --quick --scattered)
